@@ -1,0 +1,3 @@
+"""dawm_pipeline."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""offline_agents."""
+
+__version__ = "0.1.0"
