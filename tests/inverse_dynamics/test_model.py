@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+import torch
+from conftest import ACT_DIM, OBS_DIM, linear_system_episodes
+from inverse_dynamics import (
+    FitConfig,
+    IDMConfig,
+    InverseDynamicsModel,
+    evaluate,
+    fit,
+    load,
+    make_windows,
+    save,
+)
+
+SMALL = IDMConfig(obs_dim=OBS_DIM, act_dim=ACT_DIM, history=1, hidden_sizes=(64, 64))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(1)
+    windows, actions = make_windows(linear_system_episodes(40, 50, seed=0), SMALL.history)
+    model = InverseDynamicsModel(SMALL, -1.0, 1.0)
+    result = fit(
+        model, windows, actions, FitConfig(lr=3e-3, max_epochs=40, patience=5, progress=False)
+    )
+    return model, result
+
+
+def test_learns_known_inverse_dynamics_on_held_out_episodes(trained):
+    model, result = trained
+    held_out = make_windows(linear_system_episodes(10, 50, seed=99), SMALL.history)
+    metrics = evaluate(model, *held_out)
+    assert metrics.r2 >= 0.95, metrics
+    assert min(metrics.r2_per_dim) >= 0.9
+    assert metrics.mse < 0.02
+    # Training lowered the validation NLL, and the restored model is the best epoch's.
+    assert result.val_nll[result.best_epoch] == min(result.val_nll)
+    assert result.val_nll[result.best_epoch] < result.val_nll[0]
+
+
+def test_actions_respect_bounds_and_samples_spread(trained):
+    model, _ = trained
+    windows, _ = make_windows(linear_system_episodes(2, 20, seed=5), 1)
+    w = torch.from_numpy(windows) * 50  # far outside the data: the mean action saturates
+    mean = model.mean(w)
+    assert float(mean.abs().max()) <= 1.0
+    g = torch.Generator().manual_seed(0)
+    a, b = model.sample(torch.from_numpy(windows), g), model.sample(torch.from_numpy(windows), g)
+    assert not torch.equal(a, b) and float(a.abs().max()) <= 1.0
+
+
+def test_log_prob_is_a_density_in_raw_units(trained):
+    model, _ = trained
+    windows, actions = make_windows(linear_system_episodes(1, 5, seed=3), 1)
+    w = torch.from_numpy(windows)
+    mean, log_std = model(w)
+    raw_std = log_std.exp() * model.act_std
+    raw_mean = mean * model.act_std + model.act_mean
+    expected = torch.distributions.Normal(raw_mean, raw_std).log_prob(torch.from_numpy(actions))
+    torch.testing.assert_close(model.log_prob(w, torch.from_numpy(actions)), expected.sum(-1))
+
+
+def test_save_load_round_trip_gives_identical_predictions(trained, tmp_path):
+    model, _ = trained
+    save(model, tmp_path / "idm")
+    loaded = load(tmp_path / "idm")
+    windows, _ = make_windows(linear_system_episodes(3, 10, seed=7), 1)
+    np.testing.assert_array_equal(model.predict(windows), loaded.predict(windows))
+    assert loaded.config == model.config
+
+
+def test_corrupt_missing_and_mismatched_checkpoints(trained, tmp_path):
+    model, _ = trained
+    with pytest.raises(FileNotFoundError, match="missing"):
+        load(tmp_path / "nothing")
+    path = save(model, tmp_path / "corrupt")
+    blob = (path / "idm.safetensors").read_bytes()
+    (path / "idm.safetensors").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match="corrupt IDM weights"):
+        load(path)
+    other = InverseDynamicsModel(IDMConfig(obs_dim=OBS_DIM, act_dim=ACT_DIM, hidden_sizes=(32,)))
+    mismatched = save(other, tmp_path / "mismatched")
+    # The 64x64 model's weights under the 32-wide model's config.
+    (mismatched / "idm.safetensors").write_bytes(blob)
+    with pytest.raises(ValueError, match="do not match its config"):
+        load(mismatched)
+
+
+def test_bad_inputs_raise_clear_errors(trained):
+    model, _ = trained
+    with pytest.raises(ValueError, match="windows must have shape"):
+        model.predict(np.zeros((4, 3, OBS_DIM + 1), np.float32))
+    with pytest.raises(ValueError, match="empty"):
+        model.predict(np.zeros((0, 3, OBS_DIM), np.float32))
+    windows = np.zeros((20, 3, OBS_DIM), np.float32)
+    actions = np.zeros((20, ACT_DIM), np.float32)
+    actions[4, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit(InverseDynamicsModel(SMALL), windows, actions, FitConfig(progress=False))
+    with pytest.raises(ValueError, match="actions must have shape"):
+        fit(InverseDynamicsModel(SMALL), windows, actions[:5], FitConfig(progress=False))
+    with pytest.raises(ValueError, match="too few"):
+        fit(InverseDynamicsModel(SMALL), windows[:1], actions[:1], FitConfig(progress=False))
+    with pytest.raises(ValueError, match="unknown activation"):
+        IDMConfig(obs_dim=2, act_dim=1, activation="swish3")
+
+
+def test_export_has_contract_names(trained):
+    weights, config = trained[0].export()
+    assert {"net.0.weight", "net.2.weight", "net.4.bias", "obs_mean", "act_std", "act_low"} <= set(
+        weights
+    )
+    assert all(v.dtype == np.float32 and v.flags.c_contiguous for v in weights.values())
+    assert config["history"] == 1 and config["hidden_sizes"] == [64, 64]
