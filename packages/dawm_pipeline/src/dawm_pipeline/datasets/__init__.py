@@ -1,0 +1,1 @@
+"""Recipe for this project's own datasets (SAC behaviour policies, D4RL protocol)."""

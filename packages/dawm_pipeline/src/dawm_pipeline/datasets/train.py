@@ -1,0 +1,229 @@
+"""Behaviour-policy training: stable-baselines3 SAC on Gymnasium v5, resumable.
+
+D4RL's protocol (Fu et al. 2020, arXiv 2004.07219, §5): train SAC online, keep the policy
+stopped at about 1/3 of the expert's return ("medium") and the replay buffer up to that
+point ("medium-replay"); here "expert" is the best evaluated policy within a fixed,
+stated CPU budget (TRAIN_BUDGETS), labelled as such.
+
+Work dir layout (`<work_dir>/<env>/`):
+  evals.json                    every evaluation: step, returns of `eval_episodes` episodes
+  policies/step_<N>.safetensors the actor at each evaluation (see data/policy.py)
+  state/progress.json           points at the latest complete state-<N>/ folder
+  state/state-<N>/              SAC weights (safetensors), optimizers (torch, weights_only),
+                                replay buffer (npz) — nothing here is unpickled on resume
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dawm_pipeline.data import atomic
+from dawm_pipeline.data.names import GYM_ENV_IDS, REF_SCORES, parse_env
+from dawm_pipeline.data.policy import GaussianPolicy
+from dawm_pipeline.data.rollout import evaluate
+
+# Fixed env-step budgets, sized from SB3 SAC's measured ~70-130 steps/s on 2 shared CPU
+# cores (../shared/REFERENCES.md): hopper first so the bundled hopper data lands early.
+TRAIN_BUDGETS = {"hopper": 250_000, "walker2d": 300_000, "halfcheetah": 300_000}
+EVAL_SEED = 10_000  # evaluation episodes use seeds disjoint from training (seed 0..)
+
+
+@dataclass
+class TrainConfig:
+    """SAC behaviour-policy training (stable-baselines3 defaults otherwise)."""
+
+    env: tuple[str, ...] = ("hopper",)
+    """Environments to train, in order (hopper, walker2d, halfcheetah)."""
+    work_dir: Path = Path(".cache/dawm_datasets")
+    """Git-ignored folder for checkpoints, replay buffers and evaluation logs."""
+    steps: int | None = None
+    """Env steps per environment; None uses TRAIN_BUDGETS."""
+    eval_every: int = 10_000
+    """Evaluate (and checkpoint the policy and the training state) every this many steps."""
+    eval_episodes: int = 10
+    seed: int = 0
+    threads: int = 1
+    """torch threads (the machine's cores are shared)."""
+
+
+def export_actor(model, path: Path, metadata: dict[str, str]) -> None:
+    """Save the SB3 SAC actor's weights as safetensors, with the action bounds."""
+    space = model.action_space
+    state = {k: v.detach().cpu().numpy() for k, v in model.actor.state_dict().items()}
+    meta = {
+        **metadata,
+        "action_low": json.dumps(space.low.tolist()),
+        "action_high": json.dumps(space.high.tolist()),
+        "format": "sb3-sac-actor",
+    }
+    atomic.write_safetensors(path, state, meta)
+
+
+def _buffer_arrays(model) -> dict[str, np.ndarray]:
+    rb, n = model.replay_buffer, model.replay_buffer.pos
+    return {
+        "observations": rb.observations[:n, 0],
+        "next_observations": rb.next_observations[:n, 0],
+        "actions": rb.actions[:n, 0],
+        "rewards": rb.rewards[:n, 0],
+        "dones": rb.dones[:n, 0],
+        "timeouts": rb.timeouts[:n, 0],
+    }
+
+
+def save_state(model, state_root: Path) -> None:
+    """Write SAC weights, optimizers and replay buffer to a fresh folder, then point at it."""
+    step = model.num_timesteps
+    folder = state_root / f"state-{step}"
+    params = model.get_parameters()
+    atomic.write_safetensors(
+        folder / "policy.safetensors",
+        {k: v.detach().cpu().numpy() for k, v in params.pop("policy").items()},
+        {"step": str(step)},
+    )
+    params["log_ent_coef"] = model.log_ent_coef.detach().cpu()
+    tmp = folder / "optim.pt.tmp"
+    torch.save(params, tmp)
+    tmp.replace(folder / "optim.pt")
+    atomic.write_npz(folder / "buffer.npz", _buffer_arrays(model))
+    prev = _read_progress(state_root)
+    atomic.write_json(
+        state_root / "progress.json",
+        {
+            "step": step,
+            "folder": folder.name,
+            "n_updates": model._n_updates,
+            "episode_num": model._episode_num,
+        },
+    )
+    if prev and prev["folder"] != folder.name:
+        shutil.rmtree(state_root / prev["folder"], ignore_errors=True)
+
+
+def _read_progress(state_root: Path) -> dict | None:
+    p = state_root / "progress.json"
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def load_state(model, state_root: Path) -> int:
+    """Restore a saved state into a fresh SAC; returns the step (0 when none saved)."""
+    from safetensors.torch import load_file
+
+    prog = _read_progress(state_root)
+    if prog is None:
+        return 0
+    folder = state_root / prog["folder"]
+    params = torch.load(folder / "optim.pt", weights_only=True)
+    log_ent = params.pop("log_ent_coef")
+    params["policy"] = load_file(str(folder / "policy.safetensors"))
+    model.set_parameters(params, exact_match=True)
+    with torch.no_grad():
+        model.log_ent_coef.copy_(log_ent)
+    buf = np.load(folder / "buffer.npz")
+    rb, n = model.replay_buffer, int(buf["rewards"].shape[0])
+    for k in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+        getattr(rb, k)[:n, 0] = buf[k]
+    # The interrupted episode cannot be continued (the env state is gone): cut it as a
+    # truncation, the same way a time limit ends an episode.
+    if n and not rb.dones[n - 1, 0]:
+        rb.dones[n - 1, 0] = 1.0
+        rb.timeouts[n - 1, 0] = 1.0
+    rb.pos = n
+    model.num_timesteps = prog["step"]
+    model._n_updates = prog["n_updates"]
+    model._episode_num = prog["episode_num"]
+    return prog["step"]
+
+
+def read_evals(env_dir: Path) -> dict:
+    p = env_dir / "evals.json"
+    return json.loads(p.read_text()) if p.is_file() else {"evaluations": [], "finished": False}
+
+
+def train_env(env: str, cfg: TrainConfig) -> None:
+    """Train (or resume) SAC on one environment up to its budget."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    env = parse_env(env)
+    env_id = GYM_ENV_IDS[env]
+    budget = cfg.steps if cfg.steps is not None else TRAIN_BUDGETS[env]
+    env_dir = cfg.work_dir / env
+    log = read_evals(env_dir)
+    log.update(
+        env=env,
+        env_id=env_id,
+        budget=budget,
+        eval_every=cfg.eval_every,
+        eval_episodes=cfg.eval_episodes,
+        seed=cfg.seed,
+        algorithm="SAC",
+        implementation="stable-baselines3 defaults (MlpPolicy 256-256)",
+    )
+    model = SAC("MlpPolicy", env_id, seed=cfg.seed, verbose=0, device="cpu")
+    start = load_state(model, env_dir / "state")
+    if start >= budget:
+        print(f"[{env}] already trained to {start} steps (budget {budget})", flush=True)
+        log["finished"] = True
+        atomic.write_json(env_dir / "evals.json", log)
+        return
+    print(f"[{env}] SAC on {env_id}: steps {start} -> {budget}", flush=True)
+    t0, steps0 = time.time(), start
+
+    class Checkpoint(BaseCallback):
+        # At rollout end the step's transition is in the buffer and its gradient updates are
+        # not yet done, so the saved state is consistent (in `_on_step` the buffer lags by one).
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            step = self.model.num_timesteps
+            if step % cfg.eval_every == 0:
+                path = env_dir / "policies" / f"step_{step}.safetensors"
+                export_actor(self.model, path, {"env": env, "env_id": env_id, "step": str(step)})
+                returns = evaluate(GaussianPolicy.load(path), env_id, cfg.eval_episodes, EVAL_SEED)
+                log["evaluations"] = [e for e in log["evaluations"] if e["step"] < step]
+                log["evaluations"].append(
+                    {
+                        "step": step,
+                        "mean_return": float(returns.mean()),
+                        "std_return": float(returns.std()),
+                        "returns": returns.tolist(),
+                        "policy": path.name,
+                        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    }
+                )
+                save_state(self.model, env_dir / "state")
+                atomic.write_json(env_dir / "evals.json", log)
+                rate = (step - steps0) / (time.time() - t0)
+                lo, hi = REF_SCORES[env]
+                print(
+                    f"[{env}] step {step}/{budget}: return {returns.mean():.1f} ± "
+                    f"{returns.std():.1f} (D4RL-normalized {100 * (returns.mean() - lo) / (hi - lo):.1f}), "
+                    f"{rate:.0f} steps/s",
+                    flush=True,
+                )
+
+    model.learn(
+        total_timesteps=budget - start,
+        callback=Checkpoint(),
+        reset_num_timesteps=False,
+        progress_bar=False,
+    )
+    log["finished"] = True
+    log["steps_per_s_last_session"] = (model.num_timesteps - steps0) / (time.time() - t0)
+    atomic.write_json(env_dir / "evals.json", log)
+    print(f"[{env}] finished {model.num_timesteps} steps", flush=True)
+
+
+def train(cfg: TrainConfig) -> None:
+    torch.set_num_threads(cfg.threads)
+    for env in cfg.env:
+        train_env(env, cfg)
