@@ -20,6 +20,7 @@ def _atomic(path: Path, write: Callable[[Path], None], suffix: str = "") -> None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would make shipped/shared files private
     try:
         write(Path(tmp))
         os.replace(tmp, path)

@@ -19,6 +19,9 @@ LEVELS = ("medium", "medium-replay", "medium-expert")
 # (observation and action spaces match D4RL's v2 tasks).
 GYM_ENV_IDS = {"hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "halfcheetah": "HalfCheetah-v5"}
 
+# (observation dim, action dim) of each task: D4RL v2 and Gymnasium v5 agree.
+DIMS = {"hopper": (11, 3), "walker2d": (17, 6), "halfcheetah": (17, 6)}
+
 # D4RL's reference returns for the normalized score (random policy, expert policy):
 # d4rl/gym_mujoco/__init__.py, REF_MIN_SCORE / REF_MAX_SCORE (Fu et al. 2020, arXiv 2004.07219).
 REF_SCORES = {

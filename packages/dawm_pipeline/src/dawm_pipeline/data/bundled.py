@@ -1,0 +1,206 @@
+"""This project's own datasets: shipped files, regeneration, and the local Minari cache.
+
+The package ships, per environment, `bundled/<env>/`:
+  manifest.json                 how the data was made (training budget, evaluated returns,
+                                which checkpoint is "medium" / "expert", regeneration sizes
+                                and seeds, fingerprints)
+  policy_medium.safetensors     the medium behaviour policy
+  policy_expert.safetensors     the best policy within the training budget ("expert")
+  medium_replay.npz             the replay buffer up to the medium checkpoint (compressed)
+`medium` and `medium-expert` are regenerated from the policies on first use (seeded);
+every level is then stored in local Minari storage as `dawm/<env>/<level>-v0`, so
+`minari.load_dataset("dawm/hopper/medium-replay-v0")` works too. None of this is D4RL data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from dawm_pipeline.data import atomic, minari_io
+from dawm_pipeline.data.dataset import DatasetInfo, Episode, OfflineDataset
+from dawm_pipeline.data.names import BUNDLED_NAMESPACE, DIMS, REF_SCORES, DatasetName
+from dawm_pipeline.data.policy import GaussianPolicy
+from dawm_pipeline.data.rollout import collect
+from dawm_pipeline.data.validate import DatasetError, check_arrays
+
+log = logging.getLogger(__name__)
+
+BUNDLE_DIR = Path(__file__).resolve().parent.parent / "bundled"
+DESCRIPTION = (
+    "dawm's own {name} dataset: made by the dawm project's recipe (SAC behaviour policies "
+    "trained on Gymnasium {env_id}, D4RL's medium / medium-replay / medium-expert protocol). "
+    "Not D4RL data."
+)
+
+
+def read_manifest(env: str, bundle_dir: Path = BUNDLE_DIR) -> dict:
+    """The manifest of one environment's bundled data; a clear error when absent."""
+    path = Path(bundle_dir) / env / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no bundled dawm data for {env} in {Path(bundle_dir)}: build it with "
+            f"`python -m dawm_pipeline.datasets train --env {env}` then "
+            f"`python -m dawm_pipeline.datasets build --env {env}`"
+        )
+    return json.loads(path.read_text())
+
+
+def bundle_hash(folder: Path, manifest: dict) -> str:
+    """sha256 of the shipped files and the regeneration settings: identifies a data version."""
+    h = hashlib.sha256(json.dumps(manifest["regenerate"], sort_keys=True).encode())
+    for key in sorted(manifest["files"]):
+        h.update((Path(folder) / manifest["files"][key]).read_bytes())
+    return h.hexdigest()
+
+
+def save_episodes_npz(path: Path, dataset: OfflineDataset) -> None:
+    """Compressed episodes: observations with each episode's final observation appended
+    (num_transitions + num_episodes rows, Minari's layout) instead of next_observations."""
+    obs = np.concatenate([minari_io.episode_observations(ep) for ep in dataset.episodes()])
+    arrays = {
+        "observations": obs,
+        "actions": dataset.actions,
+        "rewards": dataset.rewards,
+        "terminals": dataset.terminals,
+        "timeouts": dataset.timeouts,
+        "episode_lengths": dataset.episode_lengths,
+    }
+    atomic.write_npz(path, arrays, compressed=True)
+
+
+def load_episodes_npz(path: Path, name: DatasetName, info: DatasetInfo) -> OfflineDataset:
+    """Read `save_episodes_npz`'s format, validated."""
+    fix = f"reinstall dawm-pipeline or rebuild with `python -m dawm_pipeline.datasets build --env {name.env}`"
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"bundled file {path} not found; {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"bundled file {path} is unreadable (truncated?): {e}; {fix}") from e
+    lengths = a.get("episode_lengths")
+    obs = a.get("observations")
+    if (
+        lengths is None
+        or obs is None
+        or obs.ndim != 2
+        or obs.shape[0] != lengths.sum() + len(lengths)
+    ):
+        raise DatasetError(f"bundled file {path}: observations do not match episode_lengths; {fix}")
+    ends = np.cumsum(lengths + 1)
+    starts = ends - lengths - 1
+    keep_obs = np.ones(obs.shape[0], bool)
+    keep_obs[ends - 1] = False
+    keep_next = np.ones(obs.shape[0], bool)
+    keep_next[starts] = False
+    arrays = {
+        "observations": obs[keep_obs],
+        "next_observations": obs[keep_next],
+        **{k: a[k] for k in ("actions", "rewards", "terminals", "timeouts") if k in a},
+    }
+    check_arrays(arrays, name, f"bundled file {path}", fix)
+    return OfflineDataset(**arrays, episode_lengths=lengths.astype(np.int64), info=info)
+
+
+def dataset_info(name: DatasetName, recipe: dict | None = None) -> DatasetInfo:
+    """Metadata of a bundled dataset (D4RL's reference scores, Gymnasium v5 env)."""
+    lo, hi = REF_SCORES[name.env]
+    act_dim = DIMS[name.env][1]
+    return DatasetInfo(
+        name=name.name,
+        source="bundled",
+        dataset_id=name.minari_id(BUNDLED_NAMESPACE),
+        env_id=name.gym_env_id,
+        action_low=-np.ones(act_dim, dtype=np.float32),
+        action_high=np.ones(act_dim, dtype=np.float32),
+        ref_min_score=lo,
+        ref_max_score=hi,
+        extra={"recipe": recipe or {}},
+    )
+
+
+def generate(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset:
+    """Make one level in memory from the shipped files (deterministic for the manifest's seeds)."""
+    bundle_dir = Path(bundle_dir)
+    manifest = read_manifest(name.env, bundle_dir)
+    info = dataset_info(name, manifest.get("recipe"))
+    folder = bundle_dir / name.env
+    if name.level == "medium-replay":
+        return load_episodes_npz(folder / manifest["files"]["medium-replay"], name, info)
+    spec = manifest["regenerate"]
+    episodes: list[Episode]
+    if name.level == "medium":
+        episodes = _rollouts(folder, manifest, "medium", spec["medium"], name)
+    else:  # medium-expert: the medium dataset plus as many expert transitions (D4RL §5)
+        medium = load_bundled(DatasetName(name.env, "medium"), bundle_dir)
+        episodes = list(medium.episodes())
+        episodes += _rollouts(folder, manifest, "expert", spec["expert"], name)
+    return OfflineDataset.from_episodes(episodes, info)
+
+
+def _rollouts(
+    folder: Path, manifest: dict, which: str, spec: dict, name: DatasetName
+) -> list[Episode]:
+    policy = GaussianPolicy.load(folder / manifest["files"][f"policy_{which}"])
+    return collect(
+        policy,
+        name.gym_env_id,
+        min_transitions=int(spec["transitions"]),
+        seed=int(spec["seed"]),
+        desc=f"dawm {name.env}: {which} policy rollouts",
+    )
+
+
+def load_bundled(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset:
+    """Load `dawm/<env>/<level>-v0` from local Minari storage, creating it there first."""
+    dataset_id = name.minari_id(BUNDLED_NAMESPACE)
+    manifest = read_manifest(name.env, bundle_dir)
+    if not minari_io.has_local(dataset_id):
+        log.info("dawm bundled %s: building %s in %s", name, dataset_id, minari_io.storage_root())
+        ds = generate(name, bundle_dir)
+        meta = {
+            "recipe": "dawm",
+            "not_d4rl": True,
+            "dataset": name.name,
+            "bundle_hash": manifest["bundle_hash"],
+            "training": manifest.get("recipe", {}),
+            "fingerprint": ds.fingerprint,
+        }
+        desc = DESCRIPTION.format(name=name.name, env_id=name.gym_env_id)
+        try:
+            minari_io.write_minari(ds, dataset_id, desc, meta)
+        except OSError as e:  # read-only storage, or another process got there first
+            if not minari_io.has_local(dataset_id):
+                log.warning("dawm bundled %s: could not cache in Minari storage (%s)", name, e)
+                return ds
+    ds = minari_io.load_minari(dataset_id, name, source="bundled")
+    ds.info.extra["recipe"] = manifest.get("recipe", {})
+    _check_fingerprint(ds, manifest, dataset_id)
+    return ds
+
+
+def _check_fingerprint(ds: OfflineDataset, manifest: dict, dataset_id: str) -> None:
+    want = manifest.get("fingerprints", {}).get(ds.name)
+    if want is None or want == ds.fingerprint:
+        return
+    where = minari_io.dataset_dir(dataset_id)
+    stale = ds.info.extra.get("dawm", {}).get("bundle_hash") != manifest["bundle_hash"]
+    if stale or ds.name.endswith("medium-replay"):  # medium-replay is copied, not rolled out
+        raise DatasetError(
+            f"Minari dataset {dataset_id} at {where} was made from another version of the "
+            f"bundled data; delete {where} and load again to rebuild it"
+        )
+    # Same manifest, different bytes: rollouts are bit-reproducible on one machine but
+    # floating-point differences between CPUs change the trajectories.
+    log.warning(
+        "dawm bundled %s: fingerprint %s differs from the build machine's %s "
+        "(regenerated on another CPU)",
+        ds.name,
+        ds.fingerprint[:12],
+        want[:12],
+    )

@@ -1,0 +1,56 @@
+"""`load_dataset`: resolve a D4RL-style name to a dataset from one of three sources.
+
+Order for source="auto" (DESIGN.md, Data): local Minari `mujoco/<env>/<level>-v0`
+→ the D4RL hdf5 file at `path` → this project's bundled `dawm/<env>/<level>-v0`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from dawm_pipeline.data import bundled, minari_io
+from dawm_pipeline.data.d4rl_hdf5 import load_d4rl_hdf5
+from dawm_pipeline.data.dataset import SOURCES, OfflineDataset
+from dawm_pipeline.data.names import MINARI_NAMESPACE, parse_name
+
+log = logging.getLogger(__name__)
+
+
+def resolve_source(name: str, source: str = "auto", path: str | Path | None = None) -> str:
+    """Which source `load_dataset` would read (no data is loaded)."""
+    parsed = parse_name(name)
+    if source not in ("auto", *SOURCES):
+        raise ValueError(f"unknown source {source!r}: use auto, {', '.join(SOURCES)}")
+    if source != "auto":
+        if source == "d4rl" and path is None:
+            raise ValueError("source='d4rl' needs the hdf5 file: pass path= (--dataset-path)")
+        return source
+    if minari_io.has_local(parsed.minari_id(MINARI_NAMESPACE)):
+        return "minari"
+    return "d4rl" if path is not None else "bundled"
+
+
+def load_dataset(name: str, source: str = "auto", path: str | Path | None = None) -> OfflineDataset:
+    """Load `name` (e.g. "hopper-medium-replay", "-v2" accepted) as an `OfflineDataset`.
+
+    source: "auto" (the order above), or force "minari", "d4rl" (needs `path`, an hdf5
+    file) or "bundled" (`path`, if given, is a bundle folder in place of the shipped one).
+    """
+    parsed = parse_name(name)
+    chosen = resolve_source(name, source, path)
+    if chosen == "minari":
+        ds = minari_io.load_minari(parsed.minari_id(MINARI_NAMESPACE), parsed, source="minari")
+    elif chosen == "d4rl":
+        ds = load_d4rl_hdf5(Path(path), parsed)  # type: ignore[arg-type]
+    else:
+        ds = bundled.load_bundled(parsed, Path(path) if path is not None else bundled.BUNDLE_DIR)
+    log.info(
+        "dataset %s from %s [%s]: %d transitions, %d episodes",
+        ds.name,
+        ds.info.source_label,
+        ds.info.dataset_id,
+        ds.num_transitions,
+        ds.num_episodes,
+    )
+    return ds

@@ -1,0 +1,71 @@
+"""Checks on flat transition arrays before they become an `OfflineDataset`.
+
+Every failure is one line: which dataset, what is wrong, how to fix it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dawm_pipeline.data.names import DIMS, DatasetName
+
+
+class DatasetError(ValueError):
+    """A dataset file or storage entry is unusable (the message says why and what to do)."""
+
+
+def check_arrays(arrays: dict[str, np.ndarray], name: DatasetName, where: str, fix: str) -> None:
+    """Shapes, lengths, dims of the task and finiteness of flat transition arrays."""
+    obs_dim, act_dim = DIMS[name.env]
+    expected = {
+        "observations": (2, obs_dim),
+        "next_observations": (2, obs_dim),
+        "actions": (2, act_dim),
+        "rewards": (1, None),
+        "terminals": (1, None),
+        "timeouts": (1, None),
+    }
+    n = None
+    for key, (ndim, width) in expected.items():
+        if key not in arrays:
+            raise DatasetError(f"{where}: missing array {key!r}; {fix}")
+        a = arrays[key]
+        if a.ndim != ndim or (width is not None and a.shape[1] != width):
+            want = f"(N, {width})" if width is not None else "(N,)"
+            raise DatasetError(
+                f"{where}: {key} has shape {a.shape}, expected {want} for {name.env}; {fix}"
+            )
+        if n is None:
+            n = a.shape[0]
+        elif a.shape[0] != n:
+            raise DatasetError(
+                f"{where}: {key} has {a.shape[0]} rows but observations have {n} (truncated or "
+                f"mismatched file); {fix}"
+            )
+        if key in ("terminals", "timeouts"):
+            continue
+        bad = ~np.isfinite(a)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise DatasetError(
+                f"{where}: {key} holds {int(bad.sum())} NaN/inf values (first at row {row}); {fix}"
+            )
+    if not n:
+        raise DatasetError(f"{where}: no transitions; {fix}")
+
+
+def episode_lengths(terminals: np.ndarray, timeouts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split flat arrays into episodes at terminals or timeouts.
+
+    Returns (lengths, timeouts'), where a trailing unfinished episode (a dataset cut
+    mid-episode, as D4RL's replay datasets are) is closed as a truncation, and a step
+    flagged both terminal and timeout counts as terminal.
+    """
+    term = np.asarray(terminals, dtype=bool)
+    tout = np.asarray(timeouts, dtype=bool) & ~term
+    if not (term[-1] or tout[-1]):
+        tout = tout.copy()
+        tout[-1] = True
+    ends = np.flatnonzero(term | tout)
+    lengths = np.diff(np.concatenate([[-1], ends])).astype(np.int64)
+    return lengths, tout
