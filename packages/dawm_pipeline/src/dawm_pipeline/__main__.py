@@ -1,12 +1,8 @@
-"""`python -m dawm_pipeline`: the end-to-end DAWM run (not implemented yet)."""
+"""`python -m dawm_pipeline`: see dawm_pipeline.cli."""
 
 import sys
 
-
-def main() -> int:
-    print("dawm_pipeline: not implemented yet: see README status", file=sys.stderr)
-    return 2
-
+from dawm_pipeline.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,281 @@
+"""Pipeline configuration: one dataclass tree, three presets.
+
+Paper-derived defaults cite their source. DAWM (arXiv 2509.19538) sets the horizon H = 7, K = 5
+diffusion training steps, k = 3 DDIM sampling steps and 8x synthetic data; DAWM builds on DWM
+(arXiv 2402.03570), whose settings fill in what DAWM does not state (RTG scales, gamma,
+p_uncond, U-Net training). ../shared/REFERENCES.md collects these figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dawm_pipeline.data.names import parse_name
+
+Preset = Literal["quick", "paper", "tiny"]
+Algo = Literal["td3bc", "iql", "both"]
+Sampler = Literal["auto", "torch", "native"]
+DatasetSource = Literal["auto", "minari", "d4rl", "bundled"]
+
+# Return-to-go normalization constants per robot: DWM (arXiv 2402.03570, Appendix, "RTG
+# scale"), the same 400 Decision Diffuser uses for hopper. R_tg = discounted return-to-go / scale.
+RTG_SCALE = {"hopper": 400.0, "walker2d": 550.0, "halfcheetah": 1200.0}
+
+# Target RTG for generation when `rtg_source == "target"`: the middle of DWM's per-task grid
+# (arXiv 2402.03570, Appendix: hopper/walker2d medium(-replay) 0.6-0.8, medium-expert 0.7-0.9 /
+# 0.8-1.0; halfcheetah medium(-replay) 0.4-0.6, medium-expert 0.6-0.8).
+TARGET_RTG = {"hopper": 0.7, "walker2d": 0.7, "halfcheetah": 0.5}
+
+
+def robot_of(env: str) -> str:
+    """'hopper-medium-replay' -> 'hopper'; a ValueError names the accepted envs otherwise."""
+    return parse_name(env).env
+
+
+@dataclass
+class WorldModelSettings:
+    """The diffusion world model p(s_{t+1..t+H}, r_{t..t+H-1} | s_t, a_t, R_tg)."""
+
+    dim: int = 32
+    """U-Net base channel width."""
+    dim_mults: tuple[int, ...] = (1, 2, 4)
+    """Channel multipliers per U-Net level."""
+    diffusion_steps: int = 5
+    """K, diffusion steps in training (DAWM arXiv 2509.19538 / DWM arXiv 2402.03570: K = 5)."""
+    prediction: Literal["epsilon", "x0"] = "epsilon"
+    """What the network predicts."""
+    p_uncond: float = 0.25
+    """Probability of dropping the RTG guide in training (DWM arXiv 2402.03570: 0.25)."""
+    lr: float = 1e-4
+    """Adam learning rate (DWM arXiv 2402.03570: 1e-4)."""
+    batch_size: int = 64
+    """Training batch (DWM arXiv 2402.03570: 64)."""
+    steps: int = 2_000_000
+    """Gradient steps (DWM arXiv 2402.03570: 2M)."""
+    ema_decay: float = 0.995
+    """EMA of the weights used for sampling (DWM arXiv 2402.03570: 0.995)."""
+    checkpoint_every: int = 10_000
+    """Steps between resumable checkpoints."""
+
+
+@dataclass
+class IDMSettings:
+    """The inverse dynamics model a_t ~ p(a | s_{t-m..t}, s_{t+1}), trained on real data only."""
+
+    history: int = 1
+    """m, past states the IDM sees besides s_t and s_{t+1}."""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """MLP widths (Decision Diffuser's IDM: 2x256 ReLU)."""
+    lr: float = 3e-4
+    """Adam learning rate."""
+    batch_size: int = 256
+    """Training batch."""
+    max_epochs: int = 100
+    """Epochs over the real windows (upper bound: training stops early on validation NLL)."""
+    patience: int = 5
+    """Epochs without a validation improvement before stopping."""
+    holdout_fraction: float = 0.05
+    """Fraction of real episodes kept out of IDM training to measure its accuracy."""
+
+
+@dataclass
+class GenerationSettings:
+    """How synthetic transitions are sampled."""
+
+    sampling_steps: int = 3
+    """k, DDIM steps at generation (DAWM arXiv 2509.19538: k = 3)."""
+    guidance: float = 1.2
+    """omega, classifier-free guidance weight (Decision Diffuser's 1.2; DWM does not state it)."""
+    rtg_source: Literal["data", "target"] = "data"
+    """R_tg at generation: the start state's own return-to-go from the data, or a fixed target."""
+    target_rtg: float | None = None
+    """Normalized target R_tg when rtg_source='target' (None: DWM's per-robot grid middle)."""
+    sampler: Sampler = "auto"
+    """auto: dawm_kernels when installed, else torch; both agree for the same seed."""
+
+
+@dataclass
+class AgentSettings:
+    """Offline RL agents trained on real data and on real + DAWM data."""
+
+    steps: int = 1_000_000
+    """Gradient steps per agent (DAWM arXiv 2509.19538 / TD3+BC: 1M)."""
+    batch_size: int = 256
+    """Batch size (TD3+BC / IQL defaults: 256)."""
+    synthetic_fraction: float | None = None
+    """Share of synthetic transitions per batch; None = uniform over real + synthetic (the
+    augmented dataset as a whole, SynthER / CleanDiffuser style; DAWM does not state a mix)."""
+    eval_every: int = 5_000
+    """Steps between learning-curve evaluations (TD3+BC: 5k)."""
+    eval_episodes: int = 10
+    """Episodes per learning-curve evaluation (TD3+BC: 10)."""
+    final_eval_episodes: int = 10
+    """Episodes of the final evaluation stage."""
+    checkpoint_every: int = 10_000
+    """Steps between resumable checkpoints."""
+    hidden: int = 256
+    """Width of the agents' MLPs (TD3+BC / IQL: 256)."""
+
+
+@dataclass
+class PipelineConfig:
+    """DAWM end to end: data, world model, IDM, generation, agents, evaluation, report."""
+
+    env: str = "hopper-medium-replay"
+    """Dataset/task, <robot>-<quality> (hopper, walker2d, halfcheetah)."""
+    preset: Preset = "quick"
+    """quick: CPU, whole run in <= 20 min on 2 cores; paper: the paper's settings (GPU);
+    tiny: seconds, for tests."""
+    out: str = "runs"
+    """Root of the artifacts: <out>/<env>/<run>/<stage>/."""
+    run: str | None = None
+    """Run name; default <preset>-<hash of the config> (a changed config gets a new run)."""
+    algo: Algo = "td3bc"
+    """Offline RL algorithm(s) to train."""
+    seeds: tuple[int, ...] = (0,)
+    """Seeds; every agent is trained once per seed (real-only and real+DAWM)."""
+    horizon: int = 7
+    """H, generated steps per rollout (DAWM arXiv 2509.19538: H = 7)."""
+    synthetic_ratio: float = 8.0
+    """Synthetic transitions generated per real transition (DAWM arXiv 2509.19538: 8x)."""
+    data_scale: float = 1.0
+    """Fraction of the real episodes used by every stage (DAWM-T: training on less data)."""
+    gamma: float = 0.99
+    """Discount of the return-to-go (DWM arXiv 2402.03570: 0.99)."""
+    dataset_source: DatasetSource = "auto"
+    """Where the dataset comes from; auto: Minari, then --dataset-path, then bundled."""
+    dataset_path: str | None = None
+    """A D4RL-style hdf5 file (dataset_source auto or d4rl)."""
+    threads: int = 2
+    """torch CPU threads."""
+    device: str = "cpu"
+    """torch device for training and generation."""
+    model_seed: int = 0
+    """Seed of the world model, the IDM and generation (agents use --seeds)."""
+    wm: WorldModelSettings = field(default_factory=WorldModelSettings)
+    idm: IDMSettings = field(default_factory=IDMSettings)
+    gen: GenerationSettings = field(default_factory=GenerationSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+
+    @property
+    def algos(self) -> tuple[str, ...]:
+        return ("td3bc", "iql") if self.algo == "both" else (self.algo,)
+
+    def validate(self) -> None:
+        """Reject bad settings with one line naming the problem and the fix."""
+        robot_of(self.env)
+        if self.horizon < 1:
+            raise ValueError(f"--horizon must be >= 1 (got {self.horizon}); the paper uses 7")
+        if self.synthetic_ratio < 0:
+            raise ValueError(f"--synthetic-ratio must be >= 0 (got {self.synthetic_ratio})")
+        if not 0 < self.data_scale <= 1:
+            raise ValueError(f"--data-scale must be in (0, 1] (got {self.data_scale})")
+        if not self.seeds:
+            raise ValueError("--seeds needs at least one seed, e.g. --seeds 0 1 2")
+        if self.gen.sampling_steps > self.wm.diffusion_steps:
+            raise ValueError(
+                f"--gen.sampling-steps ({self.gen.sampling_steps}) must be <= "
+                f"--wm.diffusion-steps ({self.wm.diffusion_steps})"
+            )
+        frac = self.agent.synthetic_fraction
+        if frac is not None and not 0 <= frac <= 1:
+            raise ValueError(f"--agent.synthetic-fraction must be in [0, 1] (got {frac})")
+        for name in ("steps", "batch_size", "checkpoint_every"):
+            if getattr(self.wm, name) < 1:
+                raise ValueError(f"--wm.{name.replace('_', '-')} must be >= 1")
+        for name in ("steps", "batch_size", "eval_every", "eval_episodes", "checkpoint_every"):
+            if getattr(self.agent, name) < 1:
+                raise ValueError(f"--agent.{name.replace('_', '-')} must be >= 1")
+
+    @property
+    def robot(self) -> str:
+        return robot_of(self.env)
+
+    @property
+    def rtg_scale(self) -> float:
+        return RTG_SCALE[self.robot]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _paper() -> PipelineConfig:
+    """The paper's settings (DAWM arXiv 2509.19538 with DWM's 2402.03570 training details)."""
+    return PipelineConfig(
+        preset="paper",
+        algo="both",
+        seeds=(0, 1, 2, 3, 4),  # DWM: 5 seeds x 10 episodes
+        horizon=7,
+        synthetic_ratio=8.0,
+        device="cuda",
+        wm=WorldModelSettings(dim=128, dim_mults=(1, 4, 8), batch_size=64, steps=2_000_000),
+        agent=AgentSettings(steps=1_000_000, eval_every=5_000, eval_episodes=10),
+    )
+
+
+def _quick() -> PipelineConfig:
+    """CPU preset: the full dataset and the full 8x synthetic volume, few gradient steps.
+
+    Sized from REFERENCES.md's measured speeds on 2 cores (dim-32 U-Net ~17 train steps/s,
+    ~25k generated transitions/s, TD3+BC ~250 updates/s) to finish well inside 20 minutes.
+    """
+    return PipelineConfig(
+        preset="quick",
+        algo="td3bc",
+        seeds=(0, 1),
+        wm=WorldModelSettings(
+            dim=32,
+            dim_mults=(1, 2, 4),
+            batch_size=256,
+            lr=2e-4,
+            steps=3_000,
+            checkpoint_every=500,
+        ),
+        idm=IDMSettings(max_epochs=4, patience=2),
+        agent=AgentSettings(
+            steps=10_000,
+            eval_every=2_500,
+            eval_episodes=3,
+            final_eval_episodes=10,
+            checkpoint_every=2_500,
+        ),
+    )
+
+
+def _tiny() -> PipelineConfig:
+    """Seconds-long settings for tests: tiny networks and tens of steps."""
+    return PipelineConfig(
+        preset="tiny",
+        algo="td3bc",
+        seeds=(0,),
+        horizon=3,
+        synthetic_ratio=1.0,
+        threads=1,
+        wm=WorldModelSettings(
+            dim=8, dim_mults=(1, 2), batch_size=32, lr=1e-3, steps=30, checkpoint_every=10
+        ),
+        idm=IDMSettings(
+            hidden_sizes=(32, 32), max_epochs=3, patience=2, batch_size=64, holdout_fraction=0.2
+        ),
+        agent=AgentSettings(
+            steps=40,
+            batch_size=32,
+            eval_every=20,
+            eval_episodes=1,
+            final_eval_episodes=1,
+            checkpoint_every=20,
+            hidden=32,
+        ),
+    )
+
+
+PRESETS = {"quick": _quick, "paper": _paper, "tiny": _tiny}
+
+
+def preset(name: str) -> PipelineConfig:
+    """A fresh config for a preset name."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
+    return PRESETS[name]()

@@ -1,0 +1,130 @@
+"""DAWM generation: from real (s_t, a_t, R_tg) to H synthetic transitions per rollout.
+
+Layout and IDM windows follow docs/engine_contract.md, "DAWM layout": the world model samples
+x (B, H + 1, obs_dim + 1) with token 0 = [s_t, 0] inpainted, giving ŝ_{t+1..t+H} and
+r̂_{t..t+H-1}; â_t is the real a_t and â_{t+i} (i = 1..H-1) is the IDM's mean action on
+[ŝ_{t+i-m}, ..., ŝ_{t+i}, ŝ_{t+i+1}] (history before t repeats s_t). The initial noise x_K is
+drawn here from the seed, so the PyTorch path and the native engine sample the same rollouts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dawm_pipeline.sequences import inpaint_mask
+from dawm_pipeline.termination import terminal_flags
+
+
+@dataclass(frozen=True)
+class Rollouts:
+    """Raw-unit outputs: states ŝ_{t+1..t+H} (B, H, obs), rewards (B, H), actions (B, H, act)."""
+
+    states: np.ndarray
+    rewards: np.ndarray
+    actions: np.ndarray
+
+
+def initial_noise(seed: int, chunk: int, n: int, length: int, x_dim: int) -> np.ndarray:
+    """x_K ~ N(0, I) for chunk `chunk` of a generation run, a pure function of (seed, chunk)."""
+    gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(chunk))
+    return torch.randn((n, length, x_dim), generator=gen).numpy()
+
+
+def idm_windows(start: np.ndarray, states: np.ndarray, history: int) -> np.ndarray:
+    """IDM windows for steps 1..H-1: (B, H-1, m + 2, obs), over [s_t, ŝ_{t+1..t+H}]."""
+    seq = np.concatenate([start[:, None], states], axis=1)  # (B, H + 1, obs)
+    padded = np.concatenate([np.repeat(seq[:, :1], history, axis=1), seq], axis=1)
+    horizon = states.shape[1]
+    # Step i's window covers seq[i - m .. i + 1] = padded[i .. i + m + 1].
+    index = np.arange(1, horizon)[:, None] + np.arange(history + 2)[None, :]
+    return padded[:, index]
+
+
+def torch_generate(wm, idm, states, actions, guide, noise: np.ndarray) -> Rollouts:
+    """The PyTorch reference path (diffusion_wm.sample + inverse_dynamics.predict)."""
+    b, length, x_dim = noise.shape
+    obs_dim = states.shape[1]
+    values = np.zeros((b, length, x_dim), np.float32)
+    values[:, 0, :obs_dim] = states
+    x = wm.sample(
+        np.concatenate([states, actions], axis=1),
+        guide,
+        noise=noise,
+        inpaint=(inpaint_mask(length - 1, obs_dim), values),
+    )
+    gen_states, rewards = x[:, 1:, :obs_dim], x[:, 1:, obs_dim]
+    horizon = length - 1
+    acts = np.empty((b, horizon, actions.shape[1]), np.float32)
+    acts[:, 0] = actions
+    if horizon > 1:
+        windows = idm_windows(states, gen_states, idm.config.history)
+        flat = windows.reshape(-1, *windows.shape[2:])
+        acts[:, 1:] = idm.predict(flat).reshape(b, horizon - 1, -1)
+    return Rollouts(gen_states, rewards, acts)
+
+
+def native_available() -> bool:
+    return importlib.util.find_spec("dawm_kernels") is not None
+
+
+def resolve_sampler(sampler: str) -> str:
+    """'auto' -> 'native' when dawm_kernels is installed, else 'torch'."""
+    if sampler == "auto":
+        return "native" if native_available() else "torch"
+    if sampler == "native" and not native_available():
+        raise ValueError(
+            "--gen.sampler native needs the dawm_kernels engine: install it with "
+            "`pip install .` at the repo root, or use --gen.sampler torch"
+        )
+    if sampler not in ("torch", "native"):
+        raise ValueError(f"unknown sampler {sampler!r}: use auto, torch or native")
+    return sampler
+
+
+def native_engine(wm, idm, guidance: float, steps: int):
+    """A dawm_kernels engine built from the two models' exports and the DAWM layout."""
+    import dawm_kernels
+
+    wm_weights, wm_config = wm.export(steps)
+    idm_weights, idm_config = idm.export()
+    return dawm_kernels.Engine.from_exports(
+        wm_weights, wm_config, idm_weights, idm_config, guidance=guidance
+    )
+
+
+def native_generate(engine, states, actions, guide, noise: np.ndarray) -> Rollouts:
+    out = engine.generate(states, actions, guide, noise=noise)
+    return Rollouts(
+        np.asarray(out["states"], np.float32),
+        np.asarray(out["rewards"], np.float32),
+        np.asarray(out["actions"], np.float32),
+    )
+
+
+def to_transitions(
+    robot: str, start: np.ndarray, rollouts: Rollouts, guide: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Flatten rollouts into transitions (ŝ_i, â_i, r̂_i, ŝ_{i+1}), i = 0..H-1, ŝ_0 = s_t.
+
+    A transition is terminal when ŝ_{i+1} fails the env's health check (termination.py); the
+    steps after a rollout's first terminal are dropped (the real env would have ended there).
+    `step` (i) and `guide` (the rollout's normalized R_tg) are kept for the report.
+    """
+    b, horizon, _ = rollouts.states.shape
+    obs = np.concatenate([start[:, None], rollouts.states[:, :-1]], axis=1)
+    terminal = terminal_flags(robot, rollouts.states)
+    before = np.cumsum(terminal, axis=1) - terminal  # terminals strictly before step i
+    keep = before == 0
+    return {
+        "observations": obs[keep],
+        "actions": rollouts.actions[keep],
+        "rewards": rollouts.rewards[keep],
+        "next_observations": rollouts.states[keep],
+        "terminals": terminal[keep],
+        "step": np.broadcast_to(np.arange(horizon), (b, horizon))[keep].astype(np.int16),
+        "guide": np.broadcast_to(np.asarray(guide, np.float32)[:, None], (b, horizon))[keep],
+    }

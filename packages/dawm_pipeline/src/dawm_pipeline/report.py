@@ -1,0 +1,282 @@
+"""Render the run report: report.json (the numbers), report.md (for people), PNG plots.
+
+Matplotlib runs on the Agg backend (no display needed). The markdown states plainly whether
+real + DAWM beat real-only, and whether the gap exceeds the seed-to-seed spread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from dawm_pipeline.runs import atomic_path
+
+CONDITION_LABELS = {"real": "real only", "dawm": "real + DAWM"}
+
+
+def _save(fig, path: Path) -> str:
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def plot_wm_loss(history: dict[str, Any], path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(history["step"], history["loss"], label="train (running mean)")
+    if history.get("val_step"):
+        ax.plot(history["val_step"], history["val_loss"], "o-", label="held-out (EMA net)")
+    ax.set(xlabel="step", ylabel="diffusion loss", title="World-model loss", yscale="log")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_idm(checks: dict[str, float], path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    names, values = list(checks), [checks[k] for k in checks]
+    shown = np.clip(values, -1.0, 1.0)
+    ax.bar(range(len(names)), shown, color=["#4c72b0", "#4c72b0", "#dd8452", "#dd8452"])
+    ax.set_xticks(range(len(names)), names, rotation=15, fontsize=8)
+    for i, v in enumerate(values):
+        ax.text(i, shown[i], f"{v:.3f}", ha="center", va="bottom", fontsize=8)
+    ax.set(
+        ylabel="simulator R² of s' - s (clipped to [-1, 1])",
+        title="Do the actions reproduce the next state?",
+        ylim=(min(-0.1, shown.min()), 1.1),
+    )
+    return _save(fig, path)
+
+
+def plot_state_stats(real: dict[str, Any], gen: dict[str, Any], path: Path) -> str:
+    dims = np.arange(len(real["obs_mean"]))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.errorbar(dims - 0.15, real["obs_mean"], real["obs_std"], fmt="o", label="real", capsize=3)
+    ax.errorbar(dims + 0.15, gen["obs_mean"], gen["obs_std"], fmt="s", label="generated", capsize=3)
+    ax.set(xlabel="state dimension", ylabel="mean ± std", title="States: real vs generated")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_rewards(real_hist, gen_hist, edges, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    centers = 0.5 * (np.asarray(edges[1:]) + np.asarray(edges[:-1]))
+    for hist, label in ((real_hist, "real"), (gen_hist, "generated")):
+        hist = np.asarray(hist, float)
+        ax.step(centers, hist / max(hist.sum(), 1), where="mid", label=label)
+    ax.set(xlabel="reward", ylabel="fraction", title="Reward distribution")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_projection(real: np.ndarray, gen: np.ndarray, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.3, label="real")
+    ax.scatter(gen[:, 0], gen[:, 1], s=2, alpha=0.3, label="generated")
+    ax.set(xlabel="PC 1 (of real states)", ylabel="PC 2", title="2-D PCA projection of states")
+    ax.legend(markerscale=5)
+    return _save(fig, path)
+
+
+def plot_curves(curves: dict[str, dict[str, list[list[float]]]], path: Path) -> str:
+    """curves[algo][condition] = list over seeds of [[step, normalized score], ...]."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 3.5), squeeze=False)
+    for ax, (algo, by_condition) in zip(axes[0], curves.items(), strict=True):
+        for condition, seeds in by_condition.items():
+            n = min(len(s) for s in seeds)
+            arr = np.asarray([s[:n] for s in seeds], float)  # (seeds, n, 2)
+            steps, scores = arr[0, :, 0], arr[:, :, 1]
+            mean, std = scores.mean(0), scores.std(0)
+            ax.plot(steps, mean, "o-", label=CONDITION_LABELS.get(condition, condition))
+            ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+        ax.set(xlabel="gradient step", ylabel="normalized score", title=f"{algo} learning curve")
+        ax.legend()
+    return _save(fig, path)
+
+
+def verdict(table: dict[str, Any]) -> dict[str, Any]:
+    """Per algorithm: DAWM minus real-only, and whether the gap exceeds the seed spread."""
+    out = {}
+    for algo, cond in table.items():
+        if "real" not in cond or "dawm" not in cond:
+            continue
+        diff = cond["dawm"]["mean"] - cond["real"]["mean"]
+        spread = max(cond["dawm"]["std"], cond["real"]["std"])
+        seeds = min(cond["dawm"]["n"], cond["real"]["n"])
+        out[algo] = {
+            "dawm_minus_real": diff,
+            "beats": diff > 0,
+            "seeds": seeds,
+            "beyond_spread": seeds >= 2 and abs(diff) > spread,
+        }
+    return out
+
+
+def verdict_text(v: dict[str, Any]) -> str:
+    """One honest sentence for one algorithm's verdict."""
+    if v["seeds"] < 2:
+        caveat = " (one seed: no seed-to-seed spread to judge the gap against)"
+    elif v["beyond_spread"]:
+        caveat = " (the gap exceeds the seed-to-seed spread)"
+    else:
+        caveat = " (within the seed-to-seed spread: not a reliable difference)"
+    if v["beats"]:
+        return f"real + DAWM scored higher than real-only{caveat}."
+    return f"**DAWM did not beat real-only here**{caveat}."
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """The human-readable report from the report.json dict."""
+    ds, gen, idm, wm = r["dataset"], r["generated"], r["idm"], r["world_model"]
+    lines = [
+        f"# DAWM run report: {r['env']} ({r['run']})",
+        "",
+        f"Preset `{r['preset']}`; pipeline compute time {r['total_seconds'] / 60:.1f} min "
+        f"(sum of the stage times below, on {r['threads']} torch threads).",
+        "",
+        "## Result",
+        "",
+        "| algorithm | real only | real + DAWM | DAWM − real |",
+        "|---|---|---|---|",
+    ]
+    for algo, cond in r["agents"]["table"].items():
+
+        def cell(c: str, cond=cond) -> str:
+            if c not in cond:
+                return "n/a"
+            return f"{cond[c]['mean']:.1f} ± {cond[c]['std']:.1f} (n={cond[c]['n']})"
+
+        v = r["verdict"].get(algo, {})
+        lines.append(
+            f"| {algo} | {cell('real')} | {cell('dawm')} | {_fmt(v.get('dawm_minus_real'), 1)} |"
+        )
+    lines.append("")
+    lines.append(
+        "Normalized score = 100·(R − R_random)/(R_expert − R_random) with D4RL's "
+        f"reference returns ({ds['ref_min_score']}, {ds['ref_max_score']}); mean ± std "
+        f"over seeds of each seed's mean over {r['agents']['episodes']} final episodes."
+    )
+    lines.append("")
+    for algo, v in r["verdict"].items():
+        lines.append(f"- {algo}: {verdict_text(v)}")
+    lines += [
+        "",
+        "## Dataset",
+        "",
+        f"- source: **{ds['source_label']}** (`{ds['dataset_id']}`)",
+        f"- evaluation env: {ds['env_id']}",
+        f"- {ds['transitions']} transitions in {ds['episodes']} episodes "
+        f"(used: {r['data']['used_transitions']} transitions, data scale {r['data']['data_scale']})",
+        f"- episode return {ds['return_mean']:.1f} ± {ds['return_std']:.1f} "
+        f"(normalized {ds['normalized_mean']:.1f})",
+        f"- fingerprint (sha256 of the arrays): `{ds['fingerprint']}`",
+        "",
+        "## World model",
+        "",
+        f"{wm['windows']} training windows (H = {r['settings']['horizon']}), "
+        f"{wm['steps']} steps at {wm['steps_per_second']:.1f} steps/s, final train loss "
+        f"{_fmt(wm['final_loss'], 4)}, held-out loss {_fmt(wm['final_val_loss'], 4)}; "
+        f"R_tg scale {wm['rtg_scale']} (DWM arXiv 2402.03570).",
+        "",
+        f"![world-model loss]({r['plots']['wm_loss']})",
+        "",
+        "## Inverse dynamics: real vs generated states",
+        "",
+        f"Held-out real transitions ({idm['heldout_transitions']}): action R² "
+        f"{idm['heldout_action_r2']:.3f}, MSE {idm['heldout_action_mse']:.4f}"
+        + (
+            " (no episode could be held out: measured on training data)"
+            if idm["heldout_is_train"]
+            else ""
+        )
+        + ".",
+        "",
+        "Generated states have no true action, so every action is judged by stepping MuJoCo "
+        "from the state (x position set to 0) and comparing with the next state (R² of s' − s, "
+        "scaled by the real data's variance):",
+        "",
+        "| transitions | action | simulator R² |",
+        "|---|---|---|",
+        f"| real, held out | recorded action (check of the check) | "
+        f"{idm['sim_r2_true_action']:.3f} |",
+        f"| real, held out | IDM | {idm['sim_r2_idm_action']:.3f} |",
+        f"| generated, step 0 | real a_t (world model alone) | "
+        f"{gen['sim']['generated_step0']['delta_r2']:.3f} |",
+        f"| generated, steps 1..H−1 | IDM on generated states | "
+        f"{gen['sim']['generated_idm_steps']['delta_r2']:.3f} |",
+        "",
+    ]
+    drop = gen["sim"]["idm_relative_drop"]
+    if gen["sim"]["idm_drop_flag"]:
+        lines.append(
+            f"**FLAG: the IDM's simulator R² drops by {100 * drop:.0f}% from real to "
+            "generated states (> 15%).** The drop mixes IDM error on off-distribution "
+            "states with world-model steps that are not physically consistent (compare "
+            "the step-0 row, which uses the real action)."
+        )
+    else:
+        lines.append(
+            f"The IDM's simulator R² changes by {-100 * drop:+.0f}% from real to "
+            "generated states (flag threshold: a 15% drop)."
+        )
+    lines += [
+        "",
+        f"![IDM check]({r['plots']['idm']})",
+        "",
+        "## Generated data",
+        "",
+        f"{gen['transitions']} transitions ({gen['transitions'] / max(ds['transitions'], 1):.2f}× "
+        f"the real data; target {r['settings']['synthetic_ratio']}×, steps after a generated "
+        f"termination dropped) from {gen['rollouts']} rollouts, sampler `{gen['sampler']}`, "
+        f"k = {r['settings']['sampling_steps']} DDIM steps, ω = {r['settings']['guidance']}, "
+        f"R_tg from {gen['rtg_source']}; {100 * gen['terminal_fraction']:.1f}% terminal.",
+        "",
+        "| | reward mean | reward std |",
+        "|---|---|---|",
+        f"| real | {r['stats']['real']['reward_mean']:.3f} | {r['stats']['real']['reward_std']:.3f} |",
+        f"| generated | {r['stats']['generated']['reward_mean']:.3f} | "
+        f"{r['stats']['generated']['reward_std']:.3f} |",
+        "",
+        "Per state dimension, generated std / real std: "
+        + ", ".join(f"{v:.2f}" for v in r["stats"]["obs_std_ratio"])
+        + "; mean shift in real "
+        "stds: " + ", ".join(f"{v:+.2f}" for v in r["stats"]["obs_mean_shift_in_std"]) + ".",
+        "",
+        f"![states]({r['plots']['states']}) ![rewards]({r['plots']['rewards']})",
+        "",
+        f"![projection]({r['plots']['projection']})",
+        "",
+        "## Agents",
+        "",
+        f"{r['settings']['agent_steps']} gradient steps per agent, batch "
+        f"{r['settings']['agent_batch']}, synthetic share per batch: "
+        f"{r['settings']['synthetic_share']}.",
+        "",
+        f"![learning curves]({r['plots']['curves']})",
+        "",
+        "## Stage times (s)",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+        *[f"| {k} | {v:.1f} |" for k, v in r["stage_seconds"].items()],
+        "",
+        "## Versions",
+        "",
+        ", ".join(f"{k} {v}" for k, v in r["versions"].items() if v),
+        "",
+    ]
+    return "\n".join(lines)

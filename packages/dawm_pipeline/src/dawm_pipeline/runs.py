@@ -1,0 +1,169 @@
+"""Run directories, config hashes, stage completion markers and the run record.
+
+Layout: `<out>/<env>/<run>/<stage>/`. A stage is finished when its directory holds `done.json`
+(written last, atomically) whose `hash` equals the hash of the stage's inputs: its own settings
+plus the hashes of the stages it reads. A rerun with the same inputs skips the stage. When the
+hash differs (possible only with an explicit `--run` name, since the default run name already
+contains the config hash), the stage is recomputed in place and a warning says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DONE = "done.json"
+RECORD = "run.json"
+_PACKAGES = (
+    "dawm-pipeline",
+    "dawm-diffusion-wm",
+    "dawm-inverse-dynamics",
+    "dawm-offline-agents",
+    "dawm-kernels",
+    "torch",
+    "numpy",
+    "gymnasium",
+    "mujoco",
+    "minari",
+    "tyro",
+)
+
+
+def config_hash(obj: Any) -> str:
+    """Stable 16-hex hash of a JSON-able object (key order does not matter)."""
+    text = json.dumps(obj, sort_keys=True, default=_jsonable)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-able: {type(obj).__name__}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temp path next to `path`; on success it replaces `path` (os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n"
+    write_text(path, text)
+
+
+def write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Save arrays atomically as an uncompressed .npz (loaded back with allow_pickle=False)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a result depends on (None: not installed)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+class StageDir:
+    """One stage's output directory and its completion marker."""
+
+    def __init__(self, path: Path, inputs: dict[str, Any]):
+        self.path = Path(path)
+        self.inputs = inputs
+        self.hash = config_hash(inputs)
+
+    def done(self) -> dict[str, Any] | None:
+        """The done record when the stage finished with these inputs, else None."""
+        marker = self.path / DONE
+        if not marker.exists():
+            return None
+        record = read_json(marker)
+        if record.get("hash") == self.hash:
+            return record
+        return None
+
+    def prepare(self) -> None:
+        """Create the directory; results or checkpoints of other inputs are cleared first."""
+        inputs = self.path / "inputs.json"
+        if inputs.exists() and read_json(inputs).get("hash") != self.hash:
+            if (self.path / DONE).exists():
+                warnings.warn(
+                    f"{self.path} holds results of another config; recomputing it in place",
+                    stacklevel=2,
+                )
+            shutil.rmtree(self.path)  # an interrupted run's checkpoints would not apply either
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(inputs, {"hash": self.hash, "inputs": self.inputs})
+
+    def finish(self, summary: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """Write done.json last: the stage counts as finished only once this exists."""
+        record = {
+            "hash": self.hash,
+            "seconds": round(seconds, 3),
+            "finished": time.time(),
+            "summary": summary,
+        }
+        write_json(self.path / DONE, record)
+        return record
+
+
+def write_run_record(run_dir: Path, config: dict[str, Any], dataset: dict[str, Any]) -> None:
+    """run.json: config, seeds, versions, dataset source + fingerprint, command line."""
+    write_json(
+        Path(run_dir) / RECORD,
+        {
+            "config": config,
+            "seeds": config.get("seeds"),
+            "versions": package_versions(),
+            "dataset": dataset,
+            "argv": sys.argv,
+            "platform": platform.platform(),
+            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )

@@ -1,0 +1,54 @@
+"""Stage `evaluate`: final normalized scores of every trained agent, aggregated over seeds.
+
+Episodes use seeds disjoint from the learning-curve evaluations (EVAL_SEED_OFFSET + ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dawm_pipeline.runs import write_json
+from dawm_pipeline.stages import train_agent
+
+EVAL_SEED_OFFSET = 100_000
+
+
+def run(ctx, out: Path) -> dict[str, Any]:
+    cfg = ctx.cfg
+    ds = ctx.done("data")["summary"]["dataset"]
+    per_job: dict[str, Any] = {}
+    for algo, seed, condition in train_agent.jobs(cfg):
+        agent = train_agent.load_agent(ctx, algo, seed, condition)
+        result = train_agent.evaluate_agent(
+            agent, ds, cfg.agent.final_eval_episodes, EVAL_SEED_OFFSET + 1000 * seed
+        )
+        per_job[train_agent.job_name(algo, seed, condition)] = {
+            "algo": algo,
+            "seed": seed,
+            "condition": condition,
+            "returns": result.returns,
+            "normalized": result.normalized,
+            "normalized_mean": result.normalized_mean,
+            "return_mean": result.mean,
+        }
+    table = aggregate(per_job)
+    write_json(out / "scores.json", {"jobs": per_job, "table": table})
+    return {"table": table, "episodes": cfg.agent.final_eval_episodes}
+
+
+def aggregate(per_job: dict[str, Any]) -> dict[str, Any]:
+    """Per algo and condition: mean +- std over seeds of each seed's mean normalized score."""
+    table: dict[str, Any] = {}
+    for job in per_job.values():
+        entry = table.setdefault(job["algo"], {}).setdefault(job["condition"], {"seeds": []})
+        entry["seeds"].append(job["normalized_mean"])
+    for conditions in table.values():
+        for entry in conditions.values():
+            scores = np.asarray(entry["seeds"], float)
+            entry["mean"] = float(scores.mean())
+            entry["std"] = float(scores.std())
+            entry["n"] = len(scores)
+    return table

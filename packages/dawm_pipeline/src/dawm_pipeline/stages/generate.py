@@ -1,0 +1,184 @@
+"""Stage `generate`: synthetic transitions, their statistics and the simulator check.
+
+Rollouts start from real (s_t, a_t) pairs drawn uniformly from the (DAWM-T-scaled) real data
+(with replacement once more rollouts are needed than there are pairs). Work goes in chunks of
+CHUNK rollouts, each saved as it finishes with noise that depends only on (seed, chunk), so an
+interrupted stage resumes at the next chunk and yields exactly what an uninterrupted run does.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from dawm_pipeline import generate as gen
+from dawm_pipeline import simcheck
+from dawm_pipeline.config import TARGET_RTG
+from dawm_pipeline.runs import read_npz, write_json, write_npz
+from dawm_pipeline.sequences import returns_to_go
+from dawm_pipeline.stages import data as data_stage
+from dawm_pipeline.stages import train_idm, train_wm
+
+SYNTHETIC = "synthetic.npz"
+CHUNKS = "chunks"
+CHUNK = 8192
+SIM_ROWS = 2000
+PROJECTION_ROWS = 5000
+IDM_DROP_FLAG = 0.15  # flag when the IDM's simulator R² on generated states drops by > 15%
+REWARD_BINS = 50
+
+
+def _guide(cfg, rtg: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    if cfg.gen.rtg_source == "target":
+        target = cfg.gen.target_rtg if cfg.gen.target_rtg is not None else TARGET_RTG[cfg.robot]
+        return np.full((len(rows), 1), target, np.float32)
+    return (rtg[rows] / cfg.rtg_scale).astype(np.float32)[:, None]
+
+
+def _sample(cfg, data, rtg, rows, wm, idm, sampler: str, engine, chunk: int) -> dict:
+    states, actions = data.observations[rows], data.actions[rows]
+    guide = _guide(cfg, rtg, rows)
+    noise = gen.initial_noise(cfg.model_seed, chunk, len(rows), cfg.horizon + 1, data.obs_dim + 1)
+    if sampler == "native":
+        rollouts = gen.native_generate(engine, states, actions, guide, noise)
+    else:
+        rollouts = gen.torch_generate(wm, idm, states, actions, guide, noise)
+    return gen.to_transitions(cfg.robot, states, rollouts, guide[:, 0])
+
+
+def run(ctx, out: Path) -> dict[str, Any]:
+    cfg = ctx.cfg
+    data, _, _ = data_stage.load(ctx)
+    wm, idm = train_wm.load(ctx), train_idm.load(ctx)
+    sampler = gen.resolve_sampler(cfg.gen.sampler)
+    engine = (
+        gen.native_engine(wm, idm, cfg.gen.guidance, cfg.gen.sampling_steps)
+        if sampler == "native"
+        else None
+    )
+    rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
+    n_target = round(cfg.synthetic_ratio * len(data))
+    n_rollouts = math.ceil(n_target / cfg.horizon)
+    rng = np.random.default_rng(cfg.model_seed)
+    starts = rng.choice(len(data), n_rollouts, replace=n_rollouts > len(data))
+    chunk_dir = out / CHUNKS
+    chunk_dir.mkdir(exist_ok=True)
+    n_chunks = math.ceil(n_rollouts / CHUNK)
+    for c in tqdm(range(n_chunks), desc=f"generate ({sampler})", unit="chunk"):
+        path = chunk_dir / f"{c:05d}.npz"
+        if path.exists():
+            continue
+        rows = starts[c * CHUNK : (c + 1) * CHUNK]
+        write_npz(path, **_sample(cfg, data, rtg, rows, wm, idm, sampler, engine, c))
+    parts = [read_npz(chunk_dir / f"{c:05d}.npz") for c in range(n_chunks)]
+    synthetic = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+    if synthetic:
+        write_npz(out / SYNTHETIC, **synthetic)
+    shutil.rmtree(chunk_dir)
+
+    stats = statistics(data, synthetic)
+    checks = sim_checks(ctx, data, synthetic)
+    write_json(out / "stats.json", {"stats": stats, "sim": checks})
+    write_projection(out, data, synthetic, cfg.model_seed)
+    return {
+        "sampler": sampler,
+        "rollouts": n_rollouts,
+        "transitions": len(synthetic.get("rewards", [])),
+        "target_transitions": n_target,
+        "real_transitions": len(data),
+        "terminal_fraction": float(synthetic["terminals"].mean()) if synthetic else 0.0,
+        "rtg_source": cfg.gen.rtg_source,
+        "idm_sim_r2_generated": checks["generated_idm_steps"]["delta_r2"],
+        "wm_sim_r2_step0": checks["generated_step0"]["delta_r2"],
+        "idm_drop_flag": checks["idm_drop_flag"],
+    }
+
+
+def statistics(data, synthetic: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per-dimension means/stds of states, actions and rewards, real vs generated."""
+    lo = float(min(data.rewards.min(), synthetic["rewards"].min()))
+    hi = float(max(data.rewards.max(), synthetic["rewards"].max()))
+    edges = np.linspace(lo, hi if hi > lo else lo + 1, REWARD_BINS + 1)
+
+    def describe(obs, act, rew) -> dict[str, Any]:
+        return {
+            "obs_mean": obs.mean(0),
+            "obs_std": obs.std(0),
+            "act_mean": act.mean(0),
+            "act_std": act.std(0),
+            "reward_mean": float(rew.mean()),
+            "reward_std": float(rew.std()),
+            "reward_hist": np.histogram(rew, edges)[0],
+        }
+
+    real = describe(data.observations, data.actions, data.rewards)
+    fake = describe(synthetic["observations"], synthetic["actions"], synthetic["rewards"])
+    return {
+        "real": real,
+        "generated": fake,
+        "reward_edges": edges,
+        "obs_std_ratio": fake["obs_std"] / np.maximum(real["obs_std"], 1e-8),
+        "obs_mean_shift_in_std": (fake["obs_mean"] - real["obs_mean"])
+        / np.maximum(real["obs_std"], 1e-8),
+    }
+
+
+def sim_checks(ctx, data, synthetic: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Simulator consistency of generated transitions next to the IDM's real-data figure.
+
+    step 0 uses the real a_t, so its score measures the world model alone; later steps use
+    IDM actions on generated states and measure world model and IDM together.
+    """
+    cfg = ctx.cfg
+    var = train_idm.state_change_var(data)
+    rng = np.random.default_rng(cfg.model_seed + 1)
+    out: dict[str, Any] = {}
+    for name, rows in (
+        ("generated_step0", np.flatnonzero(synthetic["step"] == 0)),
+        ("generated_idm_steps", np.flatnonzero(synthetic["step"] > 0)),
+    ):
+        pick = rng.permutation(rows)[:SIM_ROWS]
+        out[name] = (
+            simcheck.consistency(
+                cfg.robot,
+                synthetic["observations"][pick],
+                synthetic["actions"][pick],
+                synthetic["next_observations"][pick],
+                var,
+            )
+            if len(pick)
+            else {"delta_r2": float("nan"), "next_state_rmse": float("nan"), "n": 0}
+        )
+    real_idm = ctx.done("train-idm")["summary"]["sim_r2_idm_action"]
+    gen_idm = out["generated_idm_steps"]["delta_r2"]
+    out["real_idm_action"] = real_idm
+    out["idm_relative_drop"] = (real_idm - gen_idm) / abs(real_idm) if real_idm else float("nan")
+    out["idm_drop_flag"] = bool(out["idm_relative_drop"] > IDM_DROP_FLAG)
+    return out
+
+
+def write_projection(out: Path, data, synthetic: dict[str, np.ndarray], seed: int) -> None:
+    """A 2-D PCA of real states (fit on real) with real and generated samples projected."""
+    rng = np.random.default_rng(seed + 2)
+    real = data.observations[rng.permutation(len(data))[:PROJECTION_ROWS]]
+    fake = synthetic["next_observations"][
+        rng.permutation(len(synthetic["rewards"]))[:PROJECTION_ROWS]
+    ]
+    mean, std = real.mean(0), np.maximum(real.std(0), 1e-8)
+    _, _, vt = np.linalg.svd((real - mean) / std, full_matrices=False)
+    basis = vt[:2].T
+    write_npz(
+        out / "projection.npz",
+        real=((real - mean) / std) @ basis,
+        generated=((fake - mean) / std) @ basis,
+    )
+
+
+def load(ctx) -> dict[str, np.ndarray]:
+    path = ctx.dir("generate") / SYNTHETIC
+    return read_npz(path) if path.exists() else {}

@@ -1,0 +1,145 @@
+"""Stage `train-agent`: every algorithm x seed, on real data only and on real + DAWM data.
+
+Each job lives in `<stage>/<algo>-<condition>-seed<k>/` with a resumable checkpoint, a
+learning-curve CSV (periodic evaluation in the real environment) and, once finished, the saved
+agent and `result.json`; a rerun skips finished jobs and resumes the interrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from dawm_pipeline.runs import write_json
+from dawm_pipeline.stages import data as data_stage
+from dawm_pipeline.stages import generate as generate_stage
+
+CONDITIONS = ("real", "dawm")
+AGENT_CLASSES = {"td3bc": ("offline_agents", "TD3BC"), "iql": ("offline_agents", "IQL")}
+
+
+def agent_class(algo: str):
+    module, name = AGENT_CLASSES[algo]
+    return getattr(importlib.import_module(module), name)
+
+
+def jobs(cfg) -> Iterator[tuple[str, int, str]]:
+    for algo in cfg.algos:
+        for seed in cfg.seeds:
+            for condition in CONDITIONS:
+                yield algo, seed, condition
+
+
+def job_name(algo: str, seed: int, condition: str) -> str:
+    return f"{algo}-{condition}-seed{seed}"
+
+
+def make_agent(cfg, algo: str, seed: int, ds: dict[str, Any], episode_returns: np.ndarray):
+    """An agent with the library's published defaults, our batch/width, and for IQL the
+    locomotion reward scale 1000 / (max - min episode return) of the real data (IQL's code)."""
+    from offline_agents import locomotion_reward_scale
+
+    cls = agent_class(algo)
+    extra = {"reward_scale": locomotion_reward_scale(episode_returns)} if algo == "iql" else {}
+    config = dataclasses.replace(
+        cls.config_cls(),
+        seed=seed,
+        batch_size=cfg.agent.batch_size,
+        hidden=(cfg.agent.hidden, cfg.agent.hidden),
+        **extra,
+    )
+    max_action = np.maximum(np.abs(ds["action_low"]), np.abs(ds["action_high"]))
+    return cls(ds["obs_dim"], ds["act_dim"], max_action, config, cfg.device)
+
+
+def evaluate_agent(agent, ds: dict[str, Any], episodes: int, seed: int):
+    from offline_agents import evaluate
+
+    return evaluate(
+        agent.act,
+        lambda: gym.make(ds["env_id"]),
+        episodes,
+        seed,
+        ref_min=ds["ref_min_score"],
+        ref_max=ds["ref_max_score"],
+    )
+
+
+def _transitions(arrays: dict[str, np.ndarray]):
+    from offline_agents import Transitions
+
+    return Transitions(
+        arrays["observations"],
+        arrays["actions"],
+        arrays["rewards"],
+        arrays["next_observations"],
+        arrays["terminals"],
+    )
+
+
+def run(ctx, out: Path) -> dict[str, Any]:
+    from offline_agents import ReplayBuffer
+
+    cfg = ctx.cfg
+    data, _, ds = data_stage.load(ctx)
+    real = _transitions(vars(data))
+    synthetic_arrays = generate_stage.load(ctx)
+    synthetic = _transitions(synthetic_arrays) if synthetic_arrays else None
+    for algo, seed, condition in jobs(cfg):
+        name = job_name(algo, seed, condition)
+        job = out / name
+        if (job / "result.json").exists():
+            continue
+        use_synthetic = condition == "dawm" and synthetic is not None
+        buffer = ReplayBuffer(
+            real,
+            synthetic if use_synthetic else None,
+            cfg.agent.synthetic_fraction if use_synthetic else None,
+            cfg.device,
+        )
+        agent = make_agent(cfg, algo, seed, ds, data.episode_returns())
+        curve_seed = 10_000 + 1000 * seed
+
+        def eval_fn(a, _seed=curve_seed):
+            return evaluate_agent(a, ds, cfg.agent.eval_episodes, _seed)
+
+        agent.train(
+            buffer,
+            cfg.agent.steps,
+            eval_fn=eval_fn,
+            eval_every=cfg.agent.eval_every,
+            log_every=cfg.agent.eval_every,
+            checkpoint_dir=job / "checkpoint",
+            checkpoint_every=cfg.agent.checkpoint_every,
+            log_csv=job / "curve.csv",
+            progress=True,
+        )
+        agent.save(job / "agent")
+        write_json(
+            job / "result.json",
+            {
+                "algo": algo,
+                "seed": seed,
+                "condition": condition,
+                "steps": agent.step,
+                "buffer_real": buffer.n_real,
+                "buffer_synthetic": buffer.n_synthetic,
+            },
+        )
+    return {
+        "jobs": [job_name(*j) for j in jobs(cfg)],
+        "real": len(real),
+        "synthetic": 0 if synthetic is None else len(synthetic),
+    }
+
+
+def load_agent(ctx, algo: str, seed: int, condition: str):
+    return agent_class(algo).load(
+        ctx.dir("train-agent") / job_name(algo, seed, condition) / "agent", ctx.cfg.device
+    )

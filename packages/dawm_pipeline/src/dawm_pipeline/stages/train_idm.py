@@ -1,0 +1,92 @@
+"""Stage `train-idm`: fit the inverse dynamics model on real transitions only.
+
+Held-out real episodes (the data stage's split) measure its action accuracy, and the simulator
+check measures how well its actions reproduce the real next states (the same yardstick the
+generate stage applies to generated states).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from inverse_dynamics import FitConfig, IDMConfig, InverseDynamicsModel, evaluate, fit, make_windows
+from inverse_dynamics import load as load_idm
+from inverse_dynamics import save as save_idm
+
+from dawm_pipeline import simcheck
+from dawm_pipeline.runs import write_json
+from dawm_pipeline.sequences import Transitions
+from dawm_pipeline.stages import data as data_stage
+
+MODEL = "model"
+SIM_ROWS = 2000  # simulator-checked transitions (cheap: ~0.1 ms each)
+
+
+def episodes(data: Transitions) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(states s_0..s_T, actions a_0..a_{T-1}) per episode, as make_windows takes them."""
+    return [
+        (s, data.actions[b0:b1])
+        for s, (b0, b1) in zip(data.episode_states(), data.bounds, strict=True)
+    ]
+
+
+def state_change_var(data: Transitions) -> np.ndarray:
+    """Per-dimension variance of s' - s in the real data: the simulator check's scale."""
+    return (data.next_observations - data.observations).var(axis=0)
+
+
+def run(ctx, out: Path) -> dict[str, Any]:
+    cfg = ctx.cfg
+    data, holdout, ds = data_stage.load(ctx)
+    train = data.select(np.flatnonzero(~holdout))
+    held = data.select(np.flatnonzero(holdout)) if holdout.any() else train
+    m = cfg.idm.history
+    windows, actions = make_windows(episodes(train), m)
+    model = InverseDynamicsModel(
+        IDMConfig(data.obs_dim, data.act_dim, history=m, hidden_sizes=cfg.idm.hidden_sizes),
+        action_low=np.asarray(ds["action_low"], np.float32),
+        action_high=np.asarray(ds["action_high"], np.float32),
+    )
+    result = fit(
+        model,
+        windows,
+        actions,
+        FitConfig(
+            batch_size=cfg.idm.batch_size,
+            lr=cfg.idm.lr,
+            max_epochs=cfg.idm.max_epochs,
+            patience=cfg.idm.patience,
+            seed=cfg.model_seed,
+            device=cfg.device,
+        ),
+    )
+    save_idm(model.cpu(), out / MODEL)
+
+    held_windows, held_actions = make_windows(episodes(held), m)
+    metrics = evaluate(model, held_windows, held_actions).to_dict()
+    rows = np.random.default_rng(cfg.model_seed).permutation(len(held))[:SIM_ROWS]
+    # Window rows follow the transitions' order, so row i of held_windows is transition i.
+    obs, nxt = held.observations[rows], held.next_observations[rows]
+    predicted = model.predict(held_windows[rows])
+    var = state_change_var(data)
+    sim = {
+        "true_action": simcheck.consistency(cfg.robot, obs, held.actions[rows], nxt, var),
+        "idm_action": simcheck.consistency(cfg.robot, obs, predicted, nxt, var),
+    }
+    write_json(out / "metrics.json", {"fit": result.to_dict(), "heldout": metrics, "sim": sim})
+    return {
+        "train_windows": len(windows),
+        "heldout_transitions": len(held),
+        "heldout_is_train": not bool(holdout.any()),
+        "heldout_action_r2": metrics["r2"],
+        "heldout_action_mse": metrics["mse"],
+        "sim_r2_true_action": sim["true_action"]["delta_r2"],
+        "sim_r2_idm_action": sim["idm_action"]["delta_r2"],
+        "epochs": len(result.train_nll),
+    }
+
+
+def load(ctx) -> InverseDynamicsModel:
+    return load_idm(ctx.dir("train-idm") / MODEL, device=ctx.cfg.device)

@@ -1,0 +1,94 @@
+"""Stage `train-wm`: fit the diffusion world model on real (x, context, guide) windows.
+
+Resumable: the library checkpoints to `<stage>/checkpoint/` and a rerun after an interrupt
+continues from the last checkpoint's step (recorded as `resumed_from`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusion_wm import DiffusionWorldModel, WorldModelConfig
+from diffusion_wm.training import CHECKPOINT_FILE
+
+from dawm_pipeline.runs import write_json
+from dawm_pipeline.sequences import build_conditions, build_x, returns_to_go, window_starts
+from dawm_pipeline.stages import data as data_stage
+
+MODEL = "model"
+CHECKPOINTS = "checkpoint"
+
+
+def model_config(cfg, obs_dim: int, act_dim: int) -> WorldModelConfig:
+    """The DAWM layout of docs/engine_contract.md as a diffusion_wm config."""
+    wm = cfg.wm
+    return WorldModelConfig(
+        x_dim=obs_dim + 1,
+        horizon=cfg.horizon + 1,
+        context_dim=obs_dim + act_dim,
+        guide_dim=1,
+        dim=wm.dim,
+        dim_mults=wm.dim_mults,
+        prediction=wm.prediction,
+        diffusion_steps=wm.diffusion_steps,
+        sampling_steps=cfg.gen.sampling_steps,
+        guidance=cfg.gen.guidance,
+        p_uncond=wm.p_uncond,
+        ema_decay=wm.ema_decay,
+        ema_start=min(1000, wm.steps // 10),
+        inpaint_tokens=1,
+    )
+
+
+def _checkpoint_step(path: Path) -> int:
+    if not path.is_file():
+        return 0
+    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+
+
+def run(ctx, out: Path) -> dict[str, Any]:
+    cfg = ctx.cfg
+    data, _, _ = data_stage.load(ctx)
+    rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
+    starts = window_starts(data.bounds, cfg.horizon)
+    if len(starts) < 2:
+        raise ValueError(
+            f"no episode of the dataset is longer than --horizon {cfg.horizon}: lower the horizon"
+        )
+    x = build_x(data, starts, cfg.horizon)
+    context, guide = build_conditions(data, starts, rtg, cfg.rtg_scale)
+    model = DiffusionWorldModel(model_config(cfg, data.obs_dim, data.act_dim), cfg.device)
+    ckpt = out / CHECKPOINTS
+    resumed_from = _checkpoint_step(ckpt / CHECKPOINT_FILE)
+    history = model.fit(
+        x,
+        context,
+        guide,
+        steps=cfg.wm.steps,
+        batch_size=cfg.wm.batch_size,
+        lr=cfg.wm.lr,
+        checkpoint_dir=ckpt,
+        checkpoint_every=cfg.wm.checkpoint_every,
+        resume=True,
+        device=cfg.device,
+        seed=cfg.model_seed,
+        log_every=max(1, min(100, cfg.wm.steps // 50)),
+        eval_every=max(1, min(500, cfg.wm.steps // 10)),
+    )
+    model.save(out / MODEL)
+    write_json(out / "history.json", history.to_dict())
+    return {
+        "windows": len(x),
+        "steps": cfg.wm.steps,
+        "resumed_from": resumed_from,
+        "final_loss": history.loss[-1] if history.loss else None,
+        "final_val_loss": history.val_loss[-1] if history.val_loss else None,
+        "steps_per_second": history.steps_per_second,
+        "rtg_scale": cfg.rtg_scale,
+    }
+
+
+def load(ctx) -> DiffusionWorldModel:
+    return DiffusionWorldModel.load(ctx.dir("train-wm") / MODEL, device=ctx.cfg.device)
