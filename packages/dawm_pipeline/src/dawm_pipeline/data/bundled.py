@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,7 @@ def load_episodes_npz(path: Path, name: DatasetName, info: DatasetInfo) -> Offli
     try:
         with np.load(path, allow_pickle=False) as z:
             a = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise DatasetError(f"bundled file {path} is unreadable (truncated?): {e}; {fix}") from e
     lengths = a.get("episode_lengths")
     obs = a.get("observations")

@@ -224,6 +224,11 @@ def train_env(env: str, cfg: TrainConfig) -> None:
 
 
 def train(cfg: TrainConfig) -> None:
+    """Train each env of `cfg.env` in turn (each resumes where its work dir stopped)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
-    for env in cfg.env:
-        train_env(env, cfg)
+    try:
+        for env in cfg.env:
+            train_env(env, cfg)
+    finally:
+        torch.set_num_threads(threads)

@@ -1,0 +1,95 @@
+"""dawm_pipeline.datasets: SAC training that resumes, policy export parity, checkpoint choice."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from dawm_pipeline.data.names import parse_name
+from dawm_pipeline.data.policy import GaussianPolicy
+from dawm_pipeline.datasets.build import pick_checkpoints, replay_dataset
+from dawm_pipeline.datasets.train import TrainConfig, export_actor, train
+
+sb3 = pytest.importorskip("stable_baselines3")
+
+
+def test_numpy_policy_matches_sb3_actor(tmp_path):
+    import torch
+
+    model = sb3.SAC("MlpPolicy", "Hopper-v5", seed=0, device="cpu")
+    path = tmp_path / "actor.safetensors"
+    export_actor(model, path, {"env": "hopper"})
+    policy = GaussianPolicy.load(path)
+    obs = np.random.default_rng(0).standard_normal((7, 11)).astype(np.float32)
+    want, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_allclose(policy.act(obs), want, atol=1e-5)
+    # The stochastic action is tanh(mean + std·ε), as in SB3's actor.
+    eps = np.random.default_rng(1).standard_normal((7, 3))
+    with torch.no_grad():
+        mean, log_std, _ = model.actor.get_action_dist_params(torch.as_tensor(obs))
+    sampled = np.tanh(mean.numpy() + np.exp(log_std.numpy()) * eps)
+    np.testing.assert_allclose(policy.act(obs, eps), sampled, atol=1e-5)
+
+
+def test_train_checkpoints_and_resumes(tmp_path):
+    cfg = TrainConfig(
+        env=("hopper",), work_dir=tmp_path, steps=300, eval_every=150, eval_episodes=1
+    )
+    train(cfg)
+    env_dir = tmp_path / "hopper"
+    log = json.loads((env_dir / "evals.json").read_text())
+    assert log["finished"] and [e["step"] for e in log["evaluations"]] == [150, 300]
+    cfg.steps = 450
+    train(cfg)  # resumes from step 300 rather than starting over
+    log = json.loads((env_dir / "evals.json").read_text())
+    assert [e["step"] for e in log["evaluations"]] == [150, 300, 450]
+    for e in log["evaluations"]:
+        assert (env_dir / "policies" / e["policy"]).is_file()
+        assert len(e["returns"]) == 1 and np.isfinite(e["mean_return"])
+    progress = json.loads((env_dir / "state" / "progress.json").read_text())
+    assert progress["step"] == 450 and sorted(p.name for p in (env_dir / "state").iterdir()) == [
+        "progress.json",
+        "state-450",
+    ]
+    with np.load(env_dir / "state" / "state-450" / "buffer.npz") as z:
+        dones, timeouts, obs, nxt = (
+            z["dones"],
+            z["timeouts"],
+            z["observations"],
+            z["next_observations"],
+        )
+    assert dones.shape == (450,)
+    assert dones[299] and timeouts[299]  # the episode cut by the restart is a truncation
+    ds = replay_dataset(
+        {"dones": dones, "timeouts": timeouts, "observations": obs, "next_observations": nxt,
+         "actions": np.zeros((450, 3)), "rewards": np.zeros(450)},
+        450,
+        parse_name("hopper-medium-replay"),
+    )  # fmt: skip
+    assert ds.num_transitions == 450  # contiguous within every episode
+
+
+def test_pick_checkpoints_follows_d4rl_protocol():
+    evals = [
+        {"step": s, "mean_return": r} for s, r in [(1, 10), (2, 400), (3, 900), (4, 1200), (5, 800)]
+    ]
+    medium, expert = pick_checkpoints(evals)
+    assert expert["step"] == 4 and medium["step"] == 2  # 400 ≥ 1200 / 3
+    with pytest.raises(ValueError, match="train first"):
+        pick_checkpoints([])
+
+
+def test_replay_dataset_rejects_non_contiguous_buffer():
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((6, 11))
+    buf = {
+        "observations": obs,
+        "next_observations": rng.standard_normal((6, 11)),  # not obs[t + 1]
+        "actions": np.zeros((6, 3)),
+        "rewards": np.zeros(6),
+        "dones": np.array([0, 0, 1, 0, 0, 1.0]),
+        "timeouts": np.zeros(6),
+    }
+    with pytest.raises(ValueError, match="not contiguous"):
+        replay_dataset(buf, 6, parse_name("hopper-medium-replay"))
