@@ -24,7 +24,7 @@ class GaussianDiffusion:
         p_uncond: float = 0.25,
         loss_weights: torch.Tensor | None = None,
         inpaint_mask: torch.Tensor | None = None,
-        prediction: str = "epsilon",
+        prediction: str = "x0",
     ) -> None:
         if not 0.0 <= p_uncond < 1.0:
             raise ValueError(f"p_uncond must be in [0, 1), got {p_uncond}")

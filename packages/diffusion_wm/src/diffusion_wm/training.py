@@ -75,6 +75,18 @@ def _distributed(device: torch.device) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+@torch.no_grad()
+def update_ema(
+    ema_params: list[torch.Tensor], params: list[torch.Tensor], decay: float, copy: bool
+) -> None:
+    """ema ← decay·ema + (1 − decay)·θ in one fused op; plain copy before EMA starts
+    (Diffuser resets the EMA to the weights until `step_start_ema`)."""
+    if copy:
+        torch._foreach_copy_(ema_params, params)
+    else:
+        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+
+
 def _fingerprint(x: np.ndarray, c: np.ndarray | None, g: np.ndarray | None) -> list[float]:
     """Shapes and sums identifying the training data, so a resume on other data fails loudly."""
     parts: list[float] = list(x.shape)
@@ -185,8 +197,7 @@ def fit_model(
             model.net, device_ids=[dev.index] if dev.type == "cuda" else None
         )
     if state is None:
-        with torch.no_grad():
-            torch._foreach_copy_(ema_params, params)  # after DDP's broadcast: same on all ranks
+        update_ema(ema_params, params, cfg.ema_decay, copy=True)  # after DDP's broadcast
 
     per_rank = batch_size // world
     mine = slice(rank * per_rank, (rank + 1) * per_rank)
@@ -221,11 +232,7 @@ def fit_model(
         window += 1
         done = step + 1
         if done % cfg.ema_every == 0:
-            with torch.no_grad():
-                if done <= cfg.ema_start:
-                    torch._foreach_copy_(ema_params, params)
-                else:
-                    torch._foreach_lerp_(ema_params, params, 1.0 - cfg.ema_decay)
+            update_ema(ema_params, params, cfg.ema_decay, copy=done <= cfg.ema_start)
         bar.update(1)
         if done % log_every == 0 or done == steps:
             mean = running / window

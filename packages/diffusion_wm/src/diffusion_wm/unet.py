@@ -31,7 +31,7 @@ class UNetConfig:
     guide_dim: int = 0
     dim: int = 32
     dim_mults: tuple[int, ...] = (1, 2, 4)
-    prediction: str = "epsilon"
+    prediction: str = "x0"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dim_mults", tuple(int(m) for m in self.dim_mults))
@@ -175,7 +175,7 @@ class TemporalUNet(nn.Module):
     ) -> torch.Tensor:
         cfg = self.config
         length = x.shape[1]
-        emb = self.time_mlp(sinusoidal_embedding(t, cfg.dim))
+        emb = self.time_mlp(sinusoidal_embedding(t, cfg.dim).to(x.dtype))
         if self.context_mlp is not None:
             emb = emb + self.context_mlp(context)
         if self.guide_mlp is not None:
