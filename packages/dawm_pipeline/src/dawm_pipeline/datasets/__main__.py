@@ -1,19 +1,33 @@
-"""`python -m dawm_pipeline.datasets train|build`: this project's own D4RL-protocol datasets."""
+"""`python -m dawm_pipeline.datasets train|build|install|table`: this project's own datasets.
+
+train    SAC behaviour policies on Gymnasium v5 (resumable, background job of hours)
+build    bundled files (policies, medium-replay, manifest) from finished training runs
+install  every bundled level into local Minari storage as dawm/<env>/<level>-v0
+table    the measured tables for docs/datasets.md
+"""
 
 from __future__ import annotations
 
 import tyro
 
 from dawm_pipeline.datasets.build import BuildConfig, build
+from dawm_pipeline.datasets.install import InstallConfig, install
+from dawm_pipeline.datasets.table import TableConfig, table
 from dawm_pipeline.datasets.train import TrainConfig, train
 
 
 def main() -> None:
-    cfg = tyro.extras.subcommand_cli_from_dict({"train": TrainConfig, "build": BuildConfig})
+    cfg = tyro.extras.subcommand_cli_from_dict(
+        {"train": TrainConfig, "build": BuildConfig, "install": InstallConfig, "table": TableConfig}
+    )
     if isinstance(cfg, TrainConfig):
         train(cfg)
-    else:
+    elif isinstance(cfg, BuildConfig):
         build(cfg)
+    elif isinstance(cfg, InstallConfig):
+        install(cfg)
+    else:
+        table(cfg)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+"""Markdown tables of the bundled datasets, read from their manifests (for docs/datasets.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dawm_pipeline.data import bundled
+from dawm_pipeline.data.names import ENVS, LEVELS
+
+# D4RL v2 transition counts for the same names (Fu et al. 2020): medium = 1M rollouts of the
+# medium policy, medium-expert = medium + 1M expert transitions, medium-replay = the replay
+# buffer up to the medium policy.
+D4RL_TRANSITIONS = {
+    "medium": {"hopper": "1,000,000", "walker2d": "1,000,000", "halfcheetah": "1,000,000"},
+    "medium-replay": {"hopper": "402,000", "walker2d": "302,000", "halfcheetah": "202,000"},
+    "medium-expert": {"hopper": "≈2,000,000", "walker2d": "≈2,000,000", "halfcheetah": "2,000,000"},
+}
+
+
+@dataclass
+class TableConfig:
+    """Print the measured tables of every built environment."""
+
+    bundle_dir: Path = bundled.BUNDLE_DIR
+
+
+def policy_table(bundle_dir: Path) -> str:
+    rows = [
+        "| env | budget (steps) | trained | expert: step, return (normalized) | "
+        "medium: step, return (normalized) |",
+        "|---|---|---|---|---|",
+    ]
+    for env in ENVS:
+        try:
+            r = bundled.read_manifest(env, bundle_dir)["recipe"]
+        except FileNotFoundError:
+            rows.append(f"| {env} | not built yet | | | |")
+            continue
+        e, m = r["expert"], r["medium"]
+        rows.append(
+            f"| {env} | {r['budget_steps']:,} | {r['trained_steps']:,}"
+            f"{'' if r['finished'] else ' (unfinished)'} | {e['step']:,}: {e['mean_return']:.0f} "
+            f"± {e['std_return']:.0f} ({e['normalized']:.1f}) | {m['step']:,}: "
+            f"{m['mean_return']:.0f} ± {m['std_return']:.0f} ({m['normalized']:.1f}) |"
+        )
+    return "\n".join(rows)
+
+
+def dataset_table(bundle_dir: Path) -> str:
+    rows = [
+        "| dataset | transitions | episodes | return mean ± std (normalized) | terminals / "
+        "timeouts | first build (s) | D4RL v2 transitions |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for env in ENVS:
+        try:
+            m = bundled.read_manifest(env, bundle_dir)
+        except FileNotFoundError:
+            continue
+        for level in LEVELS:
+            name = f"{env}-{level}"
+            s = m.get("stats", {}).get(name)
+            if s is None:
+                rows.append(f"| dawm {name} | not measured | | | | | |")
+                continue
+            rows.append(
+                f"| dawm {name} | {s['transitions']:,} | {s['episodes']:,} | "
+                f"{s['return_mean']:.0f} ± {s['return_std']:.0f} ({s['normalized_mean']:.1f}) | "
+                f"{s['terminals']:,} / {s['timeouts']:,} | {m['build_seconds'][name]} | "
+                f"{D4RL_TRANSITIONS[level][env]} |"
+            )
+    return "\n".join(rows)
+
+
+def table(cfg: TableConfig) -> None:
+    print(policy_table(cfg.bundle_dir))
+    print()
+    print(dataset_table(cfg.bundle_dir))
