@@ -1,0 +1,119 @@
+"""TD3+BC (Fujimoto & Gu, "A Minimalist Approach to Offline RL", NeurIPS 2021).
+
+TD3 with a behaviour-cloning term in the actor loss, λ = α / mean|Q| (paper Eq. 3), and
+normalized states (paper Eq. 4). Defaults follow the paper's Appendix C and the
+published implementations (authors' code, CORL ``td3_bc.py``, d3rlpy ``TD3PlusBC``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from .agent import OfflineAgent, check_common
+from .buffer import Batch
+from .nets import EnsembleMLP
+from .optim import FlatAdam, flatten_parameters
+
+
+@dataclass(frozen=True)
+class TD3BCConfig:
+    alpha: float = 2.5  # BC trade-off α (paper Sec. 5)
+    discount: float = 0.99  # γ
+    tau: float = 0.005  # target-network Polyak rate
+    policy_noise: float = 0.2  # target policy smoothing noise, × max_action (TD3)
+    noise_clip: float = 0.5  # clip of that noise, × max_action (TD3)
+    policy_freq: int = 2  # actor and target updates every 2nd critic update (TD3)
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    batch_size: int = 256
+    hidden: tuple[int, ...] = (256, 256)  # actor and each of the twin critics
+    normalize_states: bool = True  # paper Eq. 4
+    normalize_eps: float = 1e-3  # std + eps, as the paper's code
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        check_common(self.discount, self.tau, self.batch_size, self.hidden, self.normalize_eps)
+        if self.alpha < 0 or self.policy_noise < 0 or self.noise_clip < 0:
+            raise ValueError("alpha, policy_noise and noise_clip must be >= 0")
+        if self.policy_freq < 1:
+            raise ValueError(f"policy_freq must be >= 1, got {self.policy_freq}")
+
+
+class TD3BC(OfflineAgent):
+    """TD3+BC: ``TD3BC(obs_dim, act_dim, max_action, TD3BCConfig(), device)``."""
+
+    config_cls = TD3BCConfig
+    loss_names = ("critic_loss", "actor_loss", "q_mean", "bc_mse")
+    config: TD3BCConfig
+
+    def _build(self) -> None:
+        cfg, o, a = self.config, self.obs_dim, self.act_dim
+        self.actor = EnsembleMLP(o, a, cfg.hidden).to(self.device)
+        self.critic = EnsembleMLP(o + a, 1, cfg.hidden, members=2).to(self.device)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_opt = FlatAdam(list(self.actor.parameters()), lr=cfg.actor_lr)
+        self.critic_opt = FlatAdam(list(self.critic.parameters()), lr=cfg.critic_lr)
+        # Targets flat too, laid out like their online nets: Polyak averaging is one lerp_.
+        self._actor_target_flat = flatten_parameters(list(self.actor_target.parameters()), False)[0]
+        self._critic_target_flat = flatten_parameters(list(self.critic_target.parameters()), False)[
+            0
+        ]
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {
+            "actor": self.actor,
+            "critic": self.critic,
+            "actor_target": self.actor_target,
+            "critic_target": self.critic_target,
+        }
+
+    def optimizers(self) -> dict[str, FlatAdam]:
+        return {"actor": self.actor_opt, "critic": self.critic_opt}
+
+    def _pi(self, net: EnsembleMLP, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(net(obs)[0]) * self.max_action
+
+    def _policy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self._pi(self.actor, obs)
+
+    def _update(self, batch: Batch, states: torch.Tensor) -> torch.Tensor:
+        cfg, o = self.config, self.obs_dim
+        s, s_next = states[:, :o], states[:, o:]
+        a = batch.actions
+        with torch.no_grad():
+            noise = torch.randn(a.shape, generator=self.generator, device=self.device)
+            clip = cfg.noise_clip * self.max_action
+            noise = torch.clamp(noise * (cfg.policy_noise * self.max_action), -clip, clip)
+            a_next = torch.clamp(
+                self._pi(self.actor_target, s_next) + noise, -self.max_action, self.max_action
+            )
+            q_next = self.critic_target(torch.cat([s_next, a_next], 1)).amin(0).squeeze(1)
+            # Bootstrap unless the episode truly terminated (truncations bootstrap).
+            y = torch.addcmul(batch.rewards, 1.0 - batch.terminals, q_next, value=cfg.discount)
+        q = self.critic(torch.cat([s, a], 1)).squeeze(2)  # [2, B]: Q1 and Q2
+        critic_loss = (q - y).square().mean(1).sum()  # MSE(Q1, y) + MSE(Q2, y)
+        self.critic_opt.zero_grad()
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        if (self.step + 1) % cfg.policy_freq:
+            return critic_loss.detach().view(1)  # the actor's losses: not at this step
+        pi = self._pi(self.actor, s)
+        # Q1 only, with the just-updated critic frozen: gradients reach the actor alone.
+        q1 = self.critic(torch.cat([s, pi], 1), frozen=True, first=1).view(-1)
+        lmbda = cfg.alpha / q1.abs().mean().detach()
+        bc = torch.nn.functional.mse_loss(pi, a)
+        actor_loss = bc - lmbda * q1.mean()
+        self.actor_opt.zero_grad()
+        actor_loss.backward()
+        self.actor_opt.step()
+        self._critic_target_flat.lerp_(self.critic_opt.param, cfg.tau)  # Polyak averaging
+        self._actor_target_flat.lerp_(self.actor_opt.param, cfg.tau)
+        return torch.stack(
+            [critic_loss.detach(), actor_loss.detach(), q1.detach().mean(), bc.detach()]
+        )

@@ -1,0 +1,58 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from offline_agents import evaluate, normalized_score
+from point_mass import HORIZON, SPEED, PointMass
+
+
+def stay(obs: np.ndarray) -> np.ndarray:
+    return np.zeros((len(obs), 1), np.float32)
+
+
+def expected_stay_return(seed: int) -> float:
+    env = PointMass()
+    x0 = env.reset(seed=seed)[0][0]
+    return -HORIZON * abs(float(x0))
+
+
+def test_returns_are_per_episode_and_seeded():
+    result = evaluate(stay, PointMass, episodes=7, seed=3, num_envs=3)
+    want = [expected_stay_return(3 + i) for i in range(7)]
+    np.testing.assert_allclose(result.returns, want, rtol=1e-5)
+    assert result.lengths.tolist() == [HORIZON] * 7  # truncation ends the episode
+    assert result.mean == pytest.approx(np.mean(want), rel=1e-5)
+    assert result.normalized is None
+
+
+def test_batching_does_not_change_results():
+    def go_to_zero(obs):
+        return -np.sign(obs) * np.minimum(1.0, np.abs(obs) / SPEED)
+
+    one = evaluate(go_to_zero, PointMass, episodes=5, seed=0, num_envs=1)
+    many = evaluate(go_to_zero, PointMass, episodes=5, seed=0, num_envs=4)
+    np.testing.assert_array_equal(one.returns, many.returns)
+    assert np.all(one.returns > -4 * HORIZON * SPEED)  # optimal: reaches 0 within 8 steps
+
+
+def test_normalized_score_uses_the_given_references():
+    result = evaluate(stay, PointMass, episodes=4, seed=0, ref_min=-40.0, ref_max=0.0)
+    np.testing.assert_allclose(result.normalized, 100 * (result.returns + 40) / 40)
+    assert result.summary()["eval_normalized_mean"] == pytest.approx(result.normalized_mean)
+    assert normalized_score(np.array([3234.3]), -20.272305, 3234.3)[0] == pytest.approx(100.0)
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="both ref_min and ref_max"):
+        evaluate(stay, PointMass, episodes=1, ref_min=0.0)
+    with pytest.raises(ValueError, match="must exceed"):
+        normalized_score(np.zeros(1), 1.0, 1.0)
+    with pytest.raises(ValueError, match="episodes and num_envs must be positive"):
+        evaluate(stay, PointMass, episodes=0)
+
+
+def test_package_imports_without_gymnasium():
+    code = "import sys; sys.modules['gymnasium'] = None; import offline_agents; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
