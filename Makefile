@@ -11,7 +11,9 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 TORCH  := torch==2.13.0
 
 PACKAGES := inverse_dynamics diffusion_wm offline_agents dawm_pipeline
-SETUP_INPUTS := pyproject.toml requirements-dev.txt $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml)
+# The native engine (root pyproject.toml): its sources are inputs too, so an edited kernel rebuilds.
+ENGINE_SOURCES := CMakeLists.txt $(sort $(shell find csrc python/dawm_kernels -type f \( -name '*.cpp' -o -name '*.hpp' -o -name '*.cu' -o -name '*.py' \) 2>/dev/null))
+SETUP_INPUTS := pyproject.toml requirements-dev.txt $(foreach p,$(PACKAGES),packages/$(p)/pyproject.toml) $(ENGINE_SOURCES)
 # The stamp's name is a hash of every file that decides what gets installed: a second
 # `make setup` with unchanged inputs does nothing, an edited pyproject reinstalls.
 SETUP_HASH := $(shell cat $(SETUP_INPUTS) 2>/dev/null | sha256sum | cut -c1-16)
@@ -26,6 +28,7 @@ $(STAMP):
 	$(PIP) install --quiet $(TORCH)
 	$(PIP) install --quiet -r requirements-dev.txt
 	$(PIP) install --quiet $(foreach p,$(PACKAGES),-e "packages/$(p)[test]")
+	$(PIP) install --quiet .
 	@rm -f $(VENV)/.setup-*
 	@touch $@
 

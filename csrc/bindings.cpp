@@ -1,0 +1,197 @@
+// Python bindings of the engine. The Python face (python/dawm_kernels) has already checked
+// shapes, dtypes, finiteness and contiguity; the checks here only guard the pointers.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "builder.hpp"
+#include "cpu/dispatch.hpp"
+#if defined(DAWM_WITH_CUDA)
+#include "cuda/engine.hpp"
+#endif
+
+namespace py = pybind11;
+using dawm::Batch;
+using dawm::Model;
+
+namespace {
+
+using F32 = py::array_t<float, py::array::c_style>;
+
+dawm::WeightMap to_weights(const py::dict& d, const char* what) {
+  dawm::WeightMap out;
+  for (auto item : d) {
+    const std::string name = py::cast<std::string>(item.first);
+    py::array a = py::reinterpret_borrow<py::array>(item.second);
+    if (!py::isinstance<F32>(a) || !(a.flags() & py::array::c_style))
+      throw std::invalid_argument(std::string(what) + " weight '" + name +
+                                  "' must be a C-contiguous float32 array");
+    dawm::Tensor t;
+    t.shape.assign(a.shape(), a.shape() + a.ndim());
+    t.data = static_cast<const float*>(a.data());
+    out.emplace(name, std::move(t));
+  }
+  return out;
+}
+
+template <class T>
+T get(const py::dict& d, const char* key) {
+  if (!d.contains(key)) throw std::invalid_argument(std::string("engine config lacks '") + key + "'");
+  return py::cast<T>(d[key]);
+}
+
+std::shared_ptr<Model> build(const py::dict& unet, const py::dict& idm, const py::dict& c) {
+  dawm::BuildConfig cfg;
+  cfg.x_dim = get<int>(c, "x_dim");
+  cfg.context_dim = get<int>(c, "context_dim");
+  cfg.guide_dim = get<int>(c, "guide_dim");
+  cfg.dim = get<int>(c, "dim");
+  cfg.dim_mults = get<std::vector<int>>(c, "dim_mults");
+  cfg.epsilon = get<bool>(c, "epsilon");
+  cfg.t = get<std::vector<int64_t>>(c, "t");
+  cfg.alpha = get<std::vector<float>>(c, "alpha");
+  cfg.alpha_prev = get<std::vector<float>>(c, "alpha_prev");
+  cfg.guidance = get<float>(c, "guidance");
+  cfg.clip = get<float>(c, "clip");
+  cfg.obs_dim = get<int>(c, "obs_dim");
+  cfg.act_dim = get<int>(c, "act_dim");
+  cfg.history = get<int>(c, "history");
+  cfg.hidden = get<std::vector<int>>(c, "hidden_sizes");
+  cfg.activation = get<std::string>(c, "activation");
+  cfg.horizon = get<int>(c, "horizon");
+  cfg.state_col = get<int>(c, "state_col");
+  cfg.reward_col = get<int>(c, "reward_col");
+  cfg.inpaint_first = get<bool>(c, "inpaint_first");
+  auto m = std::make_shared<Model>();
+  {
+    dawm::WeightMap u = to_weights(unet, "U-Net"), i = to_weights(idm, "IDM");
+    *m = dawm::build_model(u, i, cfg);
+  }
+  return m;
+}
+
+const float* ptr(const py::object& o, int64_t n, const char* name) {
+  if (o.is_none()) return nullptr;
+  if (!py::isinstance<F32>(o))
+    throw std::invalid_argument(std::string(name) + " must be a C-contiguous float32 array");
+  auto a = py::reinterpret_borrow<F32>(o);
+  if (a.size() != n) throw std::invalid_argument(std::string(name) + " has the wrong size");
+  return a.data();
+}
+
+float* out_ptr(const py::object& o, int64_t n, const char* name) {
+  if (o.is_none()) return nullptr;
+  if (!py::isinstance<F32>(o))
+    throw std::invalid_argument(std::string(name) + " must be a C-contiguous float32 array");
+  auto a = py::reinterpret_borrow<F32>(o);
+  if (a.size() != n || !a.writeable())
+    throw std::invalid_argument(std::string(name) + " must be a writable array of the right size");
+  return a.mutable_data();
+}
+
+// Fills `b` from Python objects; the arrays stay alive in the caller's frame.
+Batch make_batch(const Model& m, int64_t B, const py::object& states, const py::object& actions,
+                 const py::object& rtg, const py::object& noise, uint64_t seed,
+                 const py::object& out_states, const py::object& out_rewards,
+                 const py::object& out_actions, const py::object& out_x) {
+  const auto& d = m.desc;
+  const int64_t obs = d.layout.obs_dim, act = d.layout.act_dim, H = d.layout.H;
+  const int64_t Lx = int64_t(d.unet.L) * d.unet.x_dim;
+  Batch b;
+  b.B = B;
+  b.states = ptr(states, B * obs, "states");
+  b.actions = ptr(actions, B * act, "actions");
+  b.rtg = ptr(rtg, B * d.unet.g_dim, "rtg");
+  b.noise = ptr(noise, B * Lx, "noise");
+  b.seed = seed;
+  b.out_states = out_ptr(out_states, B * H * obs, "out_states");
+  b.out_rewards = out_ptr(out_rewards, B * H, "out_rewards");
+  b.out_actions = out_ptr(out_actions, B * H * act, "out_actions");
+  b.out_x = out_ptr(out_x, B * Lx, "out_x");
+  if (!b.states || !b.actions || !b.out_states || !b.out_rewards || !b.out_actions ||
+      (d.unet.g_dim && !b.rtg))
+    throw std::invalid_argument("states, actions, rtg and the outputs are required");
+  return b;
+}
+
+class CpuEngine {
+ public:
+  CpuEngine(std::shared_ptr<Model> m, const std::string& isa) : m_(std::move(m)) {
+    run_ = dawm::select_cpu_kernels(isa, &isa_);
+  }
+  void run(int64_t B, const py::object& states, const py::object& actions, const py::object& rtg,
+           const py::object& noise, uint64_t seed, const py::object& out_states,
+           const py::object& out_rewards, const py::object& out_actions, const py::object& out_x,
+           int threads, int tile) {
+    if (threads < 1 || tile < 1) throw std::invalid_argument("threads and tile must be >= 1");
+    const Batch b = make_batch(*m_, B, states, actions, rtg, noise, seed, out_states,
+                               out_rewards, out_actions, out_x);
+    bool ok;
+    {
+      py::gil_scoped_release release;
+      ok = run_(m_->desc, m_->params.data(), b, threads, tile);
+    }
+    if (!ok) throw std::bad_alloc();
+  }
+  const std::string& isa() const { return isa_; }
+
+ private:
+  std::shared_ptr<Model> m_;
+  dawm::RunFn run_;
+  std::string isa_;
+};
+
+#if defined(DAWM_WITH_CUDA)
+class CudaEngine {
+ public:
+  CudaEngine(std::shared_ptr<Model> m, int device, int tile)
+      : m_(std::move(m)), e_(m_->desc, m_->params.data(), device, tile) {}
+  void run(int64_t B, const py::object& states, const py::object& actions, const py::object& rtg,
+           const py::object& noise, uint64_t seed, const py::object& out_states,
+           const py::object& out_rewards, const py::object& out_actions, const py::object& out_x) {
+    const Batch b = make_batch(*m_, B, states, actions, rtg, noise, seed, out_states,
+                               out_rewards, out_actions, out_x);
+    py::gil_scoped_release release;
+    e_.run(b);
+  }
+
+ private:
+  std::shared_ptr<Model> m_;
+  dawm::cuda::Engine e_;
+};
+#endif
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "dawm_kernels native core: use the Python face (dawm_kernels.Engine) instead.";
+  py::class_<Model, std::shared_ptr<Model>>(m, "Model")
+      .def_property_readonly("n_params", [](const Model& x) { return x.desc.n_params; })
+      .def_property_readonly("padded_length", [](const Model& x) { return x.desc.unet.Lp; })
+      .def_property_readonly("passes", [](const Model& x) { return x.desc.sampler.passes; });
+  m.def("build", &build, py::arg("unet"), py::arg("idm"), py::arg("config"));
+  m.def("supported_isas", &dawm::supported_isas);
+  py::class_<CpuEngine>(m, "CpuEngine")
+      .def(py::init<std::shared_ptr<Model>, const std::string&>())
+      .def_property_readonly("isa", &CpuEngine::isa)
+      .def("run", &CpuEngine::run);
+#if defined(DAWM_WITH_CUDA)
+  m.attr("cuda_compiled") = true;
+  m.def("cuda_device_count", []() {
+    std::string why;
+    const int n = dawm::cuda::device_count(&why);
+    return py::make_tuple(n, why);
+  });
+  py::class_<CudaEngine>(m, "CudaEngine")
+      .def(py::init<std::shared_ptr<Model>, int, int>())
+      .def("run", &CudaEngine::run);
+#else
+  m.attr("cuda_compiled") = false;
+  m.def("cuda_device_count",
+        []() { return py::make_tuple(0, std::string("built without nvcc: no CUDA engine")); });
+#endif
+}

@@ -1,0 +1,307 @@
+"""The engine object: built once from exported weights, then `generate` in one native call."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from .checks import as_array, float_array, positive_int, seed_value
+
+Export = tuple[Mapping[str, np.ndarray], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the state and the reward sit in each token of x (docs/engine_contract.md, DAWM
+    layout): token j = [s_{t+j} at columns state_col.., r_{t+j-1} at reward_col]; token 0 is
+    the real [s_t, 0] inpainted at every step when `inpaint_first`. reward_col None = obs_dim."""
+
+    state_col: int = 0
+    reward_col: int | None = None
+    inpaint_first: bool = True
+
+
+@dataclass(frozen=True)
+class Generated:
+    """Raw (denormalized) outputs, plus the final x in normalized space (for parity checks)."""
+
+    states: np.ndarray  # (B, H, obs_dim): ŝ_{t+1..t+H}
+    rewards: np.ndarray  # (B, H): r̂_{t..t+H-1}
+    actions: np.ndarray  # (B, H, act_dim): a_t, then the IDM's mean actions
+    x: np.ndarray  # (B, H + 1, x_dim), normalized
+
+
+def cuda_status() -> tuple[bool, str]:
+    """(usable, reason): whether the CUDA engine is compiled in and a device is present."""
+    if not _core.cuda_compiled:
+        return False, "dawm_kernels was built without nvcc: no CUDA engine"
+    count, why = _core.cuda_device_count()
+    if count < 1:
+        return False, f"no CUDA device: {why}"
+    return True, f"{count} CUDA device(s)"
+
+
+def default_threads() -> int:
+    """torch's thread count if torch is loaded, else OMP_NUM_THREADS, else the usable cores."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return max(1, int(torch.get_num_threads()))
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def _ddim_table(schedule: Any, weights: Mapping[str, np.ndarray], steps: int | None) -> dict:
+    """The DDIM (t, ᾱ_t, ᾱ_prev) table: from a mapping, an object with `ddim_table()`
+    (DDIMSampler, or NoiseSchedule given `steps`), or the export's own `ddim.*` arrays."""
+    if schedule is None:
+        missing = [k for k in ("ddim.t", "ddim.alpha", "ddim.alpha_prev") if k not in weights]
+        if missing:
+            raise ValueError(f"no schedule given and the export lacks {missing}: pass schedule=")
+        table = {k: weights[f"ddim.{k}"] for k in ("t", "alpha", "alpha_prev")}
+    elif isinstance(schedule, Mapping):
+        table = dict(schedule)
+    elif hasattr(schedule, "ddim_table"):
+        fn = schedule.ddim_table
+        if inspect.signature(fn).parameters:
+            if steps is None:
+                raise ValueError("schedule.ddim_table needs the number of steps: pass steps=")
+            table = fn(steps)
+        else:
+            table = fn()
+    else:
+        raise ValueError(
+            "schedule must be a DDIM table mapping (t, alpha, alpha_prev), an object with "
+            f"ddim_table(), or None; got {type(schedule).__name__}"
+        )
+    try:
+        t = np.asarray(table["t"], dtype=np.float64)
+        alpha = np.asarray(table["alpha"], dtype=np.float32)
+        alpha_prev = np.asarray(table["alpha_prev"], dtype=np.float32)
+    except KeyError as err:
+        raise ValueError(f"the DDIM table lacks {err}: need t, alpha, alpha_prev") from err
+    if not (
+        t.ndim == alpha.ndim == alpha_prev.ndim == 1 and len(t) == len(alpha) == len(alpha_prev)
+    ):
+        raise ValueError("the DDIM table's t, alpha and alpha_prev must be 1-D of equal length")
+    if np.any(t != np.round(t)) or np.any(t < 0):
+        raise ValueError("the DDIM table's t must hold non-negative integers")
+    if steps is not None and steps != len(t):
+        raise ValueError(
+            f"steps={steps} but the DDIM table has {len(t)} steps; export the model with "
+            f"export(steps={steps}) or pass a matching schedule"
+        )
+    return {
+        "t": t.astype(np.int64).tolist(),
+        "alpha": alpha.tolist(),
+        "alpha_prev": alpha_prev.tolist(),
+    }
+
+
+def _weights(export: Any, what: str) -> tuple[dict[str, np.ndarray], Mapping[str, Any]]:
+    if not (isinstance(export, tuple | list) and len(export) == 2):
+        raise ValueError(f"{what} export must be the (weights, config) pair that export() returns")
+    weights, config = export
+    if not isinstance(weights, Mapping) or not isinstance(config, Mapping):
+        raise ValueError(f"{what} export must be (dict of arrays, dict config)")
+    out = {}
+    for name, value in weights.items():
+        arr = np.asarray(value)
+        if arr.dtype != np.float32:
+            raise ValueError(f"{what} weight {name!r} must be float32, got {arr.dtype}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{what} weight {name!r} contains NaN or inf")
+        out[str(name)] = np.ascontiguousarray(arr)
+    return out, config
+
+
+def _cfg(config: Mapping[str, Any], key: str, what: str) -> Any:
+    if key not in config:
+        raise ValueError(f"{what} config lacks {key!r}: is it an export() config?")
+    return config[key]
+
+
+class Engine:
+    """Fused generator: DDIM with classifier-free guidance over the TemporalUNet, token-0
+    inpainting, denormalization and the IDM's mean actions, in one native call.
+
+    Build with `from_exports`. `device` "cpu" runs the OpenMP engine (`threads` workers over
+    tiles of `tile` samples, AVX-512/AVX2/portable kernels chosen at run time or by `isa`);
+    "cuda" / "cuda:N" the CUDA engine. Initial noise comes from `noise=` or from a
+    counter-based generator keyed by (seed, sample index): SplitMix64 + Box-Muller, the same
+    stream on CPU and GPU, independent of threads and tiles (it is not torch's generator).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        info: dict[str, Any],
+        device: str,
+        threads: int | None,
+        tile: int,
+        isa: str,
+    ) -> None:
+        self._model = model
+        self.obs_dim: int = info["obs_dim"]
+        self.act_dim: int = info["act_dim"]
+        self.guide_dim: int = info["guide_dim"]
+        self.x_dim: int = info["x_dim"]
+        self.horizon: int = info["horizon"]
+        self.steps: int = len(info["t"])
+        self.guidance: float = info["guidance"]
+        self.threads = positive_int(threads, "threads") if threads is not None else None
+        self.tile = positive_int(tile, "tile")
+        self.device = device
+        if device == "cpu":
+            self._cpu = _core.CpuEngine(model, isa)
+            self.isa: str = self._cpu.isa
+            self._cuda = None
+        elif device == "cuda" or device.startswith("cuda:"):
+            ok, why = cuda_status()
+            if not ok:
+                raise RuntimeError(f"device={device!r} is not available: {why}")
+            index = int(device.split(":")[1]) if ":" in device else 0
+            self._cuda = _core.CudaEngine(model, index, self.tile)
+            self._cpu = None
+            self.isa = "cuda"
+        else:
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+    @classmethod
+    def from_exports(
+        cls,
+        unet_export: Export,
+        idm_export: Export,
+        schedule: Any = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        horizon: int | None = None,
+        device: str = "cpu",
+        *,
+        clip: float | None = None,
+        layout: Layout | None = None,
+        threads: int | None = None,
+        tile: int = 16,
+        isa: str = "auto",
+    ) -> Engine:
+        """Engine from `DiffusionWorldModel.export()` and `InverseDynamicsModel.export()`.
+
+        `schedule`: the DDIM table (mapping or an object with `ddim_table()`), default the
+        export's own; `guidance` (ω), `clip` and `horizon` H default to the export's config
+        (H = its sequence length − 1).
+        """
+        unet_w, unet_c = _weights(unet_export, "U-Net")
+        idm_w, idm_c = _weights(idm_export, "IDM")
+        what = "U-Net"
+        prediction = _cfg(unet_c, "prediction", what)
+        if prediction not in ("epsilon", "x0"):
+            raise ValueError(f"U-Net prediction must be 'epsilon' or 'x0', got {prediction!r}")
+        obs_dim = int(_cfg(idm_c, "obs_dim", "IDM"))
+        act_dim = int(_cfg(idm_c, "act_dim", "IDM"))
+        horizon = int(_cfg(unet_c, "horizon", what)) - 1 if horizon is None else horizon
+        horizon = positive_int(horizon, "horizon")
+        guidance = float(unet_c.get("guidance", 1.0) if guidance is None else guidance)
+        clip = float(unet_c.get("clip", 1.0) if clip is None else clip)
+        if not np.isfinite(guidance) or not np.isfinite(clip) or clip <= 0:
+            raise ValueError(f"guidance must be finite and clip > 0, got {guidance}, {clip}")
+        if layout is None:
+            layout = Layout(inpaint_first=int(unet_c.get("inpaint_tokens", 1)) > 0)
+        reward_col = obs_dim if layout.reward_col is None else layout.reward_col
+        info = {
+            "x_dim": int(_cfg(unet_c, "x_dim", what)),
+            "context_dim": int(_cfg(unet_c, "context_dim", what)),
+            "guide_dim": int(_cfg(unet_c, "guide_dim", what)),
+            "dim": int(_cfg(unet_c, "dim", what)),
+            "dim_mults": [int(m) for m in _cfg(unet_c, "dim_mults", what)],
+            "epsilon": prediction == "epsilon",
+            "guidance": guidance,
+            "clip": clip,
+            "obs_dim": obs_dim,
+            "act_dim": act_dim,
+            "history": int(_cfg(idm_c, "history", "IDM")),
+            "hidden_sizes": [int(h) for h in _cfg(idm_c, "hidden_sizes", "IDM")],
+            "activation": str(idm_c.get("activation", "relu")),
+            "horizon": horizon,
+            "state_col": int(layout.state_col),
+            "reward_col": int(reward_col),
+            "inpaint_first": bool(layout.inpaint_first),
+            **_ddim_table(schedule, unet_w, steps),
+        }
+        model = _core.build(unet_w, idm_w, info)
+        return cls(model, info, device, threads, tile, isa)
+
+    def sample(
+        self,
+        states: Any,
+        actions: Any,
+        rtg: Any = None,
+        seed: int = 0,
+        *,
+        noise: Any = None,
+    ) -> Generated:
+        """Generate from s_t (B, obs_dim), a_t (B, act_dim) and the guide (B, guide_dim)."""
+        obs, act, g = self.obs_dim, self.act_dim, self.guide_dim
+        states = float_array(states, "states", (None, obs))
+        batch = states.shape[0]
+        actions = float_array(actions, "actions", (batch, act))
+        if g:
+            if rtg is None:
+                raise ValueError(f"the model is guided: pass rtg of shape (B, {g})")
+            rtg_arr = as_guide(rtg, batch, g)
+        else:
+            if rtg is not None and np.asarray(rtg).size:
+                raise ValueError("the model has no guide (guide_dim 0): pass rtg=None")
+            rtg_arr = None
+        length = self.horizon + 1
+        if noise is not None:
+            noise = float_array(noise, "noise", (batch, length, self.x_dim))
+        seed = seed_value(seed)
+        out = Generated(
+            states=np.empty((batch, self.horizon, obs), np.float32),
+            rewards=np.empty((batch, self.horizon), np.float32),
+            actions=np.empty((batch, self.horizon, act), np.float32),
+            x=np.empty((batch, length, self.x_dim), np.float32),
+        )
+        if batch == 0:
+            return out
+        args = (
+            batch,
+            states,
+            actions,
+            rtg_arr,
+            noise,
+            seed,
+            out.states,
+            out.rewards,
+            out.actions,
+            out.x,
+        )
+        if self._cpu is not None:
+            threads = self.threads if self.threads is not None else default_threads()
+            self._cpu.run(*args, threads, self.tile)
+        else:
+            self._cuda.run(*args)
+        return out
+
+    def generate(
+        self, states: Any, actions: Any, rtg: Any = None, seed: int = 0, *, noise: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(states (B, H, obs_dim), rewards (B, H), actions (B, H, act_dim)), raw units."""
+        out = self.sample(states, actions, rtg, seed, noise=noise)
+        return out.states, out.rewards, out.actions
+
+
+def as_guide(rtg: Any, batch: int, g: int) -> np.ndarray:
+    """The guide as (B, g); a (B,) vector is accepted when g == 1."""
+    arr = as_array(rtg, "rtg")
+    if arr.ndim == 1 and g == 1:
+        return float_array(arr, "rtg", (batch,)).reshape(batch, 1)
+    return float_array(arr, "rtg", (batch, g))
