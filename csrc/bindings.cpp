@@ -10,6 +10,7 @@
 
 #include "builder.hpp"
 #include "cpu/dispatch.hpp"
+#include "rng.hpp"
 #if defined(DAWM_WITH_CUDA)
 #include "cuda/engine.hpp"
 #endif
@@ -175,6 +176,13 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("passes", [](const Model& x) { return x.desc.sampler.passes; });
   m.def("build", &build, py::arg("unet"), py::arg("idm"), py::arg("config"));
   m.def("supported_isas", &dawm::supported_isas);
+  m.def("initial_noise", [](int64_t B, int64_t per_sample, uint64_t seed) {
+    F32 out({B, per_sample});
+    float* p = out.mutable_data();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t e = 0; e < per_sample; ++e) p[b * per_sample + e] = dawm::normal_at(seed, b, e, per_sample);
+    return out;
+  });
   py::class_<CpuEngine>(m, "CpuEngine")
       .def(py::init<std::shared_ptr<Model>, const std::string&>())
       .def_property_readonly("isa", &CpuEngine::isa)

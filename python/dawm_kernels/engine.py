@@ -238,6 +238,14 @@ class Engine:
         model = _core.build(unet_w, idm_w, info)
         return cls(model, info, device, threads, tile, isa)
 
+    def initial_noise(self, batch: int, seed: int = 0) -> np.ndarray:
+        """The x_K that `sample(..., seed=seed)` starts from: (batch, H + 1, x_dim) float32."""
+        if isinstance(batch, bool) or not isinstance(batch, int | np.integer) or batch < 0:
+            raise ValueError(f"batch must be a non-negative int, got {batch!r}")
+        length = self.horizon + 1
+        flat = _core.initial_noise(int(batch), length * self.x_dim, seed_value(seed))
+        return flat.reshape(int(batch), length, self.x_dim)
+
     def sample(
         self,
         states: Any,
