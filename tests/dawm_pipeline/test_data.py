@@ -8,6 +8,7 @@ MINARI_DATASETS_PATH, a D4RL-layout hdf5 written with h5py, and a tiny bundle bu
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import h5py
@@ -26,6 +27,7 @@ from dawm_pipeline.data import (
 from dawm_pipeline.data.atomic import write_json, write_npz, write_safetensors
 from dawm_pipeline.data.names import REF_SCORES
 from dawm_pipeline.datasets.build import BuildConfig, build_env
+from dawm_pipeline.datasets.table import dataset_table, policy_table
 
 OBS, ACT = 11, 3  # hopper
 
@@ -202,7 +204,6 @@ def test_d4rl_missing_file_and_missing_path(tmp_path):
 
 def write_minari_raw(dataset_id: str, eps: list[Episode]) -> None:
     """Create a Minari dataset with Minari's own API (not the code under test)."""
-    import gymnasium as gym
     import minari
     from minari.data_collector import EpisodeBuffer
 
@@ -217,6 +218,14 @@ def write_minari_raw(dataset_id: str, eps: list[Episode]) -> None:
         )
         for i, e in enumerate(eps)
     ]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "env_spec is None")  # env=None is the offline way
+        _create(minari, dataset_id, buffers)
+
+
+def _create(minari, dataset_id, buffers) -> None:
+    import gymnasium as gym
+
     minari.create_dataset_from_buffers(
         dataset_id,
         buffers,
@@ -307,16 +316,20 @@ def fake_training_run(work: Path, rng) -> list[Episode]:
     return eps
 
 
-@pytest.fixture
-def bundle(tmp_path) -> Path:
+def make_bundle(tmp_path: Path, measure: bool) -> Path:
     rng = np.random.default_rng(5)
     cfg = BuildConfig(
         env=("hopper",), work_dir=tmp_path / "work", bundle_dir=tmp_path / "bundle",
-        transitions=150, measure=False,
+        transitions=150, measure=measure,
     )  # fmt: skip
     fake_training_run(cfg.work_dir, rng)
     assert build_env("hopper", cfg)
     return cfg.bundle_dir
+
+
+@pytest.fixture
+def bundle(tmp_path) -> Path:
+    return make_bundle(tmp_path, measure=False)
 
 
 def test_build_picks_checkpoints_and_writes_bundle(bundle):
@@ -387,3 +400,19 @@ def test_bundled_missing_env_and_truncated_file(bundle, tmp_path):
     npz.write_bytes(npz.read_bytes()[:200])
     with pytest.raises(DatasetError, match="unreadable"):
         load_dataset("hopper-medium-replay", source="bundled", path=bundle)
+
+
+def test_build_measures_every_level_for_the_docs_table(tmp_path, minari_root, caplog):
+    bundle = make_bundle(tmp_path, measure=True)
+    m = bundled.read_manifest("hopper", bundle)
+    assert set(m["stats"]) == {"hopper-medium", "hopper-medium-replay", "hopper-medium-expert"}
+    assert m["stats"]["hopper-medium-replay"]["transitions"] == 200
+    assert not minari_root.exists() or not any(minari_root.iterdir())  # measured in scratch storage
+    table = dataset_table(bundle)
+    assert "| dawm hopper-medium-replay | 200 | 4 |" in table and "402,000" in table
+    assert "hopper | 400 | 400 | 300: 300" in policy_table(bundle)
+    # Regenerated here, the data match the build's fingerprints (same machine): no warning.
+    with caplog.at_level("WARNING"):
+        ds = load_dataset("hopper-medium-expert", source="bundled", path=bundle)
+    assert ds.fingerprint == m["fingerprints"]["hopper-medium-expert"]
+    assert "fingerprint" not in caplog.text
