@@ -25,7 +25,7 @@ from dawm_pipeline.data import (
     resolve_source,
 )
 from dawm_pipeline.data.atomic import write_json, write_npz, write_safetensors
-from dawm_pipeline.data.names import REF_SCORES
+from dawm_pipeline.data.names import LEVELS, REF_SCORES
 from dawm_pipeline.datasets.build import BuildConfig, build_env
 from dawm_pipeline.datasets.table import dataset_table, policy_table
 
@@ -386,8 +386,11 @@ def test_bundled_medium_and_medium_expert_regenerate_deterministically(bundle, m
 def test_stale_minari_cache_is_reported(bundle):
     load_dataset("hopper-medium-replay", source="bundled", path=bundle)
     m = bundled.read_manifest("hopper", bundle)
-    m["bundle_hash"] = "0" * 64
     m["fingerprints"] = {"hopper-medium-replay": "0" * 64}
+    write_json(bundle / "hopper" / "manifest.json", m)
+    with pytest.raises(DatasetError, match="does not match the shipped file"):
+        load_dataset("hopper-medium-replay", source="bundled", path=bundle)
+    m["bundle_hash"] = "0" * 64
     write_json(bundle / "hopper" / "manifest.json", m)
     with pytest.raises(DatasetError, match="another version of the bundled data; delete"):
         load_dataset("hopper-medium-replay", source="bundled", path=bundle)
@@ -416,3 +419,34 @@ def test_build_measures_every_level_for_the_docs_table(tmp_path, minari_root, ca
         ds = load_dataset("hopper-medium-expert", source="bundled", path=bundle)
     assert ds.fingerprint == m["fingerprints"]["hopper-medium-expert"]
     assert "fingerprint" not in caplog.text
+
+
+# --------------------------------------------------- the data shipped with the package
+
+SHIPPED = [f"{e}-{lv}" for e in ("hopper", "walker2d", "halfcheetah") for lv in LEVELS]
+
+
+def _shipped_manifest(name: str) -> dict:
+    env = parse_name(name).env
+    try:
+        return bundled.read_manifest(env)
+    except FileNotFoundError:
+        pytest.skip(f"no bundled data for {env} in this checkout yet")
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n.endswith("medium-replay")])
+def test_shipped_medium_replay_loads(name):
+    m = _shipped_manifest(name)
+    ds = load_dataset(name)  # auto: no Minari mujoco/ data here → bundled
+    assert ds.source == "bundled" and ds.fingerprint == m["fingerprints"][name]
+    assert ds.num_transitions == m["stats"][name]["transitions"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_dataset_regenerates_as_measured(name):
+    m = _shipped_manifest(name)
+    ds = load_dataset(name, source="bundled")
+    stats = m["stats"][name]
+    assert (ds.num_transitions, ds.num_episodes) == (stats["transitions"], stats["episodes"])
+    assert ds.episode_returns().mean() == pytest.approx(stats["return_mean"], rel=0.05)

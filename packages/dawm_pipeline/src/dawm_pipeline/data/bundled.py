@@ -186,18 +186,23 @@ def load_bundled(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDat
 
 
 def _check_fingerprint(ds: OfflineDataset, manifest: dict, dataset_id: str) -> None:
-    want = manifest.get("fingerprints", {}).get(ds.name)
-    if want is None or want == ds.fingerprint:
-        return
     where = minari_io.dataset_dir(dataset_id)
-    stale = ds.info.extra.get("dawm", {}).get("bundle_hash") != manifest["bundle_hash"]
-    if stale or ds.name.endswith("medium-replay"):  # medium-replay is copied, not rolled out
+    if ds.info.extra.get("dawm", {}).get("bundle_hash") != manifest["bundle_hash"]:
         raise DatasetError(
             f"Minari dataset {dataset_id} at {where} was made from another version of the "
             f"bundled data; delete {where} and load again to rebuild it"
         )
-    # Same manifest, different bytes: rollouts are bit-reproducible on one machine but
-    # floating-point differences between CPUs change the trajectories.
+    want = manifest.get("fingerprints", {}).get(ds.name)
+    if want is None or want == ds.fingerprint:
+        return
+    if ds.name.endswith("medium-replay"):  # copied from the shipped file, never rolled out
+        raise DatasetError(
+            f"Minari dataset {dataset_id} at {where} does not match the shipped file "
+            f"(fingerprint {ds.fingerprint[:12]}, expected {want[:12]}); delete {where} and "
+            "load again to rebuild it"
+        )
+    # Same data version, different bytes: rollouts are bit-reproducible on one machine but
+    # floating-point differences between CPUs can change the trajectories.
     log.warning(
         "dawm bundled %s: fingerprint %s differs from the build machine's %s "
         "(regenerated on another CPU)",
