@@ -254,7 +254,7 @@ def _tiny() -> PipelineConfig:
         synthetic_ratio=1.0,
         threads=1,
         wm=WorldModelSettings(
-            dim=8, dim_mults=(1, 2), batch_size=32, lr=1e-3, steps=30, checkpoint_every=10
+            dim=16, dim_mults=(1, 2), batch_size=32, lr=1e-3, steps=30, checkpoint_every=10
         ),
         idm=IDMSettings(
             hidden_sizes=(32, 32), max_epochs=3, patience=2, batch_size=64, holdout_fraction=0.2

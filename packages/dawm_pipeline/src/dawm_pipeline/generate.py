@@ -85,23 +85,33 @@ def resolve_sampler(sampler: str) -> str:
     return sampler
 
 
-def native_engine(wm, idm, guidance: float, steps: int):
-    """A dawm_kernels engine built from the two models' exports and the DAWM layout."""
+def native_engine(wm, idm, guidance: float, steps: int, device: str = "cpu"):
+    """A dawm_kernels engine built from the two models' exports (DAWM layout by default)."""
     import dawm_kernels
 
-    wm_weights, wm_config = wm.export(steps)
-    idm_weights, idm_config = idm.export()
     return dawm_kernels.Engine.from_exports(
-        wm_weights, wm_config, idm_weights, idm_config, guidance=guidance
+        wm.export(steps),
+        idm.export(),
+        steps=steps,
+        guidance=guidance,
+        device=device,
+        threads=torch.get_num_threads(),
     )
 
 
 def native_generate(engine, states, actions, guide, noise: np.ndarray) -> Rollouts:
-    out = engine.generate(states, actions, guide, noise=noise)
+    """The fused native path: same inputs and noise as `torch_generate`, same outputs."""
+    c = np.ascontiguousarray
+    gen_states, rewards, acts = engine.generate(
+        c(states, np.float32),
+        c(actions, np.float32),
+        c(guide, np.float32),
+        noise=c(noise, np.float32),
+    )
     return Rollouts(
-        np.asarray(out["states"], np.float32),
-        np.asarray(out["rewards"], np.float32),
-        np.asarray(out["actions"], np.float32),
+        np.asarray(gen_states, np.float32),
+        np.asarray(rewards, np.float32),
+        np.asarray(acts, np.float32),
     )
 
 

@@ -57,7 +57,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     wm, idm = train_wm.load(ctx), train_idm.load(ctx)
     sampler = gen.resolve_sampler(cfg.gen.sampler)
     engine = (
-        gen.native_engine(wm, idm, cfg.gen.guidance, cfg.gen.sampling_steps)
+        gen.native_engine(wm, idm, cfg.gen.guidance, cfg.gen.sampling_steps, cfg.device)
         if sampler == "native"
         else None
     )

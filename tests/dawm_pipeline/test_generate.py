@@ -1,0 +1,82 @@
+"""Generation bookkeeping: IDM windows over generated states, transitions, termination cut."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from dawm_pipeline.generate import (
+    Rollouts,
+    idm_windows,
+    initial_noise,
+    to_transitions,
+    torch_generate,
+)
+
+
+def test_idm_windows_reach_back_into_s_t_and_repeat_it():
+    b, h, d, m = 2, 4, 1, 2
+    start = np.array([[0.0], [100.0]])
+    states = start[:, None] + np.arange(1, h + 1)[None, :, None]  # ŝ_{t+j} = s_t + j
+    w = idm_windows(start, states, m)
+    assert w.shape == (b, h - 1, m + 2, d)
+    # step i = 1: [s_{t-1}, s_t, ŝ_{t+1}, ŝ_{t+2}] with s_{t-1} padded by s_t
+    np.testing.assert_array_equal(w[0, 0, :, 0], [0, 0, 1, 2])
+    # step i = 3: [ŝ_{t+1}, ŝ_{t+2}, ŝ_{t+3}, ŝ_{t+4}]
+    np.testing.assert_array_equal(w[1, 2, :, 0], [101, 102, 103, 104])
+
+
+def test_transitions_chain_and_stop_after_first_terminal():
+    h = 3
+    start = np.array([[1.3] + [0.0] * 10, [1.3] + [0.0] * 10], np.float32)
+    states = np.repeat(start[:, None], h, axis=1).copy()
+    states[0, 1, 0] = 0.5  # rollout 0 falls at step 1 (ŝ_{t+2} unhealthy)
+    states[:, :, 2] = np.arange(h)  # mark tokens to check the chaining
+    rewards = np.arange(2 * h, dtype=np.float32).reshape(2, h)
+    actions = np.zeros((2, h, 3), np.float32)
+    out = to_transitions("hopper", start, Rollouts(states, rewards, actions), np.array([0.5, 0.7]))
+    # rollout 0 keeps steps 0, 1 (1 is terminal), rollout 1 keeps all 3
+    assert len(out["rewards"]) == 5
+    assert out["terminals"].tolist() == [False, True, False, False, False]
+    assert out["step"].tolist() == [0, 1, 0, 1, 2]
+    np.testing.assert_array_equal(out["observations"][1], out["next_observations"][0])
+    np.testing.assert_array_equal(out["observations"][0], start[0])
+    assert out["rewards"].tolist() == [0, 1, 3, 4, 5]
+    np.testing.assert_allclose(out["guide"], [0.5, 0.5, 0.7, 0.7, 0.7])
+
+
+def test_noise_is_a_function_of_seed_and_chunk():
+    a = initial_noise(3, 1, 4, 5, 6)
+    np.testing.assert_array_equal(a, initial_noise(3, 1, 4, 5, 6))
+    assert not np.allclose(a, initial_noise(3, 2, 4, 5, 6))
+
+
+class _FakeWM:
+    """Records what it is asked and returns the inpainted values plus a constant."""
+
+    def sample(self, context, guide, noise, inpaint):
+        mask, values = inpaint
+        self.args = (context, guide, noise, mask)
+        return np.where(mask, values, 0.5).astype(np.float32)
+
+
+class _LinearIDM:
+    config = SimpleNamespace(history=1)
+
+    def predict(self, windows):
+        return torch.as_tensor(windows[:, -1, :3] - windows[:, -2, :3]).numpy()
+
+
+def test_torch_generate_wires_context_inpaint_and_idm():
+    b, h, od, ad = 3, 4, 11, 3
+    states = np.random.default_rng(0).normal(size=(b, od)).astype(np.float32)
+    actions = np.ones((b, ad), np.float32)
+    wm = _FakeWM()
+    out = torch_generate(
+        wm, _LinearIDM(), states, actions, np.zeros((b, 1)), np.zeros((b, h + 1, od + 1))
+    )
+    context, _, _, mask = wm.args
+    np.testing.assert_array_equal(context, np.concatenate([states, actions], 1))
+    assert mask[0].all() and not mask[1:].any()
+    assert out.states.shape == (b, h, od) and np.all(out.states == 0.5)
+    np.testing.assert_array_equal(out.actions[:, 0], actions)  # â_t is the real a_t
+    np.testing.assert_array_equal(out.actions[:, 1:], 0.0)  # IDM(ŝ_{t+i}, ŝ_{t+i+1}) = 0.5 - 0.5

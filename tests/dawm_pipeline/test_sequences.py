@@ -1,0 +1,82 @@
+"""Windows, returns-to-go and the DAWM x layout (docs/engine_contract.md)."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from dawm_pipeline.sequences import (
+    build_conditions,
+    build_x,
+    from_dataset,
+    inpaint_mask,
+    returns_to_go,
+    window_starts,
+)
+
+
+def _toy(lengths=(5, 3, 6), obs_dim=2, act_dim=1):
+    """Episodes whose state i of episode e is (e, i): easy to check where a window reads."""
+    obs, nxt, act, rew, term, tout = [], [], [], [], [], []
+    for e, n in enumerate(lengths):
+        for i in range(n):
+            obs.append([e, i])
+            nxt.append([e, i + 1])
+            act.append([10 * e + i])
+            rew.append(100 * e + i)
+            term.append(i == n - 1 and e == 0)
+            tout.append(i == n - 1 and e != 0)
+    arr = lambda a, t=np.float32: np.asarray(a, t)  # noqa: E731
+    return SimpleNamespace(
+        observations=arr(obs),
+        next_observations=arr(nxt),
+        actions=arr(act),
+        rewards=arr(rew),
+        terminals=arr(term, bool),
+        timeouts=arr(tout, bool),
+    )
+
+
+def test_episodes_found_from_flags_and_from_lengths():
+    ds = _toy()
+    data = from_dataset(ds)
+    assert data.bounds.tolist() == [[0, 5], [5, 8], [8, 14]]
+    ds.episode_lengths = np.array([5, 3, 6])
+    assert from_dataset(ds).bounds.tolist() == [[0, 5], [5, 8], [8, 14]]
+
+
+def test_returns_to_go_discounted_within_episode():
+    data = from_dataset(_toy())
+    rtg = returns_to_go(data.rewards, data.bounds, 0.5)
+    # Episode 1 rewards 100, 101, 102: rtg = 100 + .5*101 + .25*102, 101 + .5*102, 102.
+    np.testing.assert_allclose(rtg[5:8], [100 + 50.5 + 25.5, 101 + 51, 102], rtol=1e-6)
+    assert rtg[4] == pytest.approx(4.0)  # last step of episode 0 sees only its own reward
+
+
+def test_windows_stay_inside_episodes_and_follow_the_layout():
+    data = from_dataset(_toy())
+    h = 3
+    starts = window_starts(data.bounds, h)
+    # Episode 0 (5 steps): t = 0, 1, 2; episode 1 (3 steps): t = 5; episode 2 (6 steps): 8..11.
+    assert starts.tolist() == [0, 1, 2, 5, 8, 9, 10, 11]
+    x = build_x(data, starts, h)
+    assert x.shape == (8, h + 1, 3)
+    for row, t in enumerate(starts):
+        e, i = data.observations[t]
+        # token j holds s_{t+j} and r_{t+j-1}; token 0 is [s_t, 0]
+        np.testing.assert_array_equal(x[row, :, :2], [[e, i + j] for j in range(h + 1)])
+        assert x[row, 0, 2] == 0
+        np.testing.assert_array_equal(x[row, 1:, 2], [100 * e + i + j for j in range(h)])
+    rtg = returns_to_go(data.rewards, data.bounds, 0.99)
+    context, guide = build_conditions(data, starts, rtg, rtg_scale=400.0)
+    np.testing.assert_array_equal(context[:, :2], data.observations[starts])
+    np.testing.assert_array_equal(context[:, 2:], data.actions[starts])
+    np.testing.assert_allclose(guide[:, 0], rtg[starts] / 400.0)
+
+
+def test_select_and_mask():
+    data = from_dataset(_toy())
+    sub = data.select(np.array([2, 0]))
+    assert sub.bounds.tolist() == [[0, 6], [6, 11]]
+    assert sub.observations[0].tolist() == [2, 0] and sub.observations[6].tolist() == [0, 0]
+    mask = inpaint_mask(3, 2)
+    assert mask.shape == (4, 3) and mask[0].all() and not mask[1:].any()

@@ -1,0 +1,136 @@
+"""End to end on a tiny dataset: every artifact, skip on rerun, kill-and-resume, bad input.
+
+Each test runs the real CLI in a subprocess (`python -m dawm_pipeline`) with the `tiny` preset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dawm_pipeline.pipeline import STAGES
+
+PLOTS = ("wm_loss", "idm_check", "states", "rewards", "projection", "learning_curves")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def cli(*args: str, timeout: float = 170) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dawm_pipeline", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+    )
+
+
+def base(data: Path, out: Path) -> list[str]:
+    return [
+        "--preset",
+        "tiny",
+        "--dataset-source",
+        "d4rl",
+        "--dataset-path",
+        str(data),
+        "--out",
+        str(out),
+    ]
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_hopper, tmp_path_factory) -> tuple[list[str], Path, float]:
+    args = base(tiny_hopper, tmp_path_factory.mktemp("runs"))
+    start = time.perf_counter()
+    proc = cli(*args)
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return args, Path(proc.stdout.strip().splitlines()[-1]), seconds
+
+
+def test_full_pipeline_writes_every_artifact(full_run):
+    _, run_dir, seconds = full_run
+    assert seconds < 180
+    for stage in STAGES:
+        assert (run_dir / stage / "done.json").is_file(), stage
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["dataset"]["source"] == "d4rl" and len(record["dataset"]["fingerprint"]) == 64
+    assert record["versions"]["torch"] and record["config"]["preset"] == "tiny"
+    assert record["seeds"] == [0]
+    report = run_dir / "report"
+    for plot in PLOTS:
+        assert (report / f"{plot}.png").stat().st_size > 1000, plot
+    r = json.loads((report / "report.json").read_text())
+    table = r["agents"]["table"]["td3bc"]
+    assert set(table) == {"real", "dawm"} and all(v["n"] == 1 for v in table.values())
+    assert r["generated"]["transitions"] > 0
+    assert r["idm"]["sim_r2_true_action"] > 0.99  # the simulator check itself is exact
+    md = (report / "report.md").read_text()
+    assert "D4RL hdf5 file" in md and "DAWM" in md and r["dataset"]["fingerprint"] in md
+    synthetic = run_dir / "generate" / "synthetic.npz"
+    assert synthetic.stat().st_size > 0
+    assert not (run_dir / "generate" / "chunks").exists()
+
+
+def test_second_run_skips_every_stage(full_run):
+    args, run_dir, _ = full_run
+    before = {s: (run_dir / s / "done.json").stat().st_mtime_ns for s in STAGES}
+    proc = cli(*args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.count("skipped") == len(STAGES)
+    assert before == {s: (run_dir / s / "done.json").stat().st_mtime_ns for s in STAGES}
+
+
+def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
+    args = [*base(tiny_hopper, tmp_path), "--wm.steps", "600", "--wm.checkpoint-every", "25"]
+    assert cli("data", *args).returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dawm_pipeline", "train-wm", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
+    ckpt = None
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        found = list(tmp_path.glob("*/*/train-wm/checkpoint/checkpoint.pt"))
+        if found:
+            ckpt = found[0]
+            break
+        time.sleep(0.05)
+    assert ckpt is not None, "no checkpoint appeared"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stage = ckpt.parent.parent
+    assert not (stage / "done.json").exists(), "the stage finished before it could be killed"
+    resumed = cli("train-wm", *args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    summary = json.loads((stage / "done.json").read_text())["summary"]
+    assert 25 <= summary["resumed_from"] < 600
+    history = json.loads((stage / "history.json").read_text())
+    assert history["step"][-1] == 600
+    assert history["steps_done"] == 600  # counted across the interruption, none twice
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--env", "hopper-expertish"], "unknown dataset name"),
+        (["--horizon", "0"], "--horizon must be >= 1"),
+        (["--horizon", "seven"], "--horizon"),
+        (["--dataset-source", "d4rl", "--dataset-path", "/no/such/file.hdf5"], "not found"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(tmp_path, extra, needle):
+    proc = cli("--preset", "tiny", "--out", str(tmp_path), *extra, timeout=60)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith("dawm_pipeline: error:"), proc.stderr
+    assert needle in errors[0]
+    assert "Traceback" not in proc.stderr
