@@ -1,0 +1,138 @@
+"""diffusion_wm speed on DAWM-shaped data: training steps/s and sampling transitions/s.
+
+Hopper-shaped: x = L = 8 tokens (H = 7) of 12 values (11 state dims + reward), context
+14 = s_t (11) + a_t (3), guide 1 (return-to-go), token 0 inpainted. Sampling: k = 3 DDIM steps
+with CFG (ω = 1.2, one 2B-batch forward per step) and, side by side, without CFG (ω = 1).
+A transition is one (s, a, r, s') of the H a sequence yields. Side by side, the floors: a bare
+loss/backward/Adam step on a fixed batch, and 3 bare network forwards; `*_vs_floor` is the
+library's rate over the floor's (1.0 = no overhead). Prints JSON.
+
+    .venv/bin/python benchmarks/diffusion_wm_speed.py [--threads 2] [--dims 32 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+import torch
+from diffusion_wm import DiffusionWorldModel, WorldModelConfig, __version__
+
+L, X_DIM, C_DIM, G_DIM = 8, 12, 14, 1
+H = L - 1
+
+
+def _data(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return (
+        rng.normal(size=(n, L, X_DIM)).astype(np.float32),
+        rng.normal(size=(n, C_DIM)).astype(np.float32),
+        rng.normal(size=(n, G_DIM)).astype(np.float32),
+    )
+
+
+def _best_rate(fn, work: float, repeats: int) -> float:
+    """Work units per second of the fastest of `repeats` timed calls (after one warm-up)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - tic)
+    return work / best
+
+
+def bench(dim: int, train_steps: int, batches: list[int], sample_batch: int, repeats: int) -> dict:
+    x, c, g = _data(20_000)
+    cfg = WorldModelConfig(
+        x_dim=X_DIM, horizon=L, context_dim=C_DIM, guide_dim=G_DIM, dim=dim, inpaint_tokens=1
+    )
+    model = DiffusionWorldModel(cfg, device="cpu")
+    out: dict = {"dim": dim, "dim_mults": list(cfg.dim_mults)}
+    out["params"] = sum(p.numel() for p in model.net.parameters())
+    for b in batches:
+        model.fit(x, c, g, steps=5, batch_size=b, progress=False, device="cpu")  # warm-up
+        hist = model.fit(
+            x, c, g, steps=train_steps, batch_size=b, progress=False, device="cpu", eval_every=10**9
+        )
+        floor = _best_rate(_bare_train_steps(model, b, train_steps // 2), train_steps // 2, 1)
+        out[f"train_steps_per_s_batch{b}"] = round(hist.steps_per_second, 2)
+        out[f"train_vs_floor_batch{b}"] = round(hist.steps_per_second / floor, 3)
+    mask = np.zeros((L, X_DIM), bool)
+    mask[0] = True
+    cs, gs = c[:sample_batch], g[:sample_batch]
+    known = x[:sample_batch]
+    for name, omega in (("cfg", 1.2), ("no_cfg", 1.0)):
+        rate = _best_rate(
+            lambda omega=omega: model.sample(cs, gs, guidance=omega, inpaint=(mask, known)),
+            sample_batch,
+            repeats,
+        )
+        out[f"sample_sequences_per_s_{name}"] = round(rate, 1)
+        out[f"sample_transitions_per_s_{name}"] = round(rate * H, 1)
+    floor = _best_rate(_bare_forwards(model, 2 * sample_batch), sample_batch, repeats)
+    out["sample_cfg_vs_floor"] = round(out["sample_sequences_per_s_cfg"] / floor, 3)
+    return out
+
+
+def _bare_train_steps(model: DiffusionWorldModel, b: int, n: int):
+    """The irreducible work of n training steps: fixed batch, no indexing, EMA or logging."""
+    diffusion = model.diffusion()
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.randn(b, L, X_DIM)
+    c, g = torch.randn(b, C_DIM), torch.randn(b, G_DIM)
+    opt = torch.optim.Adam(model.net.parameters(), lr=1e-4, fused=True)
+
+    def run() -> None:
+        for _ in range(n):
+            loss = diffusion.loss(model.net, x0, c, g, generator=gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return run
+
+
+def _bare_forwards(model: DiffusionWorldModel, n: int):
+    """3 forwards of the 2B CFG batch: the network work of one k = 3 guided sample."""
+    x, t = torch.randn(n, L, X_DIM), torch.zeros(n, dtype=torch.int64)
+    c, g, use = torch.randn(n, C_DIM), torch.randn(n, G_DIM), torch.ones(n, dtype=torch.bool)
+
+    @torch.inference_mode()
+    def run() -> None:
+        for _ in range(3):
+            model.ema(x, t, c, g, use)
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dims", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--train-steps", type=int, default=60)
+    parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--sample-batch", type=int, default=2048)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    result = {
+        "diffusion_wm": __version__,
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "threads": args.threads,
+        "shape": {"L": L, "H": H, "x_dim": X_DIM, "context_dim": C_DIM, "guide_dim": G_DIM},
+        "ddim_steps": 3,
+        "results": [
+            bench(d, args.train_steps, args.batches, args.sample_batch, args.repeats)
+            for d in args.dims
+        ],
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
