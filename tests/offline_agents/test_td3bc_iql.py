@@ -20,7 +20,15 @@ TD3_FAST = TD3BCConfig(actor_lr=1e-3, critic_lr=1e-3, **FAST)
 IQL_FAST = IQLConfig(actor_lr=1e-3, q_lr=1e-3, value_lr=1e-3, **FAST)
 
 
-@pytest.mark.parametrize("agent_cls, config", [(TD3BC, TD3_FAST), (IQL, IQL_FAST)])
+@pytest.mark.parametrize(
+    "agent_cls, config",
+    [
+        (TD3BC, TD3_FAST),
+        (IQL, IQL_FAST),
+        (TD3BC, TD3BCConfig(**{**TD3_FAST.__dict__, "matmul_dtype": "bfloat16"})),
+    ],
+    ids=["td3bc", "iql", "td3bc-bf16"],
+)
 def test_agent_beats_the_data_it_learned_from(agent_cls, config, point_mass_data):
     data, data_return = point_mass_data  # random actions: ≈ −20.9; optimum ≈ −3
     agent = agent_cls(1, 1, 1.0, config)
@@ -117,6 +125,8 @@ def test_save_load_round_trip(agent_cls, point_mass_data, tmp_path):
 def test_bad_agent_inputs_are_rejected(point_mass_data, tmp_path):
     with pytest.raises(ValueError, match="expectile"):
         IQLConfig(expectile=1.5)
+    with pytest.raises(ValueError, match="matmul_dtype"):
+        IQLConfig(matmul_dtype="float16")
     with pytest.raises(ValueError, match="tau"):
         TD3BCConfig(tau=0.0)
     with pytest.raises(ValueError, match="max_action"):

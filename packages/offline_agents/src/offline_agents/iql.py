@@ -44,6 +44,7 @@ class IQLConfig:
     log_std_max: float = 2.0
     cosine_lr_steps: int | None = None  # actor lr anneals to 0 over this; None: train()'s steps
     reward_scale: float = 1.0  # rewards × this; locomotion: locomotion_reward_scale(returns)
+    matmul_dtype: str = "float32"  # "bfloat16": hidden-layer matmuls in bf16 (see nets.py)
     normalize_states: bool = True
     normalize_eps: float = 1e-3
     seed: int = 0
@@ -51,6 +52,10 @@ class IQLConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
         check_common(self.discount, self.tau, self.batch_size, self.hidden, self.normalize_eps)
+        if self.matmul_dtype not in ("float32", "bfloat16"):
+            raise ValueError(
+                f"matmul_dtype must be 'float32' or 'bfloat16', got {self.matmul_dtype!r}"
+            )
         if not 0.0 < self.expectile < 1.0:
             raise ValueError(f"expectile must lie in (0, 1), got {self.expectile}")
         if self.beta < 0 or self.max_weight <= 0:
@@ -82,12 +87,13 @@ class IQL(OfflineAgent):
 
     def _build(self) -> None:
         cfg, o, a = self.config, self.obs_dim, self.act_dim
-        self.actor = EnsembleMLP(o, a, cfg.hidden).to(self.device)
+        dt = getattr(torch, cfg.matmul_dtype)
+        self.actor = EnsembleMLP(o, a, cfg.hidden, matmul_dtype=dt).to(self.device)
         self.actor_log_std = nn.ParameterDict({"log_std": torch.zeros(a, device=self.device)})
         self.log_std = self.actor_log_std["log_std"]  # state-independent (CORL, d3rlpy)
-        self.critic = EnsembleMLP(o + a, 1, cfg.hidden, members=2).to(self.device)
+        self.critic = EnsembleMLP(o + a, 1, cfg.hidden, members=2, matmul_dtype=dt).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.value = EnsembleMLP(o, 1, cfg.hidden).to(self.device)
+        self.value = EnsembleMLP(o, 1, cfg.hidden, matmul_dtype=dt).to(self.device)
         actor_params = list(self.actor.parameters())
         if not cfg.deterministic_actor:
             actor_params.append(self.log_std)

@@ -16,10 +16,22 @@ class EnsembleMLP(nn.Module):
     one plain matmul and uses both cores where a 256×256 ``addmm`` does not. Each member
     is initialised like ``nn.Linear`` (uniform ±1/sqrt(fan_in) for weights and biases),
     as in the reference implementations.
+
+    ``matmul_dtype=torch.bfloat16`` runs the hidden layers' matmuls in bfloat16 (weights
+    stay float32, the output layer stays float32 so Q-values keep their precision): about
+    2× faster matmuls on CPUs with AVX512-BF16 or AMX, slower on CPUs without.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...], members: int = 1):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: tuple[int, ...],
+        members: int = 1,
+        matmul_dtype: torch.dtype = torch.float32,
+    ):
         super().__init__()
+        self.matmul_dtype = matmul_dtype
         sizes = (in_dim, *hidden, out_dim)
         self.members = members
         self.weights = nn.ParameterList()
@@ -47,7 +59,9 @@ class EnsembleMLP(nn.Module):
                 w, b = w[:first], b[:first]
             if frozen:
                 w, b = w.detach(), b.detach()
-            x = torch.baddbmm(b, x, w)
             if i < last:
-                x = torch.relu(x)
+                dt = self.matmul_dtype
+                x = torch.relu(torch.baddbmm(b.to(dt), x.to(dt), w.to(dt)))
+            else:
+                x = torch.baddbmm(b, x.float(), w)
         return x

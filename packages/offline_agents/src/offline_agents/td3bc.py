@@ -30,6 +30,7 @@ class TD3BCConfig:
     critic_lr: float = 3e-4
     batch_size: int = 256
     hidden: tuple[int, ...] = (256, 256)  # actor and each of the twin critics
+    matmul_dtype: str = "float32"  # "bfloat16": hidden-layer matmuls in bf16 (see nets.py)
     normalize_states: bool = True  # paper Eq. 4
     normalize_eps: float = 1e-3  # std + eps, as the paper's code
     seed: int = 0
@@ -37,6 +38,10 @@ class TD3BCConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
         check_common(self.discount, self.tau, self.batch_size, self.hidden, self.normalize_eps)
+        if self.matmul_dtype not in ("float32", "bfloat16"):
+            raise ValueError(
+                f"matmul_dtype must be 'float32' or 'bfloat16', got {self.matmul_dtype!r}"
+            )
         if self.alpha < 0 or self.policy_noise < 0 or self.noise_clip < 0:
             raise ValueError("alpha, policy_noise and noise_clip must be >= 0")
         if self.policy_freq < 1:
@@ -52,8 +57,9 @@ class TD3BC(OfflineAgent):
 
     def _build(self) -> None:
         cfg, o, a = self.config, self.obs_dim, self.act_dim
-        self.actor = EnsembleMLP(o, a, cfg.hidden).to(self.device)
-        self.critic = EnsembleMLP(o + a, 1, cfg.hidden, members=2).to(self.device)
+        dt = getattr(torch, cfg.matmul_dtype)
+        self.actor = EnsembleMLP(o, a, cfg.hidden, matmul_dtype=dt).to(self.device)
+        self.critic = EnsembleMLP(o + a, 1, cfg.hidden, members=2, matmul_dtype=dt).to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = FlatAdam(list(self.actor.parameters()), lr=cfg.actor_lr)

@@ -1,0 +1,208 @@
+"""offline_agents vs d3rlpy 2.8.1: updates/s and scores, side by side in one run (JSON).
+
+* speed: TD3+BC and IQL at Hopper's sizes (11-dim states, 3-dim actions, 256-256 MLPs,
+  batch 256) on the same 100k random transitions; each round times ours and then d3rlpy's
+  full training loop (batch sampling included) after a warm-up, alternating, so both see
+  the same load on a shared machine; we report per-round ratios and their median.
+* score: both libraries train each algorithm for ``--updates`` updates with the same seed
+  on the same Pendulum-v1 dataset (benchmarks/agents_data.py, made here), then both
+  policies run the same ``offline_agents.evaluate`` episodes; normalized to this
+  benchmark's own references (random policy 0, scripted swing-up controller 100).
+
+d3rlpy pins gymnasium 1.0.0, so it runs in its own virtual environment under
+``.cache/d3rlpy-venv`` (git-ignored), created on first use: torch==2.13.0 first (the local
+CPU wheel), then d3rlpy==2.8.1.
+
+    .venv/bin/python benchmarks/agents.py --updates 10000 --out docs/agents_benchmark.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import agents_data as data
+import numpy as np
+import torch
+from offline_agents import (
+    IQL,
+    TD3BC,
+    EvalResult,
+    ReplayBuffer,
+    Transitions,
+    __version__,
+    evaluate,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".cache" / "d3rlpy-venv"
+WORKER = Path(__file__).with_name("agents_d3rlpy.py")
+OURS = {"td3bc": TD3BC, "iql": IQL}
+
+
+def ensure_d3rlpy_venv() -> Path:
+    python = VENV / "bin" / "python"
+    stamp = VENV / ".d3rlpy-2.8.1"
+    if not stamp.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, "torch==2.13.0"], check=True)  # first: never a CUDA build
+        subprocess.run([*pip, "d3rlpy==2.8.1"], check=True)
+        stamp.touch()
+    return python
+
+
+def run_d3rlpy(python: Path, npz: Path, algo: str, steps: int, **kw: object) -> dict:
+    cmd = [str(python), str(WORKER), "--data", str(npz), "--algo", algo, "--steps", str(steps)]
+    for key, val in kw.items():
+        cmd += [f"--{key.replace('_', '-')}", str(val)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def transitions(d: dict[str, np.ndarray]) -> Transitions:
+    keys = ("observations", "actions", "rewards", "next_observations", "terminals")
+    return Transitions(*(d[k] for k in keys))
+
+
+def our_agent(algo: str, obs_dim: int, act_dim: int, max_action: float, dtype: str):
+    cls = OURS[algo]
+    return cls(obs_dim, act_dim, max_action, cls.config_cls(matmul_dtype=dtype))
+
+
+def our_rate(algo: str, buffer: ReplayBuffer, dtype: str, steps: int, warmup: int) -> float:
+    agent = our_agent(algo, buffer.obs_dim, buffer.act_dim, 1.0, dtype)
+    agent.train(buffer, warmup, progress=False)
+    t0 = time.perf_counter()
+    agent.train(buffer, warmup + steps, log_every=steps, progress=False)
+    return steps / (time.perf_counter() - t0)
+
+
+def speed(python: Path, work: Path, args: argparse.Namespace) -> dict:
+    d = data.hopper_shaped(100_000)
+    npz = work / "hopper_shaped.npz"
+    np.savez(npz, **d)
+    buffer = ReplayBuffer(transitions(d))
+    out = {}
+    for algo in OURS:
+        rounds = []
+        for _ in range(args.rounds):
+            row = {}
+            for dtype in args.dtypes:
+                rate = our_rate(algo, buffer, dtype, args.speed_steps, args.warmup)
+                row[f"ours_{dtype}"] = round(rate, 1)
+            theirs = run_d3rlpy(
+                python, npz, algo, args.speed_steps, warmup=args.warmup, threads=args.threads
+            )["updates_per_s"]
+            row["d3rlpy"] = round(theirs, 1)
+            rounds.append(row)
+            print(algo, row, file=sys.stderr)
+        out[algo] = {"rounds": rounds}
+        for key in rounds[0]:
+            out[algo][f"{key}_median"] = statistics.median(r[key] for r in rounds)
+        for dtype in args.dtypes:
+            ratios = [r[f"ours_{dtype}"] / r["d3rlpy"] for r in rounds]
+            out[algo][f"ratio_{dtype}_median"] = round(statistics.median(ratios), 2)
+    return out
+
+
+class _TorchScriptPolicy:
+    """d3rlpy's exported greedy policy (observation scaler included) as numpy in/out."""
+
+    def __init__(self, path: Path) -> None:
+        self.module = torch.jit.load(str(path))  # written by this run's d3rlpy worker
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.module(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+
+
+def score(python: Path, work: Path, args: argparse.Namespace) -> dict:
+    d = data.pendulum_dataset(args.dataset_episodes, seed=0)
+    npz = work / "pendulum.npz"
+    np.savez(npz, **d)
+    ref_min, ref_max = data.pendulum_references(args.episodes, seed=10_000)
+    buffer = ReplayBuffer(transitions(d))
+    eval_kw = {"episodes": args.episodes, "seed": 20_000, "ref_min": ref_min, "ref_max": ref_max}
+    out: dict = {
+        "dataset": f"{data.ENV_ID} scripted swing-up + random actions (this project's own)",
+        "transitions": len(buffer),
+        "dataset_mean_return": float(d["episode_returns"].mean()),
+        "references": {"random": ref_min, "scripted_controller": ref_max},
+        "updates": args.updates,
+    }
+
+    def summary(result: EvalResult, rate: float) -> dict[str, float]:
+        return {
+            "normalized_mean": round(result.normalized_mean or 0.0, 1),
+            "normalized_std": round(result.normalized_std or 0.0, 1),
+            "return_mean": round(result.mean, 1),
+            "updates_per_s": round(rate, 1),
+        }
+
+    for algo in OURS:
+        out[algo] = {}
+        for dtype in args.dtypes:
+            agent = our_agent(algo, 3, 1, 1.0, dtype)
+            t0 = time.perf_counter()
+            agent.train(buffer, args.updates, log_every=args.updates, progress=False)
+            rate = args.updates / (time.perf_counter() - t0)
+            out[algo][f"ours_{dtype}"] = summary(
+                evaluate(agent.act, data.make_env, **eval_kw), rate
+            )
+        policy = work / f"{algo}_d3rlpy.pt"
+        run = run_d3rlpy(python, npz, algo, args.updates, threads=args.threads, policy_out=policy)
+        result = evaluate(_TorchScriptPolicy(policy), data.make_env, **eval_kw)
+        out[algo]["d3rlpy"] = summary(result, run["updates_per_s"])
+        print(algo, out[algo], file=sys.stderr)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--updates", type=int, default=10_000, help="updates per score run")
+    p.add_argument("--speed-steps", type=int, default=500, help="timed updates per round")
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--episodes", type=int, default=10, help="evaluation episodes")
+    p.add_argument("--dataset-episodes", type=int, default=100)
+    p.add_argument(
+        "--dtypes",
+        nargs="+",
+        default=["float32", "bfloat16"],
+        choices=["float32", "bfloat16"],
+        help="our matmul_dtype settings to run",
+    )
+    p.add_argument("--skip-score", action="store_true")
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    python = ensure_d3rlpy_venv()
+    result: dict = {
+        "offline_agents": __version__,
+        "d3rlpy": "2.8.1",
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "cpu": platform.processor() or platform.machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        result["speed_hopper_shaped"] = speed(python, Path(tmp), args)
+        if not args.skip_score:
+            result["score_pendulum"] = score(python, Path(tmp), args)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
