@@ -23,7 +23,7 @@ from .io import as_float_array, atomic_write, atomic_write_json, check_vector
 from .normalizer import Normalizer
 from .sampler import DDIMSampler
 from .schedule import NoiseSchedule
-from .training import FitHistory, fit_model
+from .training import FitHistory, fit_model, resolve_device
 from .unet import TemporalUNet
 
 FORMAT = "diffusion_wm/1"
@@ -38,9 +38,10 @@ def _major_minor(version: str) -> tuple[str, ...]:
 class DiffusionWorldModel:
     """Learns p(x_{1..L} | c, g) for sequences of vectors; c always given, g guided (CFG)."""
 
-    def __init__(self, config: WorldModelConfig, device: torch.device | str = "cpu") -> None:
+    def __init__(self, config: WorldModelConfig, device: torch.device | str | None = None) -> None:
+        """`device` None: CUDA when present (this rank's GPU under torchrun), else CPU."""
         self.config = config
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.net = TemporalUNet(config.unet_config()).to(self.device)
         self.ema = copy.deepcopy(self.net).requires_grad_(False).eval()
         self.schedule = NoiseSchedule(config.diffusion_steps)
@@ -48,7 +49,7 @@ class DiffusionWorldModel:
         self.history: FitHistory | None = None
 
     def to(self, device: torch.device | str) -> DiffusionWorldModel:
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.net.to(self.device)
         self.ema.to(self.device)
         return self
@@ -182,7 +183,9 @@ class DiffusionWorldModel:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, device: torch.device | str = "cpu") -> DiffusionWorldModel:
+    def load(
+        cls, directory: str | Path, device: torch.device | str | None = None
+    ) -> DiffusionWorldModel:
         """Rebuild a saved model; clear errors for missing, corrupt or incompatible files."""
         directory = Path(directory)
         for name in (CONFIG_FILE, WEIGHTS_FILE):

@@ -99,6 +99,15 @@ def _check_inputs(
     return batch, length if length is not None else cfg.horizon
 
 
+def _randn(
+    shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """N(0, I) drawn on the generator's device, then moved: a CPU generator gives the same
+    noise whether the network runs on CPU or CUDA."""
+    where = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=where).to(device)
+
+
 def _apply_inpaint(x: torch.Tensor, inpaint: Inpaint | None) -> torch.Tensor:
     if inpaint is None:
         return x
@@ -139,8 +148,7 @@ class _Sampler:
         device = next(net.parameters()).device
         shape = (batch, length, net.config.x_dim)
         _check_inpaint(inpaint, shape)
-        if noise is None:
-            noise = torch.randn(shape, generator=generator, device=device)
+        noise = _randn(shape, generator, device) if noise is None else noise.to(device)
         denoise = _GuidedDenoiser(net, context, guide, guidance, self.clip, batch, device)
         return _apply_inpaint(noise, inpaint), denoise
 
@@ -194,7 +202,7 @@ class DDIMSampler(_Sampler):
             x0, eps = denoise(x, t, a)
             if self.eta > 0:
                 var = self.eta**2 * (1 - a_prev) / (1 - a) * (1 - a / a_prev)
-                z = torch.randn(x.shape, generator=generator, device=device)
+                z = _randn(x.shape, generator, device)
                 x = a_prev.sqrt() * x0 + (1 - a_prev - var).clamp_min(0).sqrt() * eps
                 x = x + var.sqrt() * z
             else:
@@ -235,7 +243,7 @@ class DDPMSampler(_Sampler):
         std = torch.from_numpy(s.posterior_variance).to(device).sqrt()
         for t in range(s.steps - 1, -1, -1):
             x0, _ = denoise(x, t, alphas[t])
-            z = torch.randn(x.shape, generator=generator, device=device)
+            z = _randn(x.shape, generator, device)
             x = c0[t] * x0 + ct[t] * x + std[t] * z
             x = _apply_inpaint(x, inpaint)
         return x

@@ -56,12 +56,13 @@ class FitHistory:
 
 
 def resolve_device(device: torch.device | str | None) -> torch.device:
-    """CUDA (this rank's GPU under torchrun) when present, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    if torch.cuda.is_available():
+    """None → CUDA when present, else CPU; a bare "cuda" → this rank's GPU under torchrun."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
+    return device
 
 
 def _distributed(device: torch.device) -> tuple[int, int]:
@@ -116,7 +117,8 @@ def fit_model(
 ) -> FitHistory:
     """Train `model` for `steps` optimizer steps in total (a resumed run continues its count).
 
-    Defaults: Adam lr 1e-4, batch 64 (DWM arXiv 2402.03570, Table 6). `batch_size` is the
+    Defaults: Adam lr 1e-4, batch 64 (DWM arXiv 2402.03570, Table 6). `device` None keeps the
+    model's device (chosen at construction: CUDA when present). `batch_size` is the
     global batch: under torchrun each of the W ranks trains on batch_size / W rows.
     The normalizer is fitted on the first call and kept afterwards. Checkpoints (one file,
     written atomically every `checkpoint_every` steps and at the end) hold everything needed
@@ -136,7 +138,7 @@ def fit_model(
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
 
-    dev = resolve_device(device)
+    dev = model.device if device is None else resolve_device(device)
     model.to(dev)
     rank, world = _distributed(dev)
     if batch_size % world:
