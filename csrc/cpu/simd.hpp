@@ -8,7 +8,7 @@
 #if defined(DAWM_ISA_AVX512)
 #define DAWM_ISA avx512
 #define DAWM_VL 16
-#define DAWM_MR 12
+#define DAWM_MR 8
 #define DAWM_NV 2
 #elif defined(DAWM_ISA_AVX2)
 #define DAWM_ISA avx2
