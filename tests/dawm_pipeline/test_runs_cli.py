@@ -23,9 +23,9 @@ def test_stage_hash_follows_its_inputs_only():
     assert h(a, "train-wm") == h(b, "train-wm")  # agent settings do not touch the world model
     assert h(a, "train-agent") != h(b, "train-agent")
     assert h(a, "report") != h(b, "report")  # ... but reach the report downstream
-    b.gen.sampler = "native"
+    b.sampler = "native"
     c = preset("tiny")
-    c.gen.sampler = "torch"
+    c.sampler = "torch"
     assert h(b, "generate") == h(c, "generate")  # both samplers give the same result
 
 

@@ -44,8 +44,11 @@ class WorldModelSettings:
     """Channel multipliers per U-Net level."""
     diffusion_steps: int = 5
     """K, diffusion steps in training (DAWM arXiv 2509.19538 / DWM arXiv 2402.03570: K = 5)."""
-    prediction: Literal["epsilon", "x0"] = "epsilon"
-    """What the network predicts."""
+    prediction: Literal["epsilon", "x0"] = "x0"
+    """What the network predicts. x0, as Decision Diffuser's locomotion config
+    (predict_epsilon=False): with K = 5 steps the first DDIM step has alpha_bar ~ 0, where an
+    epsilon-network's x0 = (x - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar) blows up; measured
+    on hopper data, epsilon gave ~19x the next-state error of x0 at equal training."""
     p_uncond: float = 0.25
     """Probability of dropping the RTG guide in training (DWM arXiv 2402.03570: 0.25)."""
     lr: float = 1e-4
@@ -92,8 +95,6 @@ class GenerationSettings:
     """R_tg at generation: the start state's own return-to-go from the data, or a fixed target."""
     target_rtg: float | None = None
     """Normalized target R_tg when rtg_source='target' (None: DWM's per-robot grid middle)."""
-    sampler: Sampler = "auto"
-    """auto: dawm_kernels when installed, else torch; both agree for the same seed."""
 
 
 @dataclass
@@ -152,6 +153,9 @@ class PipelineConfig:
     """torch CPU threads."""
     device: str = "cpu"
     """torch device for training and generation."""
+    sampler: Sampler = "auto"
+    """Generation backend; auto: the native dawm_kernels engine when installed, else torch
+    (both sample the same rollouts for the same seed)."""
     model_seed: int = 0
     """Seed of the world model, the IDM and generation (agents use --seeds)."""
     wm: WorldModelSettings = field(default_factory=WorldModelSettings)
@@ -218,28 +222,31 @@ def _paper() -> PipelineConfig:
 def _quick() -> PipelineConfig:
     """CPU preset: the full dataset and the full 8x synthetic volume, few gradient steps.
 
-    Sized from REFERENCES.md's measured speeds on 2 cores (dim-32 U-Net ~17 train steps/s,
-    ~25k generated transitions/s, TD3+BC ~250 updates/s) to finish well inside 20 minutes.
+    Sized from speeds measured on our 2-core machines while they were shared (one torch
+    thread: a 2-level dim-32 U-Net trains at ~7-10 steps/s and generates ~8k transitions/s in
+    PyTorch, ~20k with dawm_kernels; TD3+BC ~50-250 updates/s). One thread, because two
+    threads on two busy cores ran the U-Net up to 30x slower (OpenMP spin-waiting).
     """
     return PipelineConfig(
         preset="quick",
         algo="td3bc",
         seeds=(0, 1),
+        threads=1,
         wm=WorldModelSettings(
             dim=32,
-            dim_mults=(1, 2, 4),
+            dim_mults=(1, 2),
             batch_size=256,
             lr=2e-4,
-            steps=3_000,
+            steps=1_500,
             checkpoint_every=500,
         ),
-        idm=IDMSettings(max_epochs=4, patience=2),
+        idm=IDMSettings(max_epochs=3, patience=2),
         agent=AgentSettings(
-            steps=10_000,
-            eval_every=2_500,
+            steps=4_000,
+            eval_every=1_000,
             eval_episodes=3,
             final_eval_episodes=10,
-            checkpoint_every=2_500,
+            checkpoint_every=1_000,
         ),
     )
 

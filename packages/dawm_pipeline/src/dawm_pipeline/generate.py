@@ -77,8 +77,8 @@ def resolve_sampler(sampler: str) -> str:
         return "native" if native_available() else "torch"
     if sampler == "native" and not native_available():
         raise ValueError(
-            "--gen.sampler native needs the dawm_kernels engine: install it with "
-            "`pip install .` at the repo root, or use --gen.sampler torch"
+            "--sampler native needs the dawm_kernels engine: install it with "
+            "`pip install .` at the repo root, or use --sampler torch"
         )
     if sampler not in ("torch", "native"):
         raise ValueError(f"unknown sampler {sampler!r}: use auto, torch or native")

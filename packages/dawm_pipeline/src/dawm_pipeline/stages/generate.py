@@ -55,7 +55,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     cfg = ctx.cfg
     data, _, _ = data_stage.load(ctx)
     wm, idm = train_wm.load(ctx), train_idm.load(ctx)
-    sampler = gen.resolve_sampler(cfg.gen.sampler)
+    sampler = gen.resolve_sampler(cfg.sampler)
     engine = (
         gen.native_engine(wm, idm, cfg.gen.guidance, cfg.gen.sampling_steps, cfg.device)
         if sampler == "native"
