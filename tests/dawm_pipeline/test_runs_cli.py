@@ -8,7 +8,7 @@ from dawm_pipeline.cli import parse
 from dawm_pipeline.config import preset
 from dawm_pipeline.pipeline import STAGES, stage_inputs
 from dawm_pipeline.runs import StageDir, config_hash, read_npz, write_npz
-from dawm_pipeline.simcheck import consistency
+from dawm_pipeline.simcheck import SimScale, consistency
 
 
 def test_hash_ignores_key_order_and_sees_values():
@@ -59,6 +59,8 @@ def test_cli_preset_defaults_and_overrides():
     stages, cfg = parse(["generate", "--horizon", "5", "--seeds", "3", "4", "--algo", "both"])
     assert stages == ("generate",) and cfg.preset == "quick"
     assert cfg.horizon == 5 and cfg.seeds == (3, 4) and cfg.algos == ("td3bc", "iql")
+    stages, _ = parse(["train-idm", "data"])
+    assert stages == ("data", "train-idm")  # pipeline order whatever the command-line order
 
 
 @pytest.mark.parametrize(
@@ -91,7 +93,8 @@ def test_simulator_check_reproduces_recorded_transitions():
         rows.append((obs, a, nxt))
         obs = nxt
     o, a, n = (np.array(x) for x in zip(*rows, strict=True))
-    var = (n - o).var(0)
-    assert consistency("hopper", o, a, n, var)["delta_r2"] > 0.999
-    wrong = consistency("hopper", o, -a, n, var)["delta_r2"]
+    scale = SimScale.of(o, n)
+    exact = consistency("hopper", o, a, n, scale)
+    assert exact["delta_r2"] > 0.999 and exact["state_r2"] > 0.999
+    wrong = consistency("hopper", o, -a, n, scale)["delta_r2"]
     assert wrong < 0.99  # other actions do not reproduce the next state

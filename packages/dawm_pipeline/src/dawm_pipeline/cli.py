@@ -22,7 +22,8 @@ from dawm_pipeline.pipeline import STAGES, run
 USAGE = f"""DAWM end to end on one D4RL-style task.
 
   python -m dawm_pipeline --env hopper-medium-replay        all stages
-  python -m dawm_pipeline STAGE --env ...                     one stage ({", ".join(STAGES)})
+  python -m dawm_pipeline STAGE [STAGE ...] --env ...         some stages, in pipeline order
+                                                              ({", ".join(STAGES)})
 
 Artifacts: <out>/<env>/<run>/<stage>/; finished stages are skipped, interrupted ones resume."""
 
@@ -52,12 +53,13 @@ def _tyro_error(text: str) -> str:
 def parse(args: Sequence[str]) -> tuple[tuple[str, ...], PipelineConfig]:
     """(stages to run, config) from the command line; ValueError with one line on bad input."""
     args = list(args)
-    stages = STAGES
-    if args and not args[0].startswith("-"):
+    named: list[str] = []
+    while args and not args[0].startswith("-"):
         stage = args.pop(0)
         if stage not in (*STAGES, "all"):
             raise ValueError(f"unknown stage {stage!r}: use one of {', '.join(STAGES)} or all")
-        stages = STAGES if stage == "all" else (stage,)
+        named.append(stage)
+    stages = STAGES if not named or "all" in named else tuple(s for s in STAGES if s in named)
     default = preset(_preset_name(args))
     captured = io.StringIO()
     try:

@@ -172,8 +172,11 @@ class PipelineConfig:
         robot_of(self.env)
         if self.horizon < 1:
             raise ValueError(f"--horizon must be >= 1 (got {self.horizon}); the paper uses 7")
-        if self.synthetic_ratio < 0:
-            raise ValueError(f"--synthetic-ratio must be >= 0 (got {self.synthetic_ratio})")
+        if self.synthetic_ratio <= 0:
+            raise ValueError(
+                f"--synthetic-ratio must be > 0 (got {self.synthetic_ratio}); the real-only "
+                "baseline is trained in every run anyway"
+            )
         if not 0 < self.data_scale <= 1:
             raise ValueError(f"--data-scale must be in (0, 1] (got {self.data_scale})")
         if not self.seeds:

@@ -4,17 +4,31 @@ A generated state has no true action, so the IDM's action is judged by what it d
 put in the state the observation describes and stepped with the action, and the resulting
 observation is compared with the generated next state. Gymnasium's v5 locomotion observations
 are qpos[1:] then qvel (clipped to +-10) and exclude the x position, which none of the dynamics
-depend on, so x is set to 0. The score is the R² of the state change s' - s, normalized by the
-per-dimension variance of the real data's state changes, so real and generated sets are on one
-scale. Mismatches come from the IDM and from any non-physical world-model step alike.
+depend on, so x is set to 0. The main score is the R² of the state change s' - s, normalized
+by the per-dimension variance of the real data's state changes, so real and generated sets are
+on one scale (strict: states barely move in one step); the R² of s' itself is reported too. Mismatches come from the IDM and from any non-physical world-model step alike.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 
 GYM_IDS = {"hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "halfcheetah": "HalfCheetah-v5"}
+
+
+@dataclass(frozen=True)
+class SimScale:
+    """Per-dimension variances of the real data: next states and state changes s' - s."""
+
+    state_var: np.ndarray
+    delta_var: np.ndarray
+
+    @classmethod
+    def of(cls, observations: np.ndarray, next_observations: np.ndarray) -> SimScale:
+        return cls(next_observations.var(axis=0), (next_observations - observations).var(axis=0))
 
 
 class Simulator:
@@ -58,12 +72,9 @@ def simulate(robot: str, obs: np.ndarray, actions: np.ndarray, seed: int = 0) ->
         sim.close()
 
 
-def delta_r2(
-    obs: np.ndarray, target_next: np.ndarray, sim_next: np.ndarray, delta_var: np.ndarray
-) -> float:
-    """Mean over dimensions of 1 - SSE / (N var) of the state change, var from real data."""
-    err = ((sim_next - obs) - (target_next - obs)) ** 2
-    per_dim = 1.0 - err.mean(axis=0) / np.maximum(delta_var, 1e-8)
+def r2(target: np.ndarray, predicted: np.ndarray, var: np.ndarray) -> float:
+    """Mean over dimensions of 1 - SSE / (N var), with the variance given (from real data)."""
+    per_dim = 1.0 - ((predicted - target) ** 2).mean(axis=0) / np.maximum(var, 1e-8)
     return float(per_dim.mean())
 
 
@@ -72,13 +83,17 @@ def consistency(
     obs: np.ndarray,
     actions: np.ndarray,
     target_next: np.ndarray,
-    delta_var: np.ndarray,
+    scale: SimScale,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Simulate every row and score how well it reproduces `target_next`."""
+    """Simulate every row and score how well it reproduces `target_next`.
+
+    delta_r2 (strict): R² of the state change s' - s; state_r2 (lenient): R² of s' itself.
+    """
     sim_next = simulate(robot, obs, actions, seed)
     return {
-        "delta_r2": delta_r2(obs, target_next, sim_next, delta_var),
+        "delta_r2": r2(target_next - obs, sim_next - obs, scale.delta_var),
+        "state_r2": r2(target_next, sim_next, scale.state_var),
         "next_state_rmse": float(np.sqrt(((sim_next - target_next) ** 2).mean())),
         "n": len(obs),
     }

@@ -100,7 +100,11 @@ def run(ctx, out: Path) -> dict[str, Any]:
 
 
 def statistics(data, synthetic: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Per-dimension means/stds of states, actions and rewards, real vs generated."""
+    """Per-dimension means/stds of states, actions and rewards, real vs generated.
+
+    States are next states (every generated one is model output; ŝ_0 is the real s_t), and
+    generated actions are the IDM's (steps 1..H-1; step 0 carries the real a_t).
+    """
     lo = float(min(data.rewards.min(), synthetic["rewards"].min()))
     hi = float(max(data.rewards.max(), synthetic["rewards"].max()))
     edges = np.linspace(lo, hi if hi > lo else lo + 1, REWARD_BINS + 1)
@@ -109,15 +113,16 @@ def statistics(data, synthetic: dict[str, np.ndarray]) -> dict[str, Any]:
         return {
             "obs_mean": obs.mean(0),
             "obs_std": obs.std(0),
-            "act_mean": act.mean(0),
-            "act_std": act.std(0),
+            "act_mean": act.mean(0) if len(act) else None,
+            "act_std": act.std(0) if len(act) else None,
             "reward_mean": float(rew.mean()),
             "reward_std": float(rew.std()),
             "reward_hist": np.histogram(rew, edges)[0],
         }
 
-    real = describe(data.observations, data.actions, data.rewards)
-    fake = describe(synthetic["observations"], synthetic["actions"], synthetic["rewards"])
+    inferred = synthetic["actions"][synthetic["step"] > 0]
+    real = describe(data.next_observations, data.actions, data.rewards)
+    fake = describe(synthetic["next_observations"], inferred, synthetic["rewards"])
     return {
         "real": real,
         "generated": fake,
@@ -135,7 +140,7 @@ def sim_checks(ctx, data, synthetic: dict[str, np.ndarray]) -> dict[str, Any]:
     IDM actions on generated states and measure world model and IDM together.
     """
     cfg = ctx.cfg
-    var = train_idm.state_change_var(data)
+    scale = train_idm.sim_scale(data)
     rng = np.random.default_rng(cfg.model_seed + 1)
     out: dict[str, Any] = {}
     for name, rows in (
@@ -149,10 +154,10 @@ def sim_checks(ctx, data, synthetic: dict[str, np.ndarray]) -> dict[str, Any]:
                 synthetic["observations"][pick],
                 synthetic["actions"][pick],
                 synthetic["next_observations"][pick],
-                var,
+                scale,
             )
             if len(pick)
-            else {"delta_r2": float("nan"), "next_state_rmse": float("nan"), "n": 0}
+            else {"delta_r2": np.nan, "state_r2": np.nan, "next_state_rmse": np.nan, "n": 0}
         )
     real_idm = ctx.done("train-idm")["summary"]["sim_r2_idm_action"]
     gen_idm = out["generated_idm_steps"]["delta_r2"]
@@ -165,7 +170,7 @@ def sim_checks(ctx, data, synthetic: dict[str, np.ndarray]) -> dict[str, Any]:
 def write_projection(out: Path, data, synthetic: dict[str, np.ndarray], seed: int) -> None:
     """A 2-D PCA of real states (fit on real) with real and generated samples projected."""
     rng = np.random.default_rng(seed + 2)
-    real = data.observations[rng.permutation(len(data))[:PROJECTION_ROWS]]
+    real = data.next_observations[rng.permutation(len(data))[:PROJECTION_ROWS]]
     fake = synthetic["next_observations"][
         rng.permutation(len(synthetic["rewards"]))[:PROJECTION_ROWS]
     ]

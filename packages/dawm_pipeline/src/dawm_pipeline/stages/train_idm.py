@@ -32,9 +32,9 @@ def episodes(data: Transitions) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
-def state_change_var(data: Transitions) -> np.ndarray:
-    """Per-dimension variance of s' - s in the real data: the simulator check's scale."""
-    return (data.next_observations - data.observations).var(axis=0)
+def sim_scale(data: Transitions) -> simcheck.SimScale:
+    """The real data's variances: the simulator check's yardstick for real and generated."""
+    return simcheck.SimScale.of(data.observations, data.next_observations)
 
 
 def run(ctx, out: Path) -> dict[str, Any]:
@@ -70,10 +70,10 @@ def run(ctx, out: Path) -> dict[str, Any]:
     # Window rows follow the transitions' order, so row i of held_windows is transition i.
     obs, nxt = held.observations[rows], held.next_observations[rows]
     predicted = model.predict(held_windows[rows])
-    var = state_change_var(data)
+    scale = sim_scale(data)
     sim = {
-        "true_action": simcheck.consistency(cfg.robot, obs, held.actions[rows], nxt, var),
-        "idm_action": simcheck.consistency(cfg.robot, obs, predicted, nxt, var),
+        "true_action": simcheck.consistency(cfg.robot, obs, held.actions[rows], nxt, scale),
+        "idm_action": simcheck.consistency(cfg.robot, obs, predicted, nxt, scale),
     }
     write_json(out / "metrics.json", {"fit": result.to_dict(), "heldout": metrics, "sim": sim})
     return {
@@ -84,6 +84,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "heldout_action_mse": metrics["mse"],
         "sim_r2_true_action": sim["true_action"]["delta_r2"],
         "sim_r2_idm_action": sim["idm_action"]["delta_r2"],
+        "sim_state_r2_true_action": sim["true_action"]["state_r2"],
+        "sim_state_r2_idm_action": sim["idm_action"]["state_r2"],
         "epochs": len(result.train_nll),
     }
 
