@@ -3,7 +3,9 @@
 * speed: TD3+BC and IQL at Hopper's sizes (11-dim states, 3-dim actions, 256-256 MLPs,
   batch 256) on the same 100k random transitions; each round times ours and then d3rlpy's
   full training loop (batch sampling included) after a warm-up, alternating, so both see
-  the same load on a shared machine; we report per-round ratios and their median.
+  the same load on a shared machine; we report per-round ratios and their median, per
+  wall-clock second and per second of CPU time (``*_cpu``: less sensitive to other jobs),
+  beside the matmul-only bound at the float32 matmul rate measured in the same round.
 * score: both libraries train each algorithm for ``--updates`` updates with the same seed
   on the same Pendulum-v1 dataset (benchmarks/agents_data.py, made here), then both
   policies run the same ``offline_agents.evaluate`` episodes; normalized to this
@@ -77,12 +79,53 @@ def our_agent(algo: str, obs_dim: int, act_dim: int, max_action: float, dtype: s
     return cls(obs_dim, act_dim, max_action, cls.config_cls(matmul_dtype=dtype))
 
 
-def our_rate(algo: str, buffer: ReplayBuffer, dtype: str, steps: int, warmup: int) -> float:
+def our_rate(
+    algo: str, buffer: ReplayBuffer, dtype: str, steps: int, warmup: int
+) -> tuple[float, float]:
+    """(updates per wall second, updates per CPU second) of our training loop."""
     agent = our_agent(algo, buffer.obs_dim, buffer.act_dim, 1.0, dtype)
     agent.train(buffer, warmup, progress=False)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     agent.train(buffer, warmup + steps, log_every=steps, progress=False)
-    return steps / (time.perf_counter() - t0)
+    return steps / (time.perf_counter() - t0), steps / (time.process_time() - c0)
+
+
+def update_gflop(algo: str, obs: int = 11, act: int = 3, hidden: int = 256, batch: int = 256):
+    """Matmul work of one update, counted from the algorithm (2 FLOPs per multiply-add).
+
+    Per net: forward F, weight gradients F, input gradients of every layer but the first
+    (the first too where the input needs a gradient: the action in TD3+BC's actor loss).
+    """
+
+    def macs(n_in: int, n_out: int) -> tuple[int, int]:
+        first, rest = n_in * hidden, hidden * hidden + hidden * n_out
+        return first, rest
+
+    def f(n_in: int, n_out: int) -> float:
+        return 2 * batch * sum(macs(n_in, n_out)) / 1e9
+
+    def in_grad(n_in: int, n_out: int, with_first: bool = False) -> float:
+        first, rest = macs(n_in, n_out)
+        return 2 * batch * (rest + (first if with_first else 0)) / 1e9
+
+    q, pi, v = (obs + act, 1), (obs, act), (obs, 1)
+    critic_update = 2 * (2 * f(*q) + in_grad(*q))  # twin Q forward + backward
+    if algo == "td3bc":
+        target = f(*pi) + 2 * f(*q)  # target actor + twin target critics
+        actor = f(*pi) + f(*q) + in_grad(*q, with_first=True) + f(*pi) + in_grad(*pi)
+        return target + critic_update + actor / 2  # actor every 2nd update
+    target = 2 * f(*q) + f(*v)  # twin target critics at (s, a), V(s')
+    return target + (2 * f(*v) + in_grad(*v)) + critic_update + (2 * f(*pi) + in_grad(*pi))
+
+
+def sgemm_gflops(dtype: torch.dtype, reps: int = 50) -> float:
+    """The machine's matmul rate at these sizes right now (256³, like the hidden layers)."""
+    a, b = torch.randn(256, 256, dtype=dtype), torch.randn(256, 256, dtype=dtype)
+    torch.mm(a, b)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        torch.mm(a, b)
+    return 2 * 256**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def speed(python: Path, work: Path, args: argparse.Namespace) -> dict:
@@ -94,22 +137,27 @@ def speed(python: Path, work: Path, args: argparse.Namespace) -> dict:
     for algo in OURS:
         rounds = []
         for _ in range(args.rounds):
-            row = {}
+            row = {"sgemm_gflops": round(sgemm_gflops(torch.float32), 1)}
             for dtype in args.dtypes:
-                rate = our_rate(algo, buffer, dtype, args.speed_steps, args.warmup)
-                row[f"ours_{dtype}"] = round(rate, 1)
+                wall, cpu = our_rate(algo, buffer, dtype, args.speed_steps, args.warmup)
+                row[f"ours_{dtype}"], row[f"ours_{dtype}_cpu"] = round(wall, 1), round(cpu, 1)
             theirs = run_d3rlpy(
                 python, npz, algo, args.speed_steps, warmup=args.warmup, threads=args.threads
-            )["updates_per_s"]
-            row["d3rlpy"] = round(theirs, 1)
+            )
+            row["d3rlpy"] = round(theirs["updates_per_s"], 1)
+            row["d3rlpy_cpu"] = round(theirs["cpu_updates_per_s"], 1)
             rounds.append(row)
             print(algo, row, file=sys.stderr)
-        out[algo] = {"rounds": rounds}
+        out[algo] = {"rounds": rounds, "gflop_per_update": round(update_gflop(algo), 3)}
         for key in rounds[0]:
             out[algo][f"{key}_median"] = statistics.median(r[key] for r in rounds)
         for dtype in args.dtypes:
-            ratios = [r[f"ours_{dtype}"] / r["d3rlpy"] for r in rounds]
-            out[algo][f"ratio_{dtype}_median"] = round(statistics.median(ratios), 2)
+            for clock in ("", "_cpu"):
+                ratios = [r[f"ours_{dtype}{clock}"] / r[f"d3rlpy{clock}"] for r in rounds]
+                out[algo][f"ratio_{dtype}{clock}_median"] = round(statistics.median(ratios), 2)
+        # What the matmuls alone would allow at the measured float32 rate (a roofline).
+        rates = [r["sgemm_gflops"] / update_gflop(algo) for r in rounds]
+        out[algo]["float32_matmul_bound_ups_median"] = round(statistics.median(rates), 1)
     return out
 
 

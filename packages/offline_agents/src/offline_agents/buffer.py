@@ -93,8 +93,9 @@ class ReplayBuffer:
     * all-together mode (``synthetic_ratio=None``): uniform over the union, so the mix
       follows the sizes (SynthER / CleanDiffuser style: synthetic data tops the real up).
 
-    dawm_pipeline uses ratio mode by default and passes its own ``synthetic_ratio`` config
-    value; without synthetic data the buffer samples real transitions only.
+    dawm_pipeline's default is the all-together mode (its ``agent.synthetic_fraction`` is
+    None: the augmented dataset as a whole, since DAWM states no mix); setting that field
+    selects ratio mode. Without synthetic data the buffer samples real transitions only.
     """
 
     def __init__(

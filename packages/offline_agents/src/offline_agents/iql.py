@@ -24,7 +24,7 @@ from torch import nn
 from .agent import OfflineAgent, check_common, cosine_lr
 from .buffer import Batch
 from .nets import EnsembleMLP
-from .optim import FlatAdam, flatten_parameters
+from .optim import FlatAdam, flat_target
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,7 @@ class IQL(OfflineAgent):
         self.actor_opt = FlatAdam(actor_params, lr=cfg.actor_lr)
         self.q_opt = FlatAdam(list(self.critic.parameters()), lr=cfg.q_lr)
         self.value_opt = FlatAdam(list(self.value.parameters()), lr=cfg.value_lr)
-        self._critic_target_flat = flatten_parameters(list(self.critic_target.parameters()), False)[
-            0
-        ]
+        self._critic_target_flat = flat_target(self.critic_target)
         self._log_2pi = 0.5 * math.log(2 * math.pi)
 
     def modules(self) -> dict[str, nn.Module]:

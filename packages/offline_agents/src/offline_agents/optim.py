@@ -34,6 +34,12 @@ def flatten_parameters(
     return flat, grad
 
 
+def flat_target(module: nn.Module) -> torch.Tensor:
+    """A target network's parameters as views into one flat tensor (no grads), laid out
+    like its online twin's ``FlatAdam.param``: Polyak averaging is then one ``lerp_``."""
+    return flatten_parameters(list(module.parameters()), with_grad=False)[0]
+
+
 class FlatAdam:
     """Adam (Kingma & Ba; PyTorch's defaults) on a flat parameter group."""
 

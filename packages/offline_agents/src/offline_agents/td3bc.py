@@ -15,7 +15,7 @@ import torch
 from .agent import OfflineAgent, check_common
 from .buffer import Batch
 from .nets import EnsembleMLP
-from .optim import FlatAdam, flatten_parameters
+from .optim import FlatAdam, flat_target
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,8 @@ class TD3BC(OfflineAgent):
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = FlatAdam(list(self.actor.parameters()), lr=cfg.actor_lr)
         self.critic_opt = FlatAdam(list(self.critic.parameters()), lr=cfg.critic_lr)
-        # Targets flat too, laid out like their online nets: Polyak averaging is one lerp_.
-        self._actor_target_flat = flatten_parameters(list(self.actor_target.parameters()), False)[0]
-        self._critic_target_flat = flatten_parameters(list(self.critic_target.parameters()), False)[
-            0
-        ]
+        self._actor_target_flat = flat_target(self.actor_target)
+        self._critic_target_flat = flat_target(self.critic_target)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {
