@@ -135,9 +135,10 @@ class Engine:
 
     Build with `from_exports`. `device` "cpu" runs the OpenMP engine (`threads` workers over
     tiles of `tile` samples, AVX-512/AVX2/portable kernels chosen at run time or by `isa`);
-    "cuda" / "cuda:N" the CUDA engine. Initial noise comes from `noise=` or from a
-    counter-based generator keyed by (seed, sample index): SplitMix64 + Box-Muller, the same
-    stream on CPU and GPU, independent of threads and tiles (it is not torch's generator).
+    "cuda" / "cuda:N" the CUDA engine (in chunks of `gpu_chunk` samples). Initial noise comes
+    from `noise=` or from a counter-based generator keyed by (seed, sample index): SplitMix64
+    + Box-Muller, the same stream on CPU and GPU, independent of threads and tiles (it is not
+    torch's generator; `initial_noise(batch, seed)` returns it).
     """
 
     def __init__(
@@ -148,6 +149,7 @@ class Engine:
         threads: int | None,
         tile: int,
         isa: str,
+        gpu_chunk: int = 8192,
     ) -> None:
         self._model = model
         self.obs_dim: int = info["obs_dim"]
@@ -169,7 +171,7 @@ class Engine:
             if not ok:
                 raise RuntimeError(f"device={device!r} is not available: {why}")
             index = int(device.split(":")[1]) if ":" in device else 0
-            self._cuda = _core.CudaEngine(model, index, self.tile)
+            self._cuda = _core.CudaEngine(model, index, positive_int(gpu_chunk, "gpu_chunk"))
             self._cpu = None
             self.isa = "cuda"
         else:
@@ -191,6 +193,7 @@ class Engine:
         threads: int | None = None,
         tile: int = 16,
         isa: str = "auto",
+        gpu_chunk: int = 8192,
     ) -> Engine:
         """Engine from `DiffusionWorldModel.export()` and `InverseDynamicsModel.export()`.
 
@@ -236,7 +239,7 @@ class Engine:
             **_ddim_table(schedule, unet_w, steps),
         }
         model = _core.build(unet_w, idm_w, info)
-        return cls(model, info, device, threads, tile, isa)
+        return cls(model, info, device, threads, tile, isa, gpu_chunk)
 
     def initial_noise(self, batch: int, seed: int = 0) -> np.ndarray:
         """The x_K that `sample(..., seed=seed)` starts from: (batch, H + 1, x_dim) float32."""
