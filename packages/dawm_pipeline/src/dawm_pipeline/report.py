@@ -147,7 +147,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"# DAWM run report: {r['env']} ({r['run']})",
         "",
         f"Preset `{r['preset']}`; pipeline compute time {r['total_seconds'] / 60:.1f} min "
-        f"(sum of the stage times below, on {r['threads']} torch threads).",
+        f"(sum of the stage times below; torch threads: {r['threads']}).",
         "",
         "## Result",
         "",
