@@ -81,6 +81,8 @@ class Context:
 
     cfg: PipelineConfig
     run_dir: Path
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    ran: list[str] = dataclasses.field(default_factory=list)  # stages computed (not skipped)
 
     def dir(self, stage: str) -> Path:
         return self.run_dir / stage
@@ -114,6 +116,7 @@ def run_stage(ctx: Context, name: str) -> dict[str, Any]:
     start = time.perf_counter()
     summary = _stage_module(name).run(ctx, sd.path)
     record = sd.finish(summary, time.perf_counter() - start)
+    ctx.ran.append(name)
     log(f"{name}: finished in {record['seconds']:.1f} s")
     return record
 

@@ -147,7 +147,13 @@ def markdown(r: dict[str, Any]) -> str:
         f"# DAWM run report: {r['env']} ({r['run']})",
         "",
         f"Preset `{r['preset']}`; pipeline compute time {r['total_seconds'] / 60:.1f} min "
-        f"(sum of the stage times below; torch threads: {r['threads']}).",
+        f"(sum of the stage times below; torch threads: {r['threads']})"
+        + (
+            f"; wall time of the command that ran every stage, up to this report: "
+            f"{r['wall_seconds'] / 60:.1f} min."
+            if r.get("wall_seconds")
+            else "."
+        ),
         "",
         "## Result",
         "",

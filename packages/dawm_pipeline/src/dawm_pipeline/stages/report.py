@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,10 @@ def gather(ctx) -> dict[str, Any]:
         "verdict": report.verdict(table),
         "stage_seconds": {s: done[s]["seconds"] for s in done},
         "total_seconds": float(sum(done[s]["seconds"] for s in done)),
+        # Wall time of this command up to the report, when it computed every stage itself.
+        "wall_seconds": time.perf_counter() - ctx.started
+        if len(ctx.ran) == len(STAGES) - 1
+        else None,
         "versions": package_versions(),
     }
 
