@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
+import torch
+
 from dawm_pipeline.data.names import parse_name
 
 Preset = Literal["quick", "paper", "tiny"]
@@ -170,6 +172,11 @@ class PipelineConfig:
     def validate(self) -> None:
         """Reject bad settings with one line naming the problem and the fix."""
         robot_of(self.env)
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(
+                f"--device {self.device} but torch sees no CUDA device (the {self.preset} preset "
+                "is meant for a GPU): pass --device cpu to run it here"
+            )
         if self.horizon < 1:
             raise ValueError(f"--horizon must be >= 1 (got {self.horizon}); the paper uses 7")
         if self.synthetic_ratio <= 0:
