@@ -41,7 +41,8 @@ dawm::WeightMap to_weights(const py::dict& d, const char* what) {
 
 template <class T>
 T get(const py::dict& d, const char* key) {
-  if (!d.contains(key)) throw std::invalid_argument(std::string("engine config lacks '") + key + "'");
+  if (!d.contains(key))
+    throw std::invalid_argument(std::string("engine config lacks '") + key + "'");
   return py::cast<T>(d[key]);
 }
 
@@ -129,8 +130,8 @@ class CpuEngine {
            const py::object& out_rewards, const py::object& out_actions, const py::object& out_x,
            int threads, int tile) {
     if (threads < 1 || tile < 1) throw std::invalid_argument("threads and tile must be >= 1");
-    const Batch b = make_batch(*m_, B, states, actions, rtg, noise, seed, out_states,
-                               out_rewards, out_actions, out_x);
+    const Batch b = make_batch(*m_, B, states, actions, rtg, noise, seed, out_states, out_rewards,
+                               out_actions, out_x);
     bool ok;
     {
       py::gil_scoped_release release;
@@ -154,8 +155,8 @@ class CudaEngine {
   void run(int64_t B, const py::object& states, const py::object& actions, const py::object& rtg,
            const py::object& noise, uint64_t seed, const py::object& out_states,
            const py::object& out_rewards, const py::object& out_actions, const py::object& out_x) {
-    const Batch b = make_batch(*m_, B, states, actions, rtg, noise, seed, out_states,
-                               out_rewards, out_actions, out_x);
+    const Batch b = make_batch(*m_, B, states, actions, rtg, noise, seed, out_states, out_rewards,
+                               out_actions, out_x);
     py::gil_scoped_release release;
     e_.run(b);
   }
@@ -180,7 +181,8 @@ PYBIND11_MODULE(_core, m) {
     F32 out({B, per_sample});
     float* p = out.mutable_data();
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t e = 0; e < per_sample; ++e) p[b * per_sample + e] = dawm::normal_at(seed, b, e, per_sample);
+      for (int64_t e = 0; e < per_sample; ++e)
+        p[b * per_sample + e] = dawm::normal_at(seed, b, e, per_sample);
     return out;
   });
   py::class_<CpuEngine>(m, "CpuEngine")

@@ -183,8 +183,8 @@ Model build_model(const WeightMap& unet, const WeightMap& idm, const BuildConfig
   require(cfg.dim >= 8 && cfg.dim % 8 == 0, "dim must be a positive multiple of 8");
   require(cfg.x_dim >= 1 && cfg.horizon >= 1, "x_dim and horizon must be >= 1");
   const int steps = static_cast<int>(cfg.t.size());
-  require(steps >= 1 && steps <= kMaxSteps, "the DDIM table needs 1.." +
-                                                std::to_string(kMaxSteps) + " steps");
+  require(steps >= 1 && steps <= kMaxSteps,
+          "the DDIM table needs 1.." + std::to_string(kMaxSteps) + " steps");
   require(cfg.alpha.size() == cfg.t.size() && cfg.alpha_prev.size() == cfg.t.size(),
           "the DDIM table's t, alpha and alpha_prev must have the same length");
   require(static_cast<int>(cfg.hidden.size()) + 1 <= kMaxIdmLayers, "too many IDM layers");
@@ -216,8 +216,8 @@ Model build_model(const WeightMap& unet, const WeightMap& idm, const BuildConfig
     const std::string p = "down." + std::to_string(i);
     u.down[i][0] = pk.block(p + ".block0", u.ch[i], u.ch[i + 1], dim);
     u.down[i][1] = pk.block(p + ".block1", u.ch[i + 1], u.ch[i + 1], dim);
-    if (i < n - 1) u.downsample[i] = pk.conv(p + ".downsample", u.ch[i + 1], u.ch[i + 1], 3,
-                                             {0, 1, 2});
+    if (i < n - 1)
+      u.downsample[i] = pk.conv(p + ".downsample", u.ch[i + 1], u.ch[i + 1], 3, {0, 1, 2});
   }
   u.mid[0] = pk.block("mid.block0", u.ch[n], u.ch[n], dim);
   u.mid[1] = pk.block("mid.block1", u.ch[n], u.ch[n], dim);

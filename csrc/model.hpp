@@ -7,12 +7,12 @@
 
 namespace dawm {
 
-constexpr int kPanel = 32;      // packed weight panel width (output columns)
-constexpr int kMaxLevels = 6;   // U-Net resolutions (len(dim_mults))
+constexpr int kPanel = 32;     // packed weight panel width (output columns)
+constexpr int kMaxLevels = 6;  // U-Net resolutions (len(dim_mults))
 constexpr int kMaxIdmLayers = 8;
-constexpr int kGroups = 8;      // GroupNorm(8)
-constexpr int kMaxSteps = 64;   // DDIM steps
-constexpr int kHalo = 2;        // zero rows kept before/after every sequence (conv k5 padding)
+constexpr int kGroups = 8;     // GroupNorm(8)
+constexpr int kMaxSteps = 64;  // DDIM steps
+constexpr int kHalo = 2;       // zero rows kept before/after every sequence (conv k5 padding)
 
 // y[r, :] = b + sum_t sum_c x[row(r, t), c] * W_t[c, :]: a conv with `taps` shifted input rows
 // (taps = 1 is a linear layer). B is (taps*cin, cout) in panels of kPanel columns, panel p at
@@ -59,12 +59,12 @@ struct IdmDesc {
 
 struct SamplerDesc {
   int steps = 0;
-  int passes = 1;           // 2: [conditional; unconditional] per step, 1: one pass
+  int passes = 1;                 // 2: [conditional; unconditional] per step, 1: one pass
   bool single_uses_guide = true;  // with one pass: is the guide embedding on (ω != 0)?
   float guidance = 1.0f, clip = 1.0f;
   float sqrt_a[kMaxSteps] = {}, sqrt_1ma[kMaxSteps] = {};
   float sqrt_ap[kMaxSteps] = {}, sqrt_1map[kMaxSteps] = {};
-  int64_t temb = -1;        // (steps, dim): time_mlp(sinusoidal(t_i)) precomputed per step
+  int64_t temb = -1;  // (steps, dim): time_mlp(sinusoidal(t_i)) precomputed per step
 };
 
 // Which x columns hold the state and the reward (the DAWM layout), and the normalizers.

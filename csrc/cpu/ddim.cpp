@@ -1,7 +1,6 @@
 // generate() on the CPU: OpenMP over tiles of samples; each tile runs the whole k-step DDIM
 // loop with classifier-free guidance ([conditional; unconditional] as 2n sequences), the
 // inpainting of token 0 and then the IDM, without leaving its cache-resident workspace.
-#include <omp.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -44,8 +43,7 @@ class Scratch {
       ocat[l] = take(halo(l, 2 * u.ch[l + 1]));
       oD[l] = take(halo(l, u.ch[l]));
     }
-    const int64_t oA = take(tmp), oU = take(tmp), oT1 = take(tmp), oT2 = take(tmp),
-                  oT3 = take(tmp);
+    const int64_t oA = take(tmp), oU = take(tmp), oT1 = take(tmp), oT2 = take(tmp), oT3 = take(tmp);
     const int64_t oE = take(int64_t(nseq) * cmax), oEmb = take(int64_t(nseq) * u.dim);
     const int64_t ox = take(int64_t(tile) * Lx), oKnown = take(int64_t(tile) * u.x_dim);
     const int64_t oCin = take(int64_t(tile) * std::max(u.c_dim, u.g_dim)),
@@ -81,8 +79,8 @@ class Scratch {
 };
 
 // Embeds the standardized rows v (n, k) through `first` -> Mish -> `second` into out (n, dim).
-void embed_mlp(const Dense& first, const Dense& second, const float* prm, int n,
-               const float* v, float* hid, float* out, Workspace& ws) {
+void embed_mlp(const Dense& first, const Dense& second, const float* prm, int n, const float* v,
+               float* hid, float* out, Workspace& ws) {
   linear(first, prm, n, v, first.cin, hid, first.cout, ws);
   mish_rows(hid, n, first.cout, first.cout);
   linear(second, prm, n, hid, second.cin, out, second.cout, ws);

@@ -3,8 +3,8 @@
 
 #include <stdexcept>
 
-#define DAWM_DECLARE_RUN(ns)                                                             \
-  namespace ns {                                                                         \
+#define DAWM_DECLARE_RUN(ns)                                                              \
+  namespace ns {                                                                          \
   bool run(const EngineDesc& d, const float* prm, const Batch& b, int threads, int tile); \
   }
 
@@ -58,9 +58,9 @@ RunFn select_cpu_kernels(const std::string& isa, std::string* chosen) {
       }
   }
   if (by_name(isa) == nullptr || !cpu_has(isa))
-    throw std::invalid_argument("CPU kernel variant '" + isa +
-                                "' is not available here; choose auto or one of: " +
-                                supported_isas());
+    throw std::invalid_argument(
+        "CPU kernel variant '" + isa +
+        "' is not available here; choose auto or one of: " + supported_isas());
   *chosen = isa;
   return by_name(isa);
 }

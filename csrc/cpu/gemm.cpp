@@ -80,8 +80,8 @@ void gemm(int M, const float* const* arow, int taps, int tap_stride, int cin, co
   }
 }
 
-void linear(const Dense& d, const float* prm, int rows, const float* x, int ldx, float* y,
-            int ldy, Workspace& ws) {
+void linear(const Dense& d, const float* prm, int rows, const float* x, int ldx, float* y, int ldy,
+            Workspace& ws) {
   for (int r = 0; r < rows; ++r) {
     ws.arow[r] = x + int64_t(r) * ldx;
     ws.crow[r] = y + int64_t(r) * ldy;
@@ -94,8 +94,8 @@ void zero_halo(int nseq, const Act& a) {
     for (int r : {-2, -1, a.L, a.L + 1}) std::fill_n(a.row(s, r), a.C, 0.0f);
 }
 
-void conv(const Dense& d, const float* prm, int nseq, const Act& in, const Act& out,
-          ConvKind kind, Workspace& ws) {
+void conv(const Dense& d, const float* prm, int nseq, const Act& in, const Act& out, ConvKind kind,
+          Workspace& ws) {
   int M = 0;
   for (int s = 0; s < nseq; ++s) {
     switch (kind) {

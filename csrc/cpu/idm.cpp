@@ -8,8 +8,8 @@
 namespace dawm {
 namespace DAWM_ISA {
 
-void idm_tile(const EngineDesc& d, const float* prm, int n, const float* s_t,
-              const float* states, float* actions, float* buf0, float* buf1, Workspace& ws) {
+void idm_tile(const EngineDesc& d, const float* prm, int n, const float* s_t, const float* states,
+              float* actions, float* buf0, float* buf1, Workspace& ws) {
   const IdmDesc& id = d.idm;
   const int H = d.layout.H, obs = id.obs_dim, act = id.act_dim, m = id.history;
   if (H < 2) return;
@@ -43,7 +43,8 @@ void idm_tile(const EngineDesc& d, const float* prm, int n, const float* s_t,
     for (int k = 1; k < H; ++k) {
       const float* o = cur + int64_t(i * (H - 1) + k - 1) * 2 * act;  // [mean, log_std]
       float* a = actions + (int64_t(i) * H + k) * act;
-      for (int j = 0; j < act; ++j) a[j] = std::max(std::min(o[j] * astd[j] + amean[j], hi[j]), lo[j]);
+      for (int j = 0; j < act; ++j)
+        a[j] = std::max(std::min(o[j] * astd[j] + amean[j], hi[j]), lo[j]);
     }
 }
 

@@ -25,19 +25,19 @@ enum class ConvKind { Same, Down, UpEven, UpOdd };
 // Per-thread scratch for one tile of `nseq` sequences (ddim.cpp sizes and owns it).
 struct Workspace {
   int nseq = 0;
-  float* X = nullptr;              // network input, level 0, x_dim channels
-  float* S0 = nullptr;             // level-0 output (when there is no concat buffer for it)
-  float* cat[kMaxLevels] = {};     // level l >= 1: [h from below | skip of level l]
-  float* D[kMaxLevels] = {};       // downsampled input of level l >= 1
-  float* F = nullptr;              // input of the final conv, level 0, dim channels
-  float* A = nullptr;              // temps, each big enough for any level
+  float* X = nullptr;           // network input, level 0, x_dim channels
+  float* S0 = nullptr;          // level-0 output (when there is no concat buffer for it)
+  float* cat[kMaxLevels] = {};  // level l >= 1: [h from below | skip of level l]
+  float* D[kMaxLevels] = {};    // downsampled input of level l >= 1
+  float* F = nullptr;           // input of the final conv, level 0, dim channels
+  float* A = nullptr;           // temps, each big enough for any level
   float* U = nullptr;
   float* T1 = nullptr;
   float* T2 = nullptr;
   float* T3 = nullptr;
-  float* E = nullptr;              // (nseq, max channels): a block's embedding projection
-  float* emb = nullptr;            // (nseq, dim): Mish(time + context + guide)
-  const float** arow = nullptr;    // GEMM row pointers
+  float* E = nullptr;            // (nseq, max channels): a block's embedding projection
+  float* emb = nullptr;          // (nseq, dim): Mish(time + context + guide)
+  const float** arow = nullptr;  // GEMM row pointers
   float** crow = nullptr;
 };
 
@@ -46,11 +46,11 @@ void gemm(int M, const float* const* arow, int taps, int tap_stride, int cin, co
           const float* bias, int N, float* const* crow);
 
 // A Dense layer over `rows` contiguous rows (x: row stride ldx, y: row stride ldy).
-void linear(const Dense& d, const float* prm, int rows, const float* x, int ldx, float* y,
-            int ldy, Workspace& ws);
+void linear(const Dense& d, const float* prm, int rows, const float* x, int ldx, float* y, int ldy,
+            Workspace& ws);
 
-void conv(const Dense& d, const float* prm, int nseq, const Act& in, const Act& out,
-          ConvKind kind, Workspace& ws);
+void conv(const Dense& d, const float* prm, int nseq, const Act& in, const Act& out, ConvKind kind,
+          Workspace& ws);
 
 // dst = Mish(GroupNorm8(src)) + add[s, :] + res (add, res optional); dst may alias src.
 void norm_mish(const Norm& n, const float* prm, int nseq, const Act& src, const Act& dst,
@@ -65,8 +65,8 @@ void activate_rows(Activation act, float* x, int rows, int cols, int ld);
 void unet_forward(const UNetDesc& u, const float* prm, int nseq, Workspace& ws);
 
 // Mean actions (n samples, rows i = 1..H-1) from raw states; writes out_actions[:, 1:].
-void idm_tile(const EngineDesc& d, const float* prm, int n, const float* s_t,
-              const float* states, float* actions, float* buf0, float* buf1, Workspace& ws);
+void idm_tile(const EngineDesc& d, const float* prm, int n, const float* s_t, const float* states,
+              float* actions, float* buf0, float* buf1, Workspace& ws);
 
 // The whole generate() call: OpenMP over tiles of `tile` samples.
 // Returns false if a thread could not allocate its scratch.

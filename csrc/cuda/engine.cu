@@ -41,7 +41,10 @@ struct RowMap {
   __device__ const float* a_row(int r) const {
     if (kind == kLinear) return in.p + int64_t(r) * in.ld;
     const int n = rows_per_seq(), s = r / n, q = r % n;
-    const int ir = kind == kSame ? q - pad : kind == kDown ? 2 * q - 1 : kind == kUpEven ? q - 1 : q;
+    const int ir = kind == kSame     ? q - pad
+                   : kind == kDown   ? 2 * q - 1
+                   : kind == kUpEven ? q - 1
+                                     : q;
     return in.row(s, ir);
   }
   __device__ float* c_row(int r) const {
@@ -162,11 +165,21 @@ __global__ void activate_kernel(float* x, int64_t n, int act) {
        i += int64_t(gridDim.x) * blockDim.x) {
     const float v = x[i];
     switch (act) {
-      case int(Activation::ReLU): x[i] = fmaxf(v, 0.0f); break;
-      case int(Activation::Mish): x[i] = mish(v); break;
-      case int(Activation::SiLU): x[i] = v / (1.0f + expf(-v)); break;
-      case int(Activation::Tanh): x[i] = tanhf(v); break;
-      default: x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678f)); break;
+      case int(Activation::ReLU):
+        x[i] = fmaxf(v, 0.0f);
+        break;
+      case int(Activation::Mish):
+        x[i] = mish(v);
+        break;
+      case int(Activation::SiLU):
+        x[i] = v / (1.0f + expf(-v));
+        break;
+      case int(Activation::Tanh):
+        x[i] = tanhf(v);
+        break;
+      default:
+        x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678f));
+        break;
     }
   }
 }
@@ -189,14 +202,16 @@ __global__ void prepare_kernel(Dev v, int n) {
   const int obs = l.obs_dim, act = l.act_dim, Lx = u.L * u.x_dim;
   const float *lo = v.prm + l.x_lo, *range = v.prm + l.x_range;
   for (int j = threadIdx.x; j < u.c_dim; j += blockDim.x) {
-    const float x = j < obs ? v.states[int64_t(i) * obs + j] : v.actions[int64_t(i) * act + j - obs];
+    const float x =
+        j < obs ? v.states[int64_t(i) * obs + j] : v.actions[int64_t(i) * act + j - obs];
     v.cin_c[int64_t(i) * u.c_dim + j] = (x - v.prm[l.c_mean + j]) / v.prm[l.c_std + j];
   }
   for (int j = threadIdx.x; j < u.g_dim; j += blockDim.x)
     v.cin_g[int64_t(i) * u.g_dim + j] =
         (v.rtg[int64_t(i) * u.g_dim + j] - v.prm[l.g_mean + j]) / v.prm[l.g_std + j];
   for (int e = threadIdx.x; e < Lx; e += blockDim.x)
-    v.x[int64_t(i) * Lx + e] = v.noise ? v.noise[int64_t(i) * Lx + e] : normal_at(v.seed, v.sample0 + i, e, Lx);
+    v.x[int64_t(i) * Lx + e] =
+        v.noise ? v.noise[int64_t(i) * Lx + e] : normal_at(v.seed, v.sample0 + i, e, Lx);
   __syncthreads();
   float* k = v.known + int64_t(i) * u.x_dim;
   for (int o = threadIdx.x; o <= obs; o += blockDim.x) {
@@ -235,7 +250,8 @@ __global__ void ddim_kernel(Dev v, int n, int step, Act P) {
        idx += int64_t(gridDim.x) * blockDim.x) {
     const int i = int(idx / Lx), e = int(idx % Lx), r = e / u.x_dim, c = e % u.x_dim;
     const float pc = P.row(i, r)[c];
-    const float p = sm.passes == 2 ? P.row(n + i, r)[c] + sm.guidance * (pc - P.row(n + i, r)[c]) : pc;
+    const float p =
+        sm.passes == 2 ? P.row(n + i, r)[c] + sm.guidance * (pc - P.row(n + i, r)[c]) : pc;
     const float x = v.x[idx];
     const float sa = sm.sqrt_a[step], sb = sm.sqrt_1ma[step];
     float x0 = u.epsilon ? __fdiv_rn(x - sb * p, sa) : p;
@@ -262,8 +278,10 @@ __global__ void outputs_kernel(Dev v, int n, float* states, float* rewards, floa
     const int j = e / (obs + 1) + 1, o = e % (obs + 1);
     const int c = o < obs ? l.state_col + o : l.reward_col;
     const float raw = (x[j * u.x_dim + c] + 1.0f) * 0.5f * range[c] + lo[c];
-    if (o < obs) states[(int64_t(i) * H + j - 1) * obs + o] = raw;
-    else rewards[int64_t(i) * H + j - 1] = raw;
+    if (o < obs)
+      states[(int64_t(i) * H + j - 1) * obs + o] = raw;
+    else
+      rewards[int64_t(i) * H + j - 1] = raw;
   }
   for (int j = threadIdx.x; j < act; j += blockDim.x)
     actions[int64_t(i) * H * act + j] = v.actions[int64_t(i) * act + j];
@@ -272,7 +290,8 @@ __global__ void outputs_kernel(Dev v, int n, float* states, float* rewards, floa
   for (int e = threadIdx.x; e < (H - 1) * id.in_dim; e += blockDim.x) {
     const int k = e / id.in_dim + 1, w = e % id.in_dim, s = w / obs, o = w % obs;
     const int j = k - m + s;
-    const float src = j <= 0 ? v.states[int64_t(i) * obs + o] : states[(int64_t(i) * H + j - 1) * obs + o];
+    const float src =
+        j <= 0 ? v.states[int64_t(i) * obs + o] : states[(int64_t(i) * H + j - 1) * obs + o];
     windows[(int64_t(i) * (H - 1) + k - 1) * id.in_dim + w] =
         (src - v.prm[id.obs_mean + o]) / v.prm[id.obs_std + o];
   }
@@ -375,7 +394,8 @@ struct Engine::Impl {
     const int* ch = u.ch;
     auto skip_of = [&](int l) {
       const int L = u.Lp >> l;
-      return l == 0 ? Act{S0, L, ch[1], 0, ch[1]} : Act{cat[l], L, 2 * ch[l + 1], ch[l + 1], ch[l + 1]};
+      return l == 0 ? Act{S0, L, ch[1], 0, ch[1]}
+                    : Act{cat[l], L, 2 * ch[l + 1], ch[l + 1], ch[l + 1]};
     };
     const Act final_in{F, u.Lp, ch[1], 0, ch[1]};
     auto h_into = [&](int l) {
@@ -421,24 +441,45 @@ struct Engine::Impl {
     int cmax = u.x_dim;
     int64_t tmp = 0;
     for (int l = 0; l <= n; ++l) cmax = std::max(cmax, u.ch[l]);
-    for (int l = 0; l < n; ++l) tmp = std::max(tmp, halo(l, std::max({u.ch[l], u.ch[l + 1], u.x_dim})));
+    for (int l = 0; l < n; ++l)
+      tmp = std::max(tmp, halo(l, std::max({u.ch[l], u.ch[l + 1], u.x_dim})));
     const int64_t Lx = int64_t(u.L) * u.x_dim, idm_rows = int64_t(chunk) * std::max(H - 1, 1);
-    struct Req { float** p; int64_t n; };
-    Req reqs[] = {
-        {&X, halo(0, u.x_dim)}, {&S0, halo(0, u.ch[1])}, {&F, halo(0, u.ch[1])}, {&A, tmp},
-        {&U, tmp}, {&T1, tmp}, {&T2, tmp}, {&T3, tmp}, {&E, int64_t(nseq) * cmax},
-        {&emb, int64_t(nseq) * u.dim}, {&x, chunk * Lx}, {&known, int64_t(chunk) * u.x_dim},
-        {&cin_c, int64_t(chunk) * std::max(u.c_dim, 1)}, {&cin_g, int64_t(chunk) * std::max(u.g_dim, 1)},
-        {&hid, int64_t(chunk) * 4 * u.dim}, {&cemb, int64_t(chunk) * u.dim},
-        {&gemb, int64_t(chunk) * u.dim}, {&win, idm_rows * d.idm.in_dim},
-        {&h0, idm_rows * d.idm.max_width}, {&h1, idm_rows * d.idm.max_width},
-        {&in_states, int64_t(chunk) * obs}, {&in_actions, int64_t(chunk) * act},
-        {&in_rtg, int64_t(chunk) * std::max(u.g_dim, 1)}, {&in_noise, chunk * Lx},
-        {&o_states, int64_t(chunk) * H * obs}, {&o_rewards, int64_t(chunk) * H},
-        {&o_actions, int64_t(chunk) * H * act}, {&o_x, chunk * Lx}};
+    struct Req {
+      float** p;
+      int64_t n;
+    };
+    Req reqs[] = {{&X, halo(0, u.x_dim)},
+                  {&S0, halo(0, u.ch[1])},
+                  {&F, halo(0, u.ch[1])},
+                  {&A, tmp},
+                  {&U, tmp},
+                  {&T1, tmp},
+                  {&T2, tmp},
+                  {&T3, tmp},
+                  {&E, int64_t(nseq) * cmax},
+                  {&emb, int64_t(nseq) * u.dim},
+                  {&x, chunk * Lx},
+                  {&known, int64_t(chunk) * u.x_dim},
+                  {&cin_c, int64_t(chunk) * std::max(u.c_dim, 1)},
+                  {&cin_g, int64_t(chunk) * std::max(u.g_dim, 1)},
+                  {&hid, int64_t(chunk) * 4 * u.dim},
+                  {&cemb, int64_t(chunk) * u.dim},
+                  {&gemb, int64_t(chunk) * u.dim},
+                  {&win, idm_rows * d.idm.in_dim},
+                  {&h0, idm_rows * d.idm.max_width},
+                  {&h1, idm_rows * d.idm.max_width},
+                  {&in_states, int64_t(chunk) * obs},
+                  {&in_actions, int64_t(chunk) * act},
+                  {&in_rtg, int64_t(chunk) * std::max(u.g_dim, 1)},
+                  {&in_noise, chunk * Lx},
+                  {&o_states, int64_t(chunk) * H * obs},
+                  {&o_rewards, int64_t(chunk) * H},
+                  {&o_actions, int64_t(chunk) * H * act},
+                  {&o_x, chunk * Lx}};
     int64_t total = 0;
     for (const Req& r : reqs) total += (r.n + 63) / 64 * 64;
-    for (int l = 1; l < n; ++l) total += (halo(l, 2 * u.ch[l + 1]) + 63) / 64 * 64 + (halo(l, u.ch[l]) + 63) / 64 * 64;
+    for (int l = 1; l < n; ++l)
+      total += (halo(l, 2 * u.ch[l + 1]) + 63) / 64 * 64 + (halo(l, u.ch[l]) + 63) / 64 * 64;
     check(cudaMalloc(&arena, sizeof(float) * total), "cudaMalloc (workspace)");
     check(cudaMemset(arena, 0, sizeof(float) * total), "cudaMemset");
     float* p = arena;
@@ -455,30 +496,48 @@ struct Engine::Impl {
     const int64_t Lx = int64_t(u.L) * u.x_dim;
     const int H = l.H, obs = l.obs_dim, act = l.act_dim;
     auto up = [&](float* dst, const float* src, int64_t count) {
-      if (src) check(cudaMemcpyAsync(dst, src, sizeof(float) * count, cudaMemcpyHostToDevice, stream), "copy in");
+      if (src)
+        check(cudaMemcpyAsync(dst, src, sizeof(float) * count, cudaMemcpyHostToDevice, stream),
+              "copy in");
     };
     up(in_states, b.states, int64_t(n) * obs);
     up(in_actions, b.actions, int64_t(n) * act);
     up(in_rtg, b.rtg, int64_t(n) * u.g_dim);
     up(in_noise, b.noise, n * Lx);
-    Dev v{prm, ddesc, b0, in_states, in_actions, b.rtg ? in_rtg : nullptr, b.noise ? in_noise : nullptr,
-          b.seed, x, known, cin_c, cin_g, cemb, gemb, emb};
+    Dev v{prm,
+          ddesc,
+          b0,
+          in_states,
+          in_actions,
+          b.rtg ? in_rtg : nullptr,
+          b.noise ? in_noise : nullptr,
+          b.seed,
+          x,
+          known,
+          cin_c,
+          cin_g,
+          cemb,
+          gemb,
+          emb};
     prepare_kernel<<<n, 128, 0, stream>>>(v, n);
     if (u.c_dim) {
       linear(u.ctx0, n, cin_c, u.c_dim, hid, 4 * u.dim);
-      activate_kernel<<<grid_for(int64_t(n) * 4 * u.dim), 256, 0, stream>>>(hid, int64_t(n) * 4 * u.dim, int(Activation::Mish));
+      activate_kernel<<<grid_for(int64_t(n) * 4 * u.dim), 256, 0, stream>>>(
+          hid, int64_t(n) * 4 * u.dim, int(Activation::Mish));
       linear(u.ctx2, n, hid, 4 * u.dim, cemb, u.dim);
     }
     if (u.g_dim) {
       linear(u.guide0, n, cin_g, u.g_dim, hid, 4 * u.dim);
-      activate_kernel<<<grid_for(int64_t(n) * 4 * u.dim), 256, 0, stream>>>(hid, int64_t(n) * 4 * u.dim, int(Activation::Mish));
+      activate_kernel<<<grid_for(int64_t(n) * 4 * u.dim), 256, 0, stream>>>(
+          hid, int64_t(n) * 4 * u.dim, int(Activation::Mish));
       linear(u.guide2, n, hid, 4 * u.dim, gemb, u.dim);
     }
     const int ns = d.sampler.passes * n;
     for (int st = 0; st < d.sampler.steps; ++st) {
       step_input_kernel<<<ns, 128, 0, stream>>>(v, n, st, Act{X, u.Lp, u.x_dim, 0, u.x_dim});
       unet(ns);
-      ddim_kernel<<<grid_for(n * Lx), 256, 0, stream>>>(v, n, st, Act{T2, u.Lp, u.x_dim, 0, u.x_dim});
+      ddim_kernel<<<grid_for(n * Lx), 256, 0, stream>>>(v, n, st,
+                                                        Act{T2, u.Lp, u.x_dim, 0, u.x_dim});
     }
     outputs_kernel<<<n, 128, 0, stream>>>(v, n, o_states, o_rewards, o_actions, win);
     const IdmDesc& id = d.idm;
@@ -491,14 +550,17 @@ struct Engine::Impl {
         float* out = bufs[i % 2];
         linear(w, rows, cur, w.cin, out, w.cout);
         if (i + 1 < id.n_layers)
-          activate_kernel<<<grid_for(int64_t(rows) * w.cout), 256, 0, stream>>>(out, int64_t(rows) * w.cout, int(id.act));
+          activate_kernel<<<grid_for(int64_t(rows) * w.cout), 256, 0, stream>>>(
+              out, int64_t(rows) * w.cout, int(id.act));
         cur = out;
       }
       idm_actions_kernel<<<grid_for(int64_t(rows) * act), 256, 0, stream>>>(v, n, cur, o_actions);
     }
     check(cudaGetLastError(), "kernel launch");
     auto down = [&](float* dst, const float* src, int64_t count) {
-      if (dst) check(cudaMemcpyAsync(dst, src, sizeof(float) * count, cudaMemcpyDeviceToHost, stream), "copy out");
+      if (dst)
+        check(cudaMemcpyAsync(dst, src, sizeof(float) * count, cudaMemcpyDeviceToHost, stream),
+              "copy out");
     };
     down(b.out_states, o_states, int64_t(n) * H * obs);
     down(b.out_rewards, o_rewards, int64_t(n) * H);
@@ -521,7 +583,8 @@ Engine::Engine(const EngineDesc& desc, const float* params, int device, int chun
   check(cudaSetDevice(device), "cudaSetDevice");
   check(cudaStreamCreate(&m.stream), "cudaStreamCreate");
   check(cudaMalloc(&m.prm, sizeof(float) * desc.n_params), "cudaMalloc (weights)");
-  check(cudaMemcpy(m.prm, params, sizeof(float) * desc.n_params, cudaMemcpyHostToDevice), "copy weights");
+  check(cudaMemcpy(m.prm, params, sizeof(float) * desc.n_params, cudaMemcpyHostToDevice),
+        "copy weights");
   check(cudaMalloc(&m.ddesc, sizeof(EngineDesc)), "cudaMalloc (description)");
   check(cudaMemcpy(m.ddesc, &desc, sizeof(EngineDesc), cudaMemcpyHostToDevice), "copy description");
   m.allocate();

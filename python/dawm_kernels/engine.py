@@ -207,6 +207,11 @@ class Engine:
         prediction = _cfg(unet_c, "prediction", what)
         if prediction not in ("epsilon", "x0"):
             raise ValueError(f"U-Net prediction must be 'epsilon' or 'x0', got {prediction!r}")
+        if float(unet_c.get("eta", 0.0)) != 0.0:
+            raise ValueError(
+                f"the engine runs deterministic DDIM (eta 0), the export has eta={unet_c['eta']}; "
+                "sample with eta=0 or use diffusion_wm's sampler"
+            )
         obs_dim = int(_cfg(idm_c, "obs_dim", "IDM"))
         act_dim = int(_cfg(idm_c, "act_dim", "IDM"))
         horizon = int(_cfg(unet_c, "horizon", what)) - 1 if horizon is None else horizon

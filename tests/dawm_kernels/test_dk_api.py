@@ -130,6 +130,8 @@ def test_clear_errors_for_bad_exports_and_settings(models) -> None:
         dk.Engine.from_exports(({**weights, "final.out.bias": np.zeros(6)}, config), idm.export())
     with pytest.raises(ValueError, match="steps=4 but the DDIM table has 3"):
         dk.Engine.from_exports(wm.export(), idm.export(), steps=4)
+    with pytest.raises(ValueError, match="eta"):
+        dk.Engine.from_exports((weights, {**config, "eta": 0.5}), idm.export())
     with pytest.raises(ValueError, match="device"):
         dk.Engine.from_exports(wm.export(), idm.export(), device="tpu")
     with pytest.raises(ValueError, match="CPU kernel variant"):
