@@ -217,6 +217,9 @@ def test_bad_sample_inputs_and_files_raise(sine_model, tmp_path):
     meta_path.write_text(json.dumps(meta | {"version": "9.0.0"}))
     with pytest.raises(ValueError, match=r"saved with diffusion_wm 9\.0\.0"):
         DiffusionWorldModel.load(tmp_path / "v")
+    meta_path.write_text(json.dumps(meta | {"config": meta["config"] | {"dim": 8}}))
+    with pytest.raises(ValueError, match="does not match its config"):
+        DiffusionWorldModel.load(tmp_path / "v")
     meta_path.write_text("{not json")
     with pytest.raises(ValueError, match="corrupt"):
         DiffusionWorldModel.load(tmp_path / "v")
