@@ -199,7 +199,8 @@ class Engine:
 
         `schedule`: the DDIM table (mapping or an object with `ddim_table()`), default the
         export's own; `guidance` (ω), `clip` and `horizon` H default to the export's config
-        (H = its sequence length − 1).
+        (H = its sequence length − 1); `layout` defaults to the contract's DAWM layout (token 0
+        = [s_t, 0] inpainted at every step).
         """
         unet_w, unet_c = _weights(unet_export, "U-Net")
         idm_w, idm_c = _weights(idm_export, "IDM")
@@ -220,8 +221,7 @@ class Engine:
         clip = float(unet_c.get("clip", 1.0) if clip is None else clip)
         if not np.isfinite(guidance) or not np.isfinite(clip) or clip <= 0:
             raise ValueError(f"guidance must be finite and clip > 0, got {guidance}, {clip}")
-        if layout is None:
-            layout = Layout(inpaint_first=int(unet_c.get("inpaint_tokens", 1)) > 0)
+        layout = Layout() if layout is None else layout
         reward_col = obs_dim if layout.reward_col is None else layout.reward_col
         info = {
             "x_dim": int(_cfg(unet_c, "x_dim", what)),
