@@ -171,7 +171,7 @@ class CudaEngine {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "dawm_kernels native core: use the Python face (dawm_kernels.Engine) instead.";
-  py::class_<Model, std::shared_ptr<Model>>(m, "Model"); });
+  py::class_<Model, std::shared_ptr<Model>>(m, "Model");
   m.def("build", &build, py::arg("unet"), py::arg("idm"), py::arg("config"));
   m.def("supported_isas", &dawm::supported_isas);
   m.def("initial_noise", [](int64_t B, int64_t per_sample, uint64_t seed) {
