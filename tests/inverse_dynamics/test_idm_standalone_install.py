@@ -5,8 +5,8 @@ import subprocess
 import venv
 from pathlib import Path
 
-from conftest import linear_system_episodes
-from test_cli import write_episodes_npz
+from idm_systems import linear_system_episodes
+from test_idm_cli import write_episodes_npz
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import linear_system_episodes
+from idm_systems import linear_system_episodes
 from inverse_dynamics.cli import main
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import ACT_DIM, OBS_DIM, linear_system_episodes
+from idm_systems import ACT_DIM, OBS_DIM, linear_system_episodes
 from inverse_dynamics import (
     FitConfig,
     IDMConfig,
