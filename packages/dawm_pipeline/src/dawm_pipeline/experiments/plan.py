@@ -1,0 +1,176 @@
+"""What each experiment runs: its cells (task x algorithm x seed x variant) at a compute scale.
+
+Ablation tasks are the three medium-replay datasets (the ones where data is scarcest and
+augmentation has the most room); the DAWM paper (arXiv 2509.19538) runs its ablations on a
+subset of the 9 tasks as well.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from dawm_pipeline.config import PipelineConfig, preset
+
+ROBOTS = ("halfcheetah", "hopper", "walker2d")
+QUALITIES = ("medium", "medium-replay", "medium-expert")
+TASKS = tuple(f"{robot}-{quality}" for quality in QUALITIES for robot in ROBOTS)
+"""The 9 D4RL locomotion tasks, in the order of the paper's main table."""
+ABLATION_TASKS = ("hopper-medium-replay", "walker2d-medium-replay", "halfcheetah-medium-replay")
+ALGOS = ("td3bc", "iql")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A compute budget: the pipeline preset every cell starts from, and the seeds."""
+
+    name: str
+    preset: str
+    seeds: tuple[int, ...]
+    description: str
+
+
+SCALES = {
+    "cpu": Scale(
+        "cpu",
+        "quick",
+        (0, 1, 2),
+        "the pipeline's quick preset (2 shared CPU cores): world model dim 32 mults (1, 2), "
+        "1,500 steps at batch 256; IDM <= 3 epochs; 8x synthetic data, H = 7; agents 4,000 "
+        "updates at batch 256, learning curve every 1,000 updates (3 episodes), final score "
+        "over 10 episodes; 3 seeds",
+    ),
+    "paper": Scale(
+        "paper",
+        "paper",
+        (0, 1, 2, 3, 4),
+        "the paper's settings (GPU): world model dim 128 mults (1, 4, 8), 2M steps at batch "
+        "64; 8x synthetic data, H = 7; agents 1M updates, evaluation every 5k updates "
+        "(10 episodes); 5 seeds",
+    ),
+    "tiny": Scale("tiny", "tiny", (0,), "tests only: tiny networks and tens of steps"),
+}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of issue #8: which tasks, algorithms and variants it crosses."""
+
+    name: str
+    title: str
+    tasks: tuple[str, ...]
+    algos: tuple[str, ...] = ("td3bc",)
+    horizons: tuple[int | None, ...] = (None,)
+    """None: the scale's own horizon."""
+    ratios: tuple[float | None, ...] = (None,)
+    """Synthetic transitions per real one; None: the scale's own (8x)."""
+    eval_envs: tuple[str, ...] = ("deterministic",)
+    agents: bool = True
+    """False: only the world model, IDM and generation run (no agents, no seeds)."""
+
+
+EXPERIMENTS = {
+    e.name: e
+    for e in (
+        Experiment("main", "Main table: real only vs real + DAWM", TASKS, ALGOS),
+        Experiment("horizon", "Horizon ablation", ABLATION_TASKS, horizons=(1, 3, 7)),
+        Experiment("dawm-t", "Synthetic volume: 1x vs 8x", ABLATION_TASKS, ratios=(1.0, 8.0)),
+        Experiment("idm-check", "IDM and simulator consistency", TASKS, agents=False),
+        Experiment(
+            "stochastic",
+            "Deterministic vs stochastic evaluation",
+            ("hopper-medium-replay",),
+            eval_envs=("deterministic", "stochastic"),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The unit of work and of the results file: one row per finished cell."""
+
+    experiment: str
+    task: str
+    algo: str | None
+    seed: int | None
+    horizon: int
+    synthetic_ratio: float
+    eval_env: str = "deterministic"
+
+    def label(self) -> str:
+        parts = [self.experiment, self.task]
+        if self.algo is not None:
+            parts += [self.algo, f"seed{self.seed}"]
+        parts += [f"H{self.horizon}", f"x{self.synthetic_ratio:g}"]
+        if self.eval_env != "deterministic":
+            parts.append(self.eval_env)
+        return " ".join(parts)
+
+
+def base_config(scale: str) -> PipelineConfig:
+    return preset(SCALES[scale].preset)
+
+
+def check_name(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ValueError(
+            f"unknown experiment {name!r}: use one of {', '.join(EXPERIMENTS)}, all or report"
+        )
+    return EXPERIMENTS[name]
+
+
+def plan(
+    name: str,
+    scale: str = "cpu",
+    tasks: tuple[str, ...] | None = None,
+    algos: tuple[str, ...] | None = None,
+    seeds: tuple[int, ...] | None = None,
+) -> list[Cell]:
+    """The cells of experiment `name`; tasks/algos/seeds narrow or replace its defaults."""
+    exp = check_name(name)
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
+    for task in tasks or ():
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}: use some of {', '.join(TASKS)}")
+    for algo in algos or ():
+        if algo not in ALGOS:
+            raise ValueError(f"unknown algorithm {algo!r}: use td3bc and/or iql")
+    base = base_config(scale)
+    agent_runs = [
+        (algo, seed)
+        for algo in (algos or exp.algos)
+        for seed in (seeds if seeds is not None else SCALES[scale].seeds)
+    ]
+    return [
+        Cell(
+            exp.name,
+            task,
+            algo,
+            seed,
+            horizon if horizon is not None else base.horizon,
+            ratio if ratio is not None else base.synthetic_ratio,
+            eval_env,
+        )
+        for task in (tasks or exp.tasks)
+        for horizon in exp.horizons
+        for ratio in exp.ratios
+        for algo, seed in (agent_runs if exp.agents else [(None, None)])
+        for eval_env in exp.eval_envs
+    ]
+
+
+def cell_config(cell: Cell, scale: str, **overrides) -> PipelineConfig:
+    """The pipeline config of one cell: the scale's preset with the cell's task and variant."""
+    cfg = dataclasses.replace(
+        base_config(scale),
+        env=cell.task,
+        horizon=cell.horizon,
+        synthetic_ratio=cell.synthetic_ratio,
+        **overrides,
+    )
+    if cell.algo is not None:
+        cfg = dataclasses.replace(cfg, algo=cell.algo, seeds=(cell.seed,))
+    cfg.validate()
+    return cfg

@@ -1,0 +1,56 @@
+"""The results file: one JSON line per finished cell, appended atomically.
+
+An append rewrites the whole file through a temp file and os.replace, so an interrupt leaves
+either the old file or the new one, never a half-written line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dawm_pipeline.runs import write_text
+
+
+class ResultStore:
+    """Rows of finished cells, keyed by (experiment, cell key)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def rows(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        rows = []
+        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(
+                    f"{self.path} line {number} is not JSON ({e.msg}); fix or delete that line "
+                    "and rerun (the cell will be recomputed)"
+                ) from None
+        return rows
+
+    def keys(self) -> set[tuple[str, str]]:
+        return {(row["experiment"], row["key"]) for row in self.rows()}
+
+    def append(self, row: dict[str, Any]) -> None:
+        text = self.path.read_text() if self.path.exists() else ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        line = json.dumps(row, sort_keys=True, default=_plain, allow_nan=True)
+        write_text(self.path, text + line + "\n")
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.generic | np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-able: {type(obj).__name__}")

@@ -1,0 +1,66 @@
+"""Rows of the results file grouped into table entries: per-seed scores, mean +- std, change."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dawm_pipeline.experiments.plan import Cell
+
+
+@dataclass
+class Entry:
+    """One table entry: every seed of one (task, algo, variant)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def scores(self, condition: str) -> np.ndarray:
+        return np.asarray([r["scores"][condition] for r in self.rows], float)
+
+    def mean_std(self, condition: str) -> tuple[float, float]:
+        s = self.scores(condition)
+        return float(s.mean()), float(s.std())
+
+    def text(self, condition: str) -> str:
+        mean, std = self.mean_std(condition)
+        return f"{mean:.1f} ± {std:.1f}"
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+    def change(self) -> str:
+        """Relative change of the mean, and on how many seeds DAWM beat real-only."""
+        real, dawm = self.scores("real"), self.scores("dawm")
+        wins = int((dawm > real).sum())
+        rel = (dawm.mean() - real.mean()) / abs(real.mean()) * 100 if real.mean() else np.nan
+        return f"{rel:+.1f}% ({wins}/{len(real)} seeds)"
+
+
+def latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (experiment, key): the last one written wins."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        out[(row["experiment"], row["key"])] = row
+    return list(out.values())
+
+
+def variant(row_or_cell: dict[str, Any] | Cell) -> tuple:
+    """(task, algo, horizon, ratio, eval env): what seeds of one table entry share."""
+    d = row_or_cell if isinstance(row_or_cell, dict) else dataclasses.asdict(row_or_cell)
+    return (d["task"], d["algo"], d["horizon"], float(d["synthetic_ratio"]), d["eval_env"])
+
+
+def group(rows: list[dict[str, Any]]) -> dict[tuple, Entry]:
+    """Agent rows by variant (task, algo, horizon, ratio, eval env), seeds together."""
+    out: dict[tuple, Entry] = defaultdict(Entry)
+    for row in rows:
+        if row.get("algo") is not None:
+            out[variant(row)].rows.append(row)
+    for entry in out.values():
+        entry.rows.sort(key=lambda r: r["seed"])
+    return dict(out)

@@ -1,0 +1,204 @@
+"""Experiments runner: cells, resumable results file, pending datasets, the results.md writer.
+
+Runs the real pipeline at the tiny preset on a small self-made hopper dataset (random actions
+in Hopper-v5, written as a D4RL hdf5 file).
+"""
+
+import json
+
+import gymnasium as gym
+import h5py
+import numpy as np
+import pytest
+from dawm_pipeline.experiments import ResultStore, markdown, plan
+from dawm_pipeline.experiments.cli import main
+from dawm_pipeline.experiments.runner import Sweep, run_experiment
+from dawm_pipeline.experiments.stochastic import StochasticDynamics, stochastic_env_id
+
+TASK = "hopper-medium-replay"
+
+
+@pytest.fixture(scope="module")
+def hopper_file(tmp_path_factory):
+    """~400 transitions of random-action Hopper-v5 episodes in D4RL's hdf5 layout."""
+    env = gym.make("Hopper-v5")
+    rng = np.random.default_rng(0)
+    keys = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+    out = {k: [] for k in keys}
+    episode = 0
+    while len(out["rewards"]) < 400:
+        obs, _ = env.reset(seed=episode)
+        for t in range(60):
+            action = rng.uniform(-1, 1, 3).astype(np.float32)
+            nxt, reward, term, _, _ = env.step(action)
+            timeout = t == 59 and not term
+            for k, v in zip(keys, (obs, action, reward, nxt, term, timeout), strict=True):
+                out[k].append(v)
+            obs = nxt
+            if term:
+                break
+        episode += 1
+    path = tmp_path_factory.mktemp("data") / "hopper-medium-replay-v2.hdf5"
+    with h5py.File(path, "w") as f:
+        for k in keys:
+            f[k] = np.asarray(out[k])
+    return str(path)
+
+
+def _sweep(tmp_path, hopper_file, **extra):
+    return Sweep(
+        "tiny",
+        tmp_path / "runs",
+        tmp_path / "results.jsonl",
+        {"sampler": "torch"},
+        {TASK: hopper_file, **extra},
+    )
+
+
+def test_plan_crosses_tasks_algos_seeds_and_variants():
+    cells = plan("main", "cpu")
+    assert len(cells) == 9 * 2 * 3
+    assert {(c.horizon, c.synthetic_ratio) for c in cells} == {(7, 8.0)}
+    horizons = plan("horizon", "cpu", tasks=(TASK,), seeds=(0,))
+    assert [c.horizon for c in horizons] == [1, 3, 7]
+    volume = plan("dawm-t", "cpu", tasks=(TASK,), seeds=(0,))
+    assert [c.synthetic_ratio for c in volume] == [1.0, 8.0]
+    idm = plan("idm-check", "cpu")
+    assert len(idm) == 9 and all(c.algo is None and c.seed is None for c in idm)
+    stoch = plan("stochastic", "cpu", seeds=(0,))
+    assert [c.eval_env for c in stoch] == ["deterministic", "stochastic"]
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["bogus"], "unknown experiment 'bogus'"),
+        (["main", "--scale", "huge"], "unknown scale 'huge'"),
+        (["main", "--tasks", "ant-medium"], "unknown task 'ant-medium'"),
+        (["main", "--dataset-path", "nonsense"], "TASK=FILE"),
+        (["main", "--seeds", "x"], "invalid int value"),
+    ],
+)
+def test_bad_input_is_one_error_line(argv, needle, tmp_path, capsys):
+    out = ["--results", str(tmp_path / "r.jsonl"), "--doc", str(tmp_path / "r.md")]
+    assert main([*argv, *out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dawm_pipeline.experiments: error:")
+    assert needle in err[0]
+
+
+def test_sweep_appends_skips_resumes_and_shares_the_model(tmp_path, hopper_file):
+    sweep = _sweep(tmp_path, hopper_file)
+    seen = []
+
+    def interrupt_after_first(row):
+        seen.append(row)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(
+            "main",
+            sweep,
+            tasks=(TASK,),
+            algos=("td3bc",),
+            seeds=(0, 1),
+            on_row=interrupt_after_first,
+        )
+    store = ResultStore(sweep.results)
+    assert len(store.rows()) == 1  # the finished cell is on disk before the interrupt
+    counts = run_experiment("main", sweep, tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
+    assert counts == {"done": 1, "skipped": 1, "pending": 0}
+    rows = store.rows()
+    assert [r["seed"] for r in rows] == [0, 1]
+    assert rows[0]["model_dir"] == rows[1]["model_dir"]  # one world model for both seeds
+    assert rows[0]["agent_dir"] != rows[1]["agent_dir"]
+    for row in rows:
+        assert set(row["scores"]) == {"real", "dawm"}
+        assert all(np.isfinite(v) for v in row["scores"].values())
+        assert row["dataset"]["source_label"] and row["dataset"]["fingerprint"]
+        assert row["generate"]["transitions"] > 0 and row["curves"]["dawm"]
+        assert row["versions"]["torch"] and row["wall_s"] > 0
+    # a rerun is a no-op: nothing run, the file unchanged
+    before = sweep.results.read_text()
+    again = run_experiment("main", sweep, tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
+    assert again == {"done": 0, "skipped": 2, "pending": 0}
+    assert sweep.results.read_text() == before
+
+    # stochastic evaluation reuses the trained agents and scores them in the perturbed env
+    agent_done = tmp_path / rows[0]["agent_dir"] / "train-agent" / "done.json"
+    stamp = json.loads(agent_done.read_text())["finished"]
+    counts = run_experiment("stochastic", sweep, seeds=(0,))
+    assert counts["done"] == 2
+    stoch = [r for r in store.rows() if r["experiment"] == "stochastic"]
+    assert {r["eval_env"] for r in stoch} == {"deterministic", "stochastic"}
+    assert json.loads(agent_done.read_text())["finished"] == stamp  # not retrained
+    by_env = {r["eval_env"]: r["scores"] for r in stoch}
+    assert by_env["deterministic"] == rows[0]["scores"]
+    assert by_env["stochastic"] != by_env["deterministic"]
+
+
+def test_missing_dataset_is_pending_not_fatal(tmp_path, hopper_file):
+    sweep = _sweep(tmp_path, hopper_file, **{"hopper-medium": str(tmp_path / "absent.hdf5")})
+    counts = run_experiment("idm-check", sweep, tasks=("hopper-medium", TASK))
+    assert counts == {"done": 1, "skipped": 0, "pending": 1}
+    rows = ResultStore(sweep.results).rows()
+    assert [r["task"] for r in rows] == [TASK]
+    assert -1 <= rows[0]["idm"]["sim_r2_true_action"] <= 1.0001
+
+
+def _row(task, algo, seed, real, dawm, experiment="main", horizon=7, ratio=8.0):
+    return {
+        "experiment": experiment, "key": f"{experiment}{task}{algo}{seed}{horizon}{ratio}",
+        "task": task, "algo": algo, "seed": seed, "horizon": horizon,
+        "synthetic_ratio": ratio, "eval_env": "deterministic", "scale": "cpu",
+        "scores": {"real": real, "dawm": dawm},
+        "curves": {"real": [[0, 1.0], [10, real]], "dawm": [[0, 1.0], [10, dawm]]},
+        "dataset": {"name": task, "source_label": "dawm (ours)", "dataset_id": "x",
+                    "fingerprint": "abc", "transitions": 10},
+        "device": "cpu",
+    }  # fmt: skip
+
+
+def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        markdown, "pending_reason",
+        lambda task: "pending: not run" if task.startswith("hopper") else
+        "pending: dataset not built",
+    )  # fmt: skip
+    rows = [_row(TASK, "td3bc", s, 20.0 + s, 30.0 + s) for s in range(3)]
+    rows += [_row(TASK, "td3bc", s, 20.0, 10.0, "horizon", horizon=1) for s in range(2)]
+    store = ResultStore(tmp_path / "r.jsonl")
+    for row in rows:
+        store.append(row)
+    doc = markdown.write_report(store.path, tmp_path / "results.md").read_text()
+    lines = doc.splitlines()
+    main_line = next(line for line in lines if line.startswith(f"| {TASK} |") and "3/3" in line)
+    assert "21.0 ± 0.8" in main_line and "31.0 ± 0.8" in main_line
+    assert "+47.6% (3/3 seeds)" in main_line
+    assert "| walker2d-medium | pending: dataset not built" in doc
+    assert "| hopper-medium | pending: not run" in doc
+    assert "| hopper-medium-replay | 1 | 20.0 ± 0.0 | 10.0 ± 0.0 | -50.0% (0/2 seeds) | 2 |" in doc
+    assert "DAWM helped on every seed" in doc and "DAWM hurt on every seed" in doc
+    assert "not ours" in doc  # the published numbers are marked as other data
+    for png in ("main_bars_cpu.png", "curves_cpu.png", "horizon_cpu.png"):
+        assert (tmp_path / "results" / png).stat().st_size > 1000
+
+
+def test_stochastic_wrapper_perturbs_and_is_seeded():
+    env_id = stochastic_env_id("Hopper-v5")
+    assert env_id == stochastic_env_id("Hopper-v5")  # registered once
+    plain, noisy = gym.make("Hopper-v5"), gym.make(env_id)
+    assert noisy.unwrapped.model.body_mass[1] == pytest.approx(
+        plain.unwrapped.model.body_mass[1] * 1.25
+    )
+
+    def rollout(env, seed):
+        env.reset(seed=seed)
+        return np.stack([env.step(np.zeros(3, np.float32))[0] for _ in range(20)])
+
+    assert not np.allclose(rollout(plain, 0), rollout(noisy, 0))
+    np.testing.assert_array_equal(rollout(noisy, 3), rollout(gym.make(env_id), 3))
+    found = noisy
+    while not isinstance(found, StochasticDynamics):
+        found = found.env
+    assert found.perturbation.action_noise == 0.1
