@@ -146,11 +146,13 @@ def test_missing_dataset_is_pending_not_fatal(tmp_path, hopper_file):
     assert -1 <= rows[0]["idm"]["sim_r2_true_action"] <= 1.0001
 
 
-def _row(task, algo, seed, real, dawm, experiment="main", horizon=7, ratio=8.0):
+def _row(
+    task, algo, seed, real, dawm, experiment="main", horizon=7, ratio=8.0, env="deterministic"
+):
     return {
-        "experiment": experiment, "key": f"{experiment}{task}{algo}{seed}{horizon}{ratio}",
+        "experiment": experiment, "key": f"{experiment}{task}{algo}{seed}{horizon}{ratio}{env}",
         "task": task, "algo": algo, "seed": seed, "horizon": horizon,
-        "synthetic_ratio": ratio, "eval_env": "deterministic", "scale": "cpu",
+        "synthetic_ratio": ratio, "eval_env": env, "scale": "cpu",
         "scores": {"real": real, "dawm": dawm},
         "curves": {"real": [[0, 1.0], [10, real]], "dawm": [[0, 1.0], [10, dawm]]},
         "dataset": {"name": task, "source_label": "dawm (ours)", "dataset_id": "x",
@@ -167,6 +169,10 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
     )  # fmt: skip
     rows = [_row(TASK, "td3bc", s, 20.0 + s, 30.0 + s) for s in range(3)]
     rows += [_row(TASK, "td3bc", s, 20.0, 10.0, "horizon", horizon=1) for s in range(2)]
+    rows += [_row(TASK, "td3bc", s, 20.0, 30.0, "stochastic") for s in range(2)]
+    rows += [
+        _row(TASK, "td3bc", s, 10.0 + s, 25.0, "stochastic", env="stochastic") for s in range(2)
+    ]
     store = ResultStore(tmp_path / "r.jsonl")
     for row in rows:
         store.append(row)
@@ -178,6 +184,7 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
     assert "| walker2d-medium | pending: dataset not built" in doc
     assert "| hopper-medium | pending: not run" in doc
     assert "| hopper-medium-replay | 1 | 20.0 ± 0.0 | 10.0 ± 0.0 | -50.0% (0/2 seeds) | 2 |" in doc
+    assert f"| {TASK} | TD3BC | -9.5 ± 0.5 | -5.0 ± 0.0 | 2 |" in doc  # stochastic - plain
     assert "DAWM helped on every seed" in doc and "DAWM hurt on every seed" in doc
     assert "not ours" in doc  # the published numbers are marked as other data
     for png in ("main_bars_cpu.png", "curves_cpu.png", "horizon_cpu.png"):

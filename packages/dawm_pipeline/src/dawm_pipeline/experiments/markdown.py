@@ -300,6 +300,29 @@ class _Doc:
                 )
             self.add(f"Scale `{scale}`.", "")
             self.table(["task", "algo", "evaluation", "real", "real + DAWM", "Δ", "n"], body)
+            self.degradation(entries, scale)
+
+    def degradation(self, entries: dict[tuple, Entry], scale: str) -> None:
+        """Score change from the plain to the stochastic environment, per training data."""
+        body = []
+        for key, stoch in entries.items():
+            det = entries.get((*key[:4], "deterministic"))
+            if key[4] != "stochastic" or det is None:
+                continue
+            seeds = [r["seed"] for r in det.rows]
+            if seeds != [r["seed"] for r in stoch.rows]:
+                continue  # unpaired seeds: no per-seed change
+            change = {c: stoch.scores(c) - det.scores(c) for c in ("real", "dawm")}
+            text = {c: f"{v.mean():+.1f} ± {v.std():.1f}" for c, v in change.items()}
+            task, algo = key[0], ALGO_NAMES[key[1]]
+            body.append([task, algo, text["real"], text["dawm"], str(len(seeds))])
+            self.notes.append(
+                f"stochastic ({scale}) {task} {algo}: the perturbation changed real-only "
+                f"agents' scores by {text['real']} and real + DAWM agents' by {text['dawm']}"
+            )
+        if body:
+            self.add("Score change, stochastic minus deterministic, same agents (per seed):", "")
+            self.table(["task", "algo", "real only", "real + DAWM", "n"], body)
 
     def data_and_scale(self) -> None:
         self.add("## Data and scale", "")
