@@ -1,12 +1,17 @@
 """The results file: one JSON line per finished cell, appended atomically.
 
 An append rewrites the whole file through a temp file and os.replace, so an interrupt leaves
-either the old file or the new one, never a half-written line.
+either the old file or the new one, never a half-written line; a lock file next to it keeps
+two sweeps writing the same results file from losing each other's rows (the lock lives in
+the temp directory, named after the file's absolute path, so it never lands in the repo).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +45,19 @@ class ResultStore:
     def keys(self) -> set[tuple[str, str]]:
         return {(row["experiment"], row["key"]) for row in self.rows()}
 
+    def _lock_path(self) -> Path:
+        digest = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"dawm-results-{digest}.lock"
+
     def append(self, row: dict[str, Any]) -> None:
-        text = self.path.read_text() if self.path.exists() else ""
-        if text and not text.endswith("\n"):
-            text += "\n"
         line = json.dumps(row, sort_keys=True, default=_plain, allow_nan=True)
-        write_text(self.path, text + line + "\n")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path(), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            text = self.path.read_text() if self.path.exists() else ""
+            if text and not text.endswith("\n"):
+                text += "\n"
+            write_text(self.path, text + line + "\n")
 
 
 def _plain(obj: Any) -> Any:
