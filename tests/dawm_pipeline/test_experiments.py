@@ -10,6 +10,7 @@ import gymnasium as gym
 import h5py
 import numpy as np
 import pytest
+import torch
 from dawm_pipeline.experiments import ResultStore, markdown, plan
 from dawm_pipeline.experiments.cli import main
 from dawm_pipeline.experiments.runner import Sweep, run_experiment
@@ -209,3 +210,12 @@ def test_stochastic_wrapper_perturbs_and_is_seeded():
     while not isinstance(found, StochasticDynamics):
         found = found.env
     assert found.perturbation.action_noise == 0.1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the paper scale would run")
+def test_paper_scale_without_gpu_says_how_to_run_it(tmp_path, capsys):
+    out = ["--results", str(tmp_path / "r.jsonl"), "--doc", str(tmp_path / "r.md")]
+    assert main(["main", "--scale", "paper", "--tasks", TASK, *out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device cpu" in err[0]
+    assert not (tmp_path / "r.jsonl").exists()

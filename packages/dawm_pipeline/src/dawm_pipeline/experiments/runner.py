@@ -191,11 +191,11 @@ def run_experiment(
     finished = store.keys()
     counts = {"done": 0, "skipped": 0, "pending": 0}
     missing: dict[str, str] = {}
-    for cell in tqdm(cells, desc=f"experiment {name}", unit="cell"):
+    configs = [(cell, sweep.config(cell)) for cell in cells]  # bad settings fail before work
+    for cell, cfg in tqdm(configs, desc=f"experiment {name}", unit="cell"):
         if cell.task in missing:
             counts["pending"] += 1
             continue
-        cfg = sweep.config(cell)
         if (cell.experiment, cell_key(cell, cfg)) in finished:
             counts["skipped"] += 1
             continue
