@@ -186,6 +186,8 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
     assert "| hopper-medium | pending: not run" in doc
     assert "| hopper-medium-replay | 1 | 20.0 ± 0.0 | 10.0 ± 0.0 | -50.0% (0/2 seeds) | 2 |" in doc
     assert f"| {TASK} | TD3BC | -9.5 ± 0.5 | -5.0 ± 0.0 | 2 |" in doc  # stochastic - plain
+    cmd = "experiments main --scale cpu --tasks hopper-medium-replay --algos td3bc --seeds 0 1 2`"
+    assert cmd in doc
     assert "DAWM helped on every seed" in doc and "DAWM hurt on every seed" in doc
     assert "not ours" in doc  # the published numbers are marked as other data
     for png in ("main_bars_cpu.png", "curves_cpu.png", "horizon_cpu.png"):

@@ -91,6 +91,21 @@ class _Doc:
             f"→ {entry.change()}; {word} (n = {entry.n})"
         )
 
+    def command(self, experiment: str, scale: str) -> None:
+        """The command that recomputes (or, when finished, skips) this section's rows."""
+        rows = [r for r in self.of(experiment) if r["scale"] == scale]
+        if not rows:
+            return
+        parts = [CMD, experiment, "--scale", scale, "--tasks"]
+        parts += [t for t in TASKS if any(r["task"] == t for r in rows)]
+        algos = [a for a in ALGOS if any(r.get("algo") == a for r in rows)]
+        if algos:
+            parts += ["--algos", *algos, "--seeds"]
+            parts += [
+                str(s) for s in sorted({r["seed"] for r in rows if r.get("seed") is not None})
+            ]
+        self.add(f"Measured rows: `{' '.join(parts)}`", "")
+
     # ------------------------------------------------------------------ sections
     def main(self) -> None:
         self.add("## Main table: real only vs real + DAWM", "")
@@ -124,6 +139,7 @@ class _Doc:
                     ]
                 body.append(row)
             self.table(header, body)
+            self.command("main", scale)
             if bar_entries:
                 name = plots.bars(
                     bar_entries, f"main, scale {scale}", self.plot_dir / f"main_bars_{scale}.png"
@@ -171,6 +187,7 @@ class _Doc:
                     ]
                 )
             self.table(["task", "H", "real", "real + DAWM", "Δ", "n"], body)
+            self.command("horizon", scale)
             if series:
                 self.image(
                     plots.horizon(series, self.plot_dir / f"horizon_{scale}.png"),
@@ -206,6 +223,7 @@ class _Doc:
                 )
             self.add(f"Scale `{scale}`.", "")
             self.table(["task", "synthetic volume", "real", "real + DAWM", "Δ", "n"], body)
+            self.command("dawm-t", scale)
 
     def idm_check(self) -> None:
         self.add(
@@ -258,6 +276,7 @@ class _Doc:
                 )
             self.add(f"Scale `{scale}`.", "")
             self.table(header, body)
+            self.command("idm-check", scale)
 
     def stochastic(self) -> None:
         from dawm_pipeline.experiments.stochastic import STOCHASTIC
@@ -300,6 +319,7 @@ class _Doc:
                 )
             self.add(f"Scale `{scale}`.", "")
             self.table(["task", "algo", "evaluation", "real", "real + DAWM", "Δ", "n"], body)
+            self.command("stochastic", scale)
             self.degradation(entries, scale)
 
     def degradation(self, entries: dict[tuple, Entry], scale: str) -> None:
