@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 DONE = "done.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 RECORD = "run.json"
 _PACKAGES = (
     "dawm-pipeline",
@@ -66,6 +68,7 @@ def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts get the usual permissions
     try:
         yield Path(tmp)
         os.replace(tmp, path)
