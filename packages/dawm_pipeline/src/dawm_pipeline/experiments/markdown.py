@@ -45,6 +45,7 @@ class _Doc:
         self.reasons: dict[str, str] = {}
         self.lines: list[str] = []
         self.notes: list[str] = []
+        self.tally: dict[str, int] = {"helped": 0, "hurt": 0, "mixed": 0}
 
     def reason(self, task: str) -> str:
         if task not in self.reasons:
@@ -81,11 +82,12 @@ class _Doc:
         real, dawm = entry.scores("real"), entry.scores("dawm")
         wins = int((dawm > real).sum())
         if wins == len(real):
-            word = "DAWM helped on every seed"
+            word, kind = "DAWM helped on every seed", "helped"
         elif wins == 0:
-            word = "DAWM hurt on every seed"
+            word, kind = "DAWM hurt on every seed", "hurt"
         else:
-            word = "no consistent difference"
+            word, kind = "no consistent difference", "mixed"
+        self.tally[kind] += 1
         return (
             f"{label}: real only {entry.text('real')}, real + DAWM {entry.text('dawm')} "
             f"→ {entry.change()}; {word} (n = {entry.n})"
@@ -424,6 +426,11 @@ class _Doc:
             'Generated from the tables above. "Helped" means DAWM beat real only on every '
             "seed; with 3 seeds and CPU-scale budgets that is weak evidence either way, and "
             "nothing here is a D4RL number.",
+            "",
+            f"Overall, over {sum(self.tally.values())} measured comparisons (every table entry "
+            f"above, ablations included): DAWM helped on every seed in {self.tally['helped']}, "
+            f"hurt on every seed in {self.tally['hurt']}, and was mixed in "
+            f"{self.tally['mixed']}.",
             "",
         )
         self.add(*(f"- {note}" for note in self.notes), "")
