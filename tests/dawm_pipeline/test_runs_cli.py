@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from dawm_pipeline.cli import parse
 from dawm_pipeline.config import preset
 from dawm_pipeline.pipeline import STAGES, stage_inputs
@@ -51,8 +52,14 @@ def test_npz_round_trip_without_pickle(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_paper_preset_without_gpu_says_how_to_run_on_cpu():
+    with pytest.raises(ValueError, match="pass --device cpu"):
+        parse(["--preset", "paper"])
+
+
 def test_cli_preset_defaults_and_overrides():
-    stages, cfg = parse(["--preset", "paper"])
+    stages, cfg = parse(["--preset", "paper", "--device", "cpu"])
     assert stages == STAGES
     assert (cfg.horizon, cfg.wm.diffusion_steps, cfg.gen.sampling_steps) == (7, 5, 3)
     assert (cfg.wm.steps, cfg.agent.steps, cfg.synthetic_ratio) == (2_000_000, 1_000_000, 8.0)
