@@ -24,7 +24,7 @@ from tqdm import tqdm
 from dawm_pipeline.config import PipelineConfig
 from dawm_pipeline.experiments.plan import SCALES, Cell, cell_config, plan
 from dawm_pipeline.experiments.results import ResultStore
-from dawm_pipeline.experiments.stochastic import stochastic_env_id
+from dawm_pipeline.experiments.stochastic import STOCHASTIC, stochastic_env_id
 from dawm_pipeline.pipeline import Context, run_stage, stage_inputs
 from dawm_pipeline.runs import config_hash, package_versions, write_run_record
 from dawm_pipeline.stages.train_agent import job_name
@@ -89,7 +89,10 @@ class Sweep:
 def cell_key(cell: Cell, cfg: PipelineConfig) -> str:
     """Hash of everything the cell's result depends on (its variant and all stage inputs)."""
     last = "evaluate" if cell.algo is not None else "generate"
-    return config_hash({"cell": dataclasses.asdict(cell), "inputs": stage_inputs(cfg, last)})
+    key = {"cell": dataclasses.asdict(cell), "inputs": stage_inputs(cfg, last)}
+    if cell.eval_env == "stochastic":
+        key["perturbation"] = dataclasses.asdict(STOCHASTIC)
+    return config_hash(key)
 
 
 def _dirs(sweep: Sweep, cell: Cell, cfg: PipelineConfig) -> tuple[Path, Path]:
@@ -152,10 +155,13 @@ def run_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
         if cell.eval_env == "deterministic":
             evaluate = run_stage(ctx, "evaluate")
         else:
+            perturbation = dataclasses.asdict(STOCHASTIC)
+            eval_dir = f"evaluate-stochastic-{config_hash(perturbation)[:8]}"
             stochastic = CellContext(
-                cfg, cell_dir, shared=shared, eval_dir=f"evaluate-{cell.eval_env}", stochastic=True
+                cfg, cell_dir, shared=shared, eval_dir=eval_dir, stochastic=True
             )
             evaluate = run_stage(stochastic, "evaluate")
+            row["perturbation"] = perturbation
         table = evaluate["summary"]["table"][cell.algo]
         row["scores"] = {cond: table[cond]["mean"] for cond in table}
         row["curves"] = {

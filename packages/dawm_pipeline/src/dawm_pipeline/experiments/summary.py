@@ -42,10 +42,11 @@ class Entry:
 
 
 def latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (experiment, key): the last one written wins."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+    """One row per cell (experiment, scale, variant, seed): the last one written wins, so a
+    cell rerun after a settings change supersedes its older result."""
+    out: dict[tuple, dict[str, Any]] = {}
     for row in rows:
-        out[(row["experiment"], row["key"])] = row
+        out[(row["experiment"], row["scale"], row.get("seed"), *variant(row))] = row
     return list(out.values())
 
 
