@@ -3,6 +3,7 @@
 #   make test   : setup, then pytest over tests/
 #   make run    : setup, then the DAWM pipeline on hopper-medium-replay (quick preset)
 #   make lint   : ruff over the whole tree
+#   make datasets: install every built bundled dataset into local Minari storage (dawm/<env>/<level>-v0)
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -19,7 +20,7 @@ SETUP_INPUTS := pyproject.toml requirements-dev.txt $(foreach p,$(PACKAGES),pack
 SETUP_HASH := $(shell cat $(SETUP_INPUTS) 2>/dev/null | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.setup-$(SETUP_HASH)
 
-.PHONY: setup test run lint clean
+.PHONY: setup test run lint datasets clean
 
 setup: $(STAMP)
 
@@ -37,6 +38,9 @@ test: setup
 
 run: setup
 	$(PY) -m dawm_pipeline --env hopper-medium-replay
+
+datasets: setup
+	$(PY) -m dawm_pipeline.datasets install
 
 lint: setup
 	$(PY) -m ruff check .
