@@ -1,4 +1,4 @@
-"""Tests run single-threaded: the CI machine has 2 cores."""
+"""Shared by every test package: the CI machine has 2 cores, so tests run single-threaded."""
 
 import pytest
 import torch
