@@ -9,26 +9,22 @@ contains the config hash), the stage is recomputed in place and a warning says s
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import json
-import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dawm_pipeline.data.atomic import atomic_path
+
 DONE = "done.json"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 RECORD = "run.json"
 _PACKAGES = (
     "dawm-pipeline",
@@ -59,21 +55,6 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON-able: {type(obj).__name__}")
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temp path next to `path`; on success it replaces `path` (os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts get the usual permissions
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def write_json(path: Path, obj: Any) -> None:

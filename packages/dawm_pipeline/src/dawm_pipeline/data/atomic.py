@@ -5,28 +5,39 @@ An interrupted run leaves either the old file or the new one, never a torn file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
-def _atomic(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
+
+@contextlib.contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temp path next to `path`; on success it replaces `path` (os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp's 0600 would make shipped/shared files private
+    # mkstemp makes 0600, which would make shipped/shared files private.
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
-        write(Path(tmp))
+        yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _atomic(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
+    with atomic_path(path, suffix=f".tmp{suffix}") as tmp:
+        write(tmp)
 
 
 def write_json(path: Path, obj: Any) -> None:
