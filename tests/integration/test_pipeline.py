@@ -86,6 +86,23 @@ def test_second_run_skips_every_stage(full_run):
     assert before == {s: (run_dir / s / "done.json").stat().st_mtime_ns for s in STAGES}
 
 
+def test_same_config_trains_bit_identical_models(full_run):
+    """A second run of the same config, in a fresh run directory, reproduces the weights and data.
+
+    Only weights and arrays are compared: JSON records also hold wall times.
+    """
+    args, run_dir, _ = full_run
+    proc = cli("data", "train-wm", "train-idm", "generate", *args, "--run", "again")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = run_dir.parent / "again"
+    for artifact in ("train-wm/model", "train-idm/model", "generate/synthetic.npz"):
+        first, second = run_dir / artifact, again / artifact
+        arrays = [p for p in first.rglob("*") if p.suffix in (".safetensors", ".npz")]
+        files = sorted(p.relative_to(first) for p in arrays) or [Path()]
+        for f in files:
+            assert (first / f).read_bytes() == (second / f).read_bytes(), artifact
+
+
 def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
     args = [*base(tiny_hopper, tmp_path), "--wm.steps", "600", "--wm.checkpoint-every", "25"]
     assert cli("data", *args).returncode == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from inverse_dynamics import FitConfig, IDMConfig, InverseDynamicsModel, evaluate, fit, make_windows
 from inverse_dynamics import load as load_idm
 from inverse_dynamics import save as save_idm
@@ -44,6 +45,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     held = data.select(np.flatnonzero(holdout)) if holdout.any() else train
     m = cfg.idm.history
     windows, actions = make_windows(episodes(train), m)
+    torch.manual_seed(cfg.model_seed)  # the initial weights: same seed, same model
     model = InverseDynamicsModel(
         IDMConfig(data.obs_dim, data.act_dim, history=m, hidden_sizes=cfg.idm.hidden_sizes),
         action_low=np.asarray(ds["action_low"], np.float32),

@@ -59,6 +59,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
         )
     x = build_x(data, starts, cfg.horizon)
     context, guide = build_conditions(data, starts, rtg, cfg.rtg_scale)
+    torch.manual_seed(cfg.model_seed)  # the initial weights: same seed, same model
     model = DiffusionWorldModel(model_config(cfg, data.obs_dim, data.act_dim), cfg.device)
     ckpt = out / CHECKPOINTS
     resumed_from = _checkpoint_step(ckpt / CHECKPOINT_FILE)
