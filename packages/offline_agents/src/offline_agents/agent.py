@@ -25,6 +25,7 @@ from . import __version__
 from ._io import atomic_write, atomic_write_json
 from .buffer import Batch, ReplayBuffer
 from .evaluation import EvalResult
+from .nets import EnsembleMLP
 from .optim import FlatAdam
 
 CHECKPOINT = "checkpoint.pt"
@@ -103,6 +104,13 @@ class OfflineAgent:
 
     def optimizers(self) -> dict[str, FlatAdam]:
         raise NotImplementedError
+
+    def _mlp(self, in_dim: int, out_dim: int, members: int = 1) -> EnsembleMLP:
+        """A network of the config's ``hidden`` widths and ``matmul_dtype`` on the agent's
+        device; its weights draw from the global RNG, so ``_build``'s call order fixes them."""
+        dt = getattr(torch, self.config.matmul_dtype)
+        net = EnsembleMLP(in_dim, out_dim, self.config.hidden, members=members, matmul_dtype=dt)
+        return net.to(self.device)
 
     # ----- state normalization --------------------------------------------------------
     def set_state_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
@@ -304,20 +312,24 @@ class OfflineAgent:
         self._loss_count.copy_(state["loss_count"])
 
 
-def check_common(
-    discount: float, tau: float, batch_size: int, hidden: tuple[int, ...], eps: float
-) -> None:
-    """Config checks shared by the agents."""
-    if not 0.0 <= discount <= 1.0:
-        raise ValueError(f"discount must lie in [0, 1], got {discount}")
-    if not 0.0 < tau <= 1.0:
-        raise ValueError(f"tau must lie in (0, 1], got {tau}")
-    if batch_size < 1 or not hidden or min(hidden) < 1:
+def check_common(config: Any) -> None:
+    """Checks of the fields every agent config has (discount, tau, batch_size, hidden,
+    normalize_eps, matmul_dtype)."""
+    if not 0.0 <= config.discount <= 1.0:
+        raise ValueError(f"discount must lie in [0, 1], got {config.discount}")
+    if not 0.0 < config.tau <= 1.0:
+        raise ValueError(f"tau must lie in (0, 1], got {config.tau}")
+    if config.batch_size < 1 or not config.hidden or min(config.hidden) < 1:
         raise ValueError(
-            f"batch_size and hidden widths must be positive, got {batch_size}, {hidden}"
+            "batch_size and hidden widths must be positive, "
+            f"got {config.batch_size}, {config.hidden}"
         )
-    if eps < 0:
-        raise ValueError(f"normalize_eps must be >= 0, got {eps}")
+    if config.normalize_eps < 0:
+        raise ValueError(f"normalize_eps must be >= 0, got {config.normalize_eps}")
+    if config.matmul_dtype not in ("float32", "bfloat16"):
+        raise ValueError(
+            f"matmul_dtype must be 'float32' or 'bfloat16', got {config.matmul_dtype!r}"
+        )
 
 
 def cosine_lr(base_lr: float, step: int, total: int) -> float:

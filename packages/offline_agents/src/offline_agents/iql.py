@@ -23,7 +23,6 @@ from torch import nn
 
 from .agent import OfflineAgent, check_common, cosine_lr
 from .buffer import Batch
-from .nets import EnsembleMLP
 from .optim import FlatAdam, flat_target
 
 
@@ -51,11 +50,7 @@ class IQLConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
-        check_common(self.discount, self.tau, self.batch_size, self.hidden, self.normalize_eps)
-        if self.matmul_dtype not in ("float32", "bfloat16"):
-            raise ValueError(
-                f"matmul_dtype must be 'float32' or 'bfloat16', got {self.matmul_dtype!r}"
-            )
+        check_common(self)
         if not 0.0 < self.expectile < 1.0:
             raise ValueError(f"expectile must lie in (0, 1), got {self.expectile}")
         if self.beta < 0 or self.max_weight <= 0:
@@ -87,13 +82,12 @@ class IQL(OfflineAgent):
 
     def _build(self) -> None:
         cfg, o, a = self.config, self.obs_dim, self.act_dim
-        dt = getattr(torch, cfg.matmul_dtype)
-        self.actor = EnsembleMLP(o, a, cfg.hidden, matmul_dtype=dt).to(self.device)
+        self.actor = self._mlp(o, a)
         self.actor_log_std = nn.ParameterDict({"log_std": torch.zeros(a, device=self.device)})
         self.log_std = self.actor_log_std["log_std"]  # state-independent (CORL, d3rlpy)
-        self.critic = EnsembleMLP(o + a, 1, cfg.hidden, members=2, matmul_dtype=dt).to(self.device)
+        self.critic = self._mlp(o + a, 1, members=2)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.value = EnsembleMLP(o, 1, cfg.hidden, matmul_dtype=dt).to(self.device)
+        self.value = self._mlp(o, 1)
         actor_params = list(self.actor.parameters())
         if not cfg.deterministic_actor:
             actor_params.append(self.log_std)

@@ -37,11 +37,7 @@ class TD3BCConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
-        check_common(self.discount, self.tau, self.batch_size, self.hidden, self.normalize_eps)
-        if self.matmul_dtype not in ("float32", "bfloat16"):
-            raise ValueError(
-                f"matmul_dtype must be 'float32' or 'bfloat16', got {self.matmul_dtype!r}"
-            )
+        check_common(self)
         if self.alpha < 0 or self.policy_noise < 0 or self.noise_clip < 0:
             raise ValueError("alpha, policy_noise and noise_clip must be >= 0")
         if self.policy_freq < 1:
@@ -57,9 +53,8 @@ class TD3BC(OfflineAgent):
 
     def _build(self) -> None:
         cfg, o, a = self.config, self.obs_dim, self.act_dim
-        dt = getattr(torch, cfg.matmul_dtype)
-        self.actor = EnsembleMLP(o, a, cfg.hidden, matmul_dtype=dt).to(self.device)
-        self.critic = EnsembleMLP(o + a, 1, cfg.hidden, members=2, matmul_dtype=dt).to(self.device)
+        self.actor = self._mlp(o, a)
+        self.critic = self._mlp(o + a, 1, members=2)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = FlatAdam(list(self.actor.parameters()), lr=cfg.actor_lr)
