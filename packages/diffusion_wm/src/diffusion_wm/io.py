@@ -1,30 +1,15 @@
-"""Atomic file writes and input checks shared by the model, its checkpoints and its exporter."""
+"""JSON writes and input checks shared by the model, its checkpoints and its exporter."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call `write(tmp_path)` then rename over `path`: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+from ._atomic import atomic_write
 
 
 def atomic_write_json(path: Path, obj: dict[str, Any]) -> None:

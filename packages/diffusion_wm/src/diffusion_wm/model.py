@@ -17,9 +17,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from ._atomic import atomic_write
 from .config import WorldModelConfig
 from .diffusion import GaussianDiffusion
-from .io import as_float_array, atomic_write, atomic_write_json, check_vector
+from .io import as_float_array, atomic_write_json, check_vector
 from .normalizer import Normalizer
 from .sampler import DDIMSampler
 from .schedule import NoiseSchedule

@@ -22,7 +22,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import __version__
-from .io import as_float_array, atomic_write, check_vector
+from ._atomic import atomic_write
+from .io import as_float_array, check_vector
 from .normalizer import Normalizer
 
 if TYPE_CHECKING:

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from inverse_dynamics._atomic import atomic_write
 from inverse_dynamics.config import IDMConfig
 from inverse_dynamics.model import InverseDynamicsModel
 
 WEIGHTS_FILE = "idm.safetensors"
 CONFIG_FILE = "idm_config.json"
 FORMAT = "dawm-inverse-dynamics"
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temp file in the same directory, then rename over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save(model: InverseDynamicsModel, directory: str | os.PathLike) -> Path:
@@ -38,9 +26,9 @@ def save(model: InverseDynamicsModel, directory: str | os.PathLike) -> Path:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(out / WEIGHTS_FILE, lambda p: save_file(tensors, p))
+    atomic_write(out / WEIGHTS_FILE, lambda p: save_file(tensors, p))
     meta = {"format": FORMAT, "version": __version__, "config": model.config.to_dict()}
-    _atomic_write(out / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+    atomic_write(out / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
     return out
 
 

@@ -22,7 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
-from ._io import atomic_write, atomic_write_json
+from ._atomic import atomic_write
 from .buffer import Batch, ReplayBuffer
 from .evaluation import EvalResult
 from .nets import EnsembleMLP
@@ -262,7 +262,8 @@ class OfflineAgent:
         """Weights (safetensors) + config (JSON): enough to act or to fine-tune afresh."""
         directory = Path(directory)
         atomic_write(directory / WEIGHTS, lambda tmp: save_file(self._tensors(), tmp))
-        atomic_write_json(directory / META, self._meta() | {"step": self.step})
+        meta = json.dumps(self._meta() | {"step": self.step}, indent=2) + "\n"
+        atomic_write(directory / META, lambda tmp: Path(tmp).write_text(meta))
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> OfflineAgent:

@@ -1,13 +1,16 @@
-"""Atomic file writes: a crash mid-write leaves the previous file, never a torn one."""
+"""Atomic file writes: a crash mid-write leaves the previous file, never a torn one.
+
+Deliberately one identical copy of this file per library (diffusion_wm, inverse_dynamics,
+offline_agents): each installs alone and imports no sibling (DESIGN.md), and none of their
+dependencies offers this. tests/test_atomic_copies.py keeps the copies identical.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
@@ -18,10 +21,5 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2) + "\n"))

@@ -1,0 +1,25 @@
+"""Atomic file writes: a crash mid-write leaves the previous file, never a torn one.
+
+Deliberately one identical copy of this file per library (diffusion_wm, inverse_dynamics,
+offline_agents): each installs alone and imports no sibling (DESIGN.md), and none of their
+dependencies offers this. tests/test_atomic_copies.py keeps the copies identical.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
