@@ -10,8 +10,11 @@ from .unet import UNetConfig
 
 
 @dataclass(frozen=True)
-class WorldModelConfig:
+class WorldModelConfig(UNetConfig):
     """Everything needed to rebuild a model; saved as JSON next to the weights.
+
+    The network's shape fields (x_dim … prediction) come first, from UNetConfig; the
+    diffusion, guidance and EMA settings follow.
 
     Paper-derived defaults (DWM arXiv 2402.03570 Table 6, which DAWM arXiv 2509.19538 builds
     on): K = 5 training steps, k = 3 DDIM steps, p_uncond 0.25, EMA decay 0.995 every 10 steps.
@@ -22,13 +25,6 @@ class WorldModelConfig:
     gives them clean and leaves them out of the loss, `sample` then needs `inpaint=`.
     """
 
-    x_dim: int
-    horizon: int
-    context_dim: int = 0
-    guide_dim: int = 0
-    dim: int = 32
-    dim_mults: tuple[int, ...] = (1, 2, 4)
-    prediction: str = "x0"
     diffusion_steps: int = 5
     sampling_steps: int = 3
     guidance: float = 1.2
@@ -42,7 +38,6 @@ class WorldModelConfig:
     loss_weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "dim_mults", tuple(int(m) for m in self.dim_mults))
         if self.loss_weights is not None:
             object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
             if len(self.loss_weights) != self.x_dim:
@@ -50,7 +45,7 @@ class WorldModelConfig:
                     f"loss_weights needs one weight per x dimension ({self.x_dim}), "
                     f"got {len(self.loss_weights)}"
                 )
-        self.unet_config()  # validates shapes, width and prediction
+        super().__post_init__()  # validates shapes, width and prediction
         if not 1 <= self.sampling_steps <= self.diffusion_steps:
             raise ValueError(
                 f"sampling_steps must be in 1..diffusion_steps ({self.diffusion_steps}), "
@@ -65,15 +60,8 @@ class WorldModelConfig:
             )
 
     def unet_config(self) -> UNetConfig:
-        return UNetConfig(
-            x_dim=self.x_dim,
-            horizon=self.horizon,
-            context_dim=self.context_dim,
-            guide_dim=self.guide_dim,
-            dim=self.dim,
-            dim_mults=self.dim_mults,
-            prediction=self.prediction,
-        )
+        """The network's fields alone (the U-Net and the engine export take no more)."""
+        return UNetConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(UNetConfig)})
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
