@@ -11,6 +11,7 @@ import json
 import warnings
 from pathlib import Path
 
+import gymnasium as gym
 import h5py
 import numpy as np
 import pytest
@@ -25,7 +26,8 @@ from dawm_pipeline.data import (
     resolve_source,
 )
 from dawm_pipeline.data.atomic import write_json, write_npz, write_safetensors
-from dawm_pipeline.data.names import LEVELS, REF_SCORES
+from dawm_pipeline.data.names import GYM_ENV_IDS, LEVELS, REF_SCORES
+from dawm_pipeline.data.stochastic import Perturbation, StochasticDynamics, stochastic_env_id
 from dawm_pipeline.datasets.build import BuildConfig, build_env
 from dawm_pipeline.datasets.table import dataset_table, policy_table
 
@@ -79,8 +81,33 @@ def flat(eps: list[Episode]) -> dict[str, np.ndarray]:
 )
 def test_parse_name(name, env, level):
     p = parse_name(name)
-    assert (p.env, p.level) == (env, level)
+    assert (p.env, p.level, p.stochastic) == (env, level, False)
     assert p.minari_id("dawm") == f"dawm/{env}/{level}-v0"
+    assert p.gym_env_id == GYM_ENV_IDS[env]
+
+
+@pytest.mark.parametrize("level", ["medium", "medium-expert"])
+@pytest.mark.parametrize("env", ["hopper", "walker2d", "halfcheetah"])
+def test_parse_stochastic_name(env, level):
+    p = parse_name(f"{env}-{level}-stochastic")
+    assert (p.env, p.level, p.stochastic) == (env, level, True)
+    assert p.name == f"{env}-{level}-stochastic"
+    assert p.minari_id("dawm") == f"dawm/{env}/{level}-stochastic-v0"
+    assert p.gym_env_id == stochastic_env_id(GYM_ENV_IDS[env])
+    assert gym.spec(p.gym_env_id).kwargs == {"base_id": GYM_ENV_IDS[env]}
+
+
+def test_stochastic_names_errors_are_one_line():
+    with pytest.raises(ValueError, match="cannot be re-collected") as e:
+        parse_name("hopper-medium-replay-stochastic")
+    assert "use hopper-medium-stochastic or hopper-medium-expert-stochastic" in str(e.value)
+    for source in ("minari", "d4rl"):
+        with pytest.raises(ValueError, match="only source 'bundled'") as e:
+            resolve_source("walker2d-medium-stochastic", source, path="x.hdf5")
+        assert "\n" not in str(e.value)
+    assert resolve_source("hopper-medium-stochastic") == "bundled"
+    with pytest.raises(ValueError, match="unknown dataset name"):
+        parse_name("hopper-stochastic")
 
 
 @pytest.mark.parametrize("bad", ["hopper-expert", "ant-medium", "hopper", "hopper-medium-v1"])
@@ -316,11 +343,12 @@ def fake_training_run(work: Path, rng) -> list[Episode]:
     return eps
 
 
-def make_bundle(tmp_path: Path, measure: bool) -> Path:
+def make_bundle(tmp_path: Path, measure: bool, transitions: int = 150) -> Path:
+    """A hopper bundle from a fake training run (random policies), as `datasets build` makes."""
     rng = np.random.default_rng(5)
     cfg = BuildConfig(
         env=("hopper",), work_dir=tmp_path / "work", bundle_dir=tmp_path / "bundle",
-        transitions=150, measure=measure,
+        transitions=transitions, measure=measure,
     )  # fmt: skip
     fake_training_run(cfg.work_dir, rng)
     assert build_env("hopper", cfg)
@@ -381,6 +409,51 @@ def test_bundled_medium_and_medium_expert_regenerate_deterministically(bundle, m
     # medium-expert = the medium episodes followed by as many expert transitions
     np.testing.assert_array_equal(me.observations[: medium.num_transitions], medium.observations)
     assert me.num_transitions - medium.num_transitions >= 150
+
+
+def test_stochastic_data_regenerate_deterministically_in_the_stochastic_env(
+    bundle, minari_root, monkeypatch
+):
+    name = parse_name("hopper-medium-stochastic")
+    a, b = bundled.generate(name, bundle), bundled.generate(name, bundle)
+    assert a.num_transitions >= 150 and a.env_id == "dawm/StochasticHopper-v5"
+    np.testing.assert_array_equal(a.observations, b.observations)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    plain = bundled.generate(parse_name("hopper-medium"), bundle)
+    assert a.fingerprint != plain.fingerprint  # same policy and seeds, other dynamics
+    me = load_dataset("hopper-medium-expert-stochastic", path=bundle)  # auto → bundled
+    assert me.info.dataset_id == "dawm/hopper/medium-expert-stochastic-v0"
+    assert me.env_id == a.env_id
+    assert "stochastic dynamics (action noise 0.1, torso mass x1.25)" in me.info.source_label
+    medium = load_dataset("hopper-medium-stochastic", source="bundled", path=bundle)
+    assert medium.fingerprint == a.fingerprint  # the Minari cache equals a fresh regeneration
+    np.testing.assert_array_equal(me.observations[: medium.num_transitions], medium.observations)
+    assert (minari_root / "dawm" / "hopper" / "medium-stochastic-v0" / "data").is_dir()
+    assert not (minari_root / "dawm" / "hopper" / "medium-v0").exists()  # a separate entry
+    assert medium.summary()["fingerprint"] == a.fingerprint  # no manifest check, recorded
+    monkeypatch.setattr(bundled, "STOCHASTIC", Perturbation(action_noise=0.2))
+    with pytest.raises(DatasetError, match="another perturbation"):
+        load_dataset("hopper-medium-stochastic", path=bundle)
+
+
+def test_stochastic_env_perturbs_and_is_seeded():
+    env_id = stochastic_env_id("Hopper-v5")
+    assert env_id == stochastic_env_id("Hopper-v5")  # registered once
+    plain, noisy = gym.make("Hopper-v5"), gym.make(env_id)
+    assert noisy.unwrapped.model.body_mass[1] == pytest.approx(
+        plain.unwrapped.model.body_mass[1] * 1.25
+    )
+
+    def rollout(env, seed):
+        env.reset(seed=seed)
+        return np.stack([env.step(np.zeros(3, np.float32))[0] for _ in range(20)])
+
+    assert not np.allclose(rollout(plain, 0), rollout(noisy, 0))
+    np.testing.assert_array_equal(rollout(noisy, 3), rollout(gym.make(env_id), 3))
+    found = noisy
+    while not isinstance(found, StochasticDynamics):
+        found = found.env
+    assert found.perturbation.action_noise == 0.1
 
 
 def test_stale_minari_cache_is_reported(bundle):

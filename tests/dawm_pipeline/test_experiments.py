@@ -1,20 +1,23 @@
 """Experiments runner: cells, resumable results file, pending datasets, the results.md writer.
 
 Runs the real pipeline at the tiny preset on a small self-made hopper dataset (random actions
-in Hopper-v5, written as a D4RL hdf5 file).
+in Hopper-v5, written as a D4RL hdf5 file), and on a tiny bundle (random policies) for the
+stochastic experiment.
 """
 
 import json
+from pathlib import Path
 
 import gymnasium as gym
 import h5py
 import numpy as np
 import pytest
 import torch
+from dawm_pipeline.data import bundled
 from dawm_pipeline.experiments import ResultStore, markdown, plan
 from dawm_pipeline.experiments.cli import main
 from dawm_pipeline.experiments.runner import Sweep, run_experiment
-from dawm_pipeline.experiments.stochastic import StochasticDynamics, stochastic_env_id
+from test_data import make_bundle
 
 TASK = "hopper-medium-replay"
 
@@ -66,8 +69,17 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
     assert [c.synthetic_ratio for c in volume] == [1.0, 8.0]
     idm = plan("idm-check", "cpu")
     assert len(idm) == 9 and all(c.algo is None and c.seed is None for c in idm)
-    stoch = plan("stochastic", "cpu", seeds=(0,))
-    assert [c.eval_env for c in stoch] == ["deterministic", "stochastic"]
+    stoch = plan("stochastic", "cpu", algos=("td3bc", "iql"), seeds=(0, 1))
+    assert len(stoch) == 2 * 2 * 2  # per algo and seed: plain and stochastic, each real and DAWM
+    for algo in ("td3bc", "iql"):
+        for seed in (0, 1):
+            cells = [(c.task, c.eval_env) for c in stoch if (c.algo, c.seed) == (algo, seed)]
+            assert cells == [
+                ("hopper-medium", "deterministic"),
+                ("hopper-medium-stochastic", "stochastic"),
+            ]
+    with pytest.raises(ValueError, match="cannot be re-collected"):
+        plan("stochastic", "cpu", tasks=(TASK,))
 
 
 @pytest.mark.parametrize(
@@ -125,17 +137,33 @@ def test_sweep_appends_skips_resumes_and_shares_the_model(tmp_path, hopper_file)
     assert again == {"done": 0, "skipped": 2, "pending": 0}
     assert sweep.results.read_text() == before
 
-    # stochastic evaluation reuses the trained agents and scores them in the perturbed env
-    agent_done = tmp_path / rows[0]["agent_dir"] / "train-agent" / "done.json"
-    stamp = json.loads(agent_done.read_text())["finished"]
-    counts = run_experiment("stochastic", sweep, seeds=(0,))
-    assert counts["done"] == 2
-    stoch = [r for r in store.rows() if r["experiment"] == "stochastic"]
-    assert {r["eval_env"] for r in stoch} == {"deterministic", "stochastic"}
-    assert json.loads(agent_done.read_text())["finished"] == stamp  # not retrained
-    by_env = {r["eval_env"]: r["scores"] for r in stoch}
-    assert by_env["deterministic"] == rows[0]["scores"]
-    assert by_env["stochastic"] != by_env["deterministic"]
+
+def test_stochastic_experiment_collects_and_scores_in_the_stochastic_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    monkeypatch.setattr(bundled, "BUNDLE_DIR", make_bundle(tmp_path, False, transitions=400))
+    sweep = Sweep("tiny", tmp_path / "runs", tmp_path / "results.jsonl", {"sampler": "torch"})
+    assert run_experiment("stochastic", sweep, seeds=(0,)) == {
+        "done": 2,
+        "skipped": 0,
+        "pending": 0,
+    }
+    rows = {r["eval_env"]: r for r in ResultStore(sweep.results).rows()}
+    plain, noisy = rows["deterministic"], rows["stochastic"]
+    assert (plain["task"], noisy["task"]) == ("hopper-medium", "hopper-medium-stochastic")
+    assert noisy["dataset"]["dataset_id"] == "dawm/hopper/medium-stochastic-v0"
+    assert "stochastic dynamics (action noise 0.1" in noisy["dataset"]["source_label"]
+    assert noisy["dataset"]["fingerprint"] != plain["dataset"]["fingerprint"]
+    assert noisy["perturbation"]["torso_mass_scale"] == 1.25 and "perturbation" not in plain
+    assert noisy["model_dir"] != plain["model_dir"]
+    env_ids = [
+        json.loads((Path(r["model_dir"]) / "data" / "done.json").read_text())["summary"]["dataset"][
+            "env_id"
+        ]
+        for r in (plain, noisy)
+    ]
+    assert env_ids == ["Hopper-v5", "dawm/StochasticHopper-v5"]  # data and evaluation env
+    for row in (plain, noisy):
+        assert all(np.isfinite(v) for v in row["scores"].values())
 
 
 def test_missing_dataset_is_pending_not_fatal(tmp_path, hopper_file):
@@ -171,10 +199,12 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
     stale = _row(TASK, "td3bc", 0, 99.0, 99.0) | {"key": "older settings"}
     rows = [stale] + [_row(TASK, "td3bc", s, 20.0 + s, 30.0 + s) for s in range(3)]
     rows += [_row(TASK, "td3bc", s, 20.0, 10.0, "horizon", horizon=1) for s in range(2)]
-    rows += [_row(TASK, "td3bc", s, 20.0, 30.0, "stochastic") for s in range(2)]
+    rows += [_row("hopper-medium", "td3bc", s, 20.0, 30.0, "stochastic") for s in range(2)]
+    noisy = "hopper-medium-stochastic"
     rows += [
-        _row(TASK, "td3bc", s, 10.0 + s, 25.0, "stochastic", env="stochastic") for s in range(2)
+        _row(noisy, "td3bc", s, 10.0 + s, 25.0, "stochastic", env="stochastic") for s in range(2)
     ]
+    rows += [_row(TASK, "td3bc", 0, 5.0, 5.0, "stochastic", env="stochastic")]  # first design
     store = ResultStore(tmp_path / "r.jsonl")
     for row in rows:
         store.append(row)
@@ -188,33 +218,20 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
     assert "| walker2d-medium | pending: dataset not built" in doc
     assert "| hopper-medium | pending: not run" in doc
     assert "| hopper-medium-replay | 1 | 20.0 ± 0.0 | 10.0 ± 0.0 | -50.0% (0/2 seeds) | 2 |" in doc
-    assert f"| {TASK} | TD3BC | -9.5 ± 0.5 | -5.0 ± 0.0 | 2 |" in doc  # stochastic - plain
+    stoch_line = next(line for line in lines if line.startswith("| hopper-medium | TD3BC |"))
+    assert stoch_line.startswith("| hopper-medium | TD3BC | 20.0 ± 0.0 | 30.0 ± 0.0 |")
+    # stochastic − plain: real -9.5, DAWM -5.0; DAWM's change − real's +4.5 (loses less)
+    assert stoch_line.endswith("| -9.5 ± 0.5 | -5.0 ± 0.0 | +4.5 ± 0.5 | 2 |")
+    assert "Not shown: 1 earlier rows" in doc
+    assert (
+        "experiments stochastic --scale cpu --tasks hopper-medium --algos td3bc --seeds 0 1`" in doc
+    )
     cmd = "experiments main --scale cpu --tasks hopper-medium-replay --algos td3bc --seeds 0 1 2`"
     assert cmd in doc
     assert "DAWM helped on every seed" in doc and "DAWM hurt on every seed" in doc
     assert "not ours" in doc  # the published numbers are marked as other data
     for png in ("main_bars_cpu.png", "curves_cpu.png", "horizon_cpu.png"):
         assert (tmp_path / "results" / png).stat().st_size > 1000
-
-
-def test_stochastic_wrapper_perturbs_and_is_seeded():
-    env_id = stochastic_env_id("Hopper-v5")
-    assert env_id == stochastic_env_id("Hopper-v5")  # registered once
-    plain, noisy = gym.make("Hopper-v5"), gym.make(env_id)
-    assert noisy.unwrapped.model.body_mass[1] == pytest.approx(
-        plain.unwrapped.model.body_mass[1] * 1.25
-    )
-
-    def rollout(env, seed):
-        env.reset(seed=seed)
-        return np.stack([env.step(np.zeros(3, np.float32))[0] for _ in range(20)])
-
-    assert not np.allclose(rollout(plain, 0), rollout(noisy, 0))
-    np.testing.assert_array_equal(rollout(noisy, 3), rollout(gym.make(env_id), 3))
-    found = noisy
-    while not isinstance(found, StochasticDynamics):
-        found = found.env
-    assert found.perturbation.action_noise == 0.1
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the paper scale would run")

@@ -5,6 +5,9 @@ datasets this project makes itself (`python -m dawm_pipeline.datasets`).
     ds = load_dataset("hopper-medium-replay")      # source named in ds.info.source_label
     for ep in ds.episodes(): ...                   # per-episode views
     normalized_score("hopper", returns)            # D4RL's 0-100 scale
+    load_dataset("hopper-medium-stochastic")       # collected in dawm/StochasticHopper-v5
+
+Importing this package registers the stochastic envs with Gymnasium (data/stochastic.py).
 """
 
 from dawm_pipeline.data.dataset import DatasetInfo, Episode, OfflineDataset
@@ -17,6 +20,7 @@ from dawm_pipeline.data.names import (
     normalized_score,
     parse_name,
 )
+from dawm_pipeline.data.stochastic import STOCHASTIC, stochastic_env_id
 from dawm_pipeline.data.validate import DatasetError
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "GYM_ENV_IDS",
     "LEVELS",
     "REF_SCORES",
+    "STOCHASTIC",
     "DatasetError",
     "DatasetInfo",
     "Episode",
@@ -32,4 +37,5 @@ __all__ = [
     "normalized_score",
     "parse_name",
     "resolve_source",
+    "stochastic_env_id",
 ]

@@ -10,10 +10,14 @@ The package ships, per environment, `bundled/<env>/`:
 `medium` and `medium-expert` are regenerated from the policies on first use (seeded);
 every level is then stored in local Minari storage as `dawm/<env>/<level>-v0`, so
 `minari.load_dataset("dawm/hopper/medium-replay-v0")` works too. None of this is D4RL data.
+The `-stochastic` variants of medium and medium-expert are regenerated the same way (same
+policies, same seeds) in the stochastic env (data/stochastic.py) and cached as
+`dawm/<env>/<level>-stochastic-v0`; the manifest has no fingerprints for them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -27,6 +31,7 @@ from dawm_pipeline.data.dataset import DatasetInfo, Episode, OfflineDataset
 from dawm_pipeline.data.names import BUNDLED_NAMESPACE, DIMS, REF_SCORES, DatasetName
 from dawm_pipeline.data.policy import GaussianPolicy
 from dawm_pipeline.data.rollout import collect
+from dawm_pipeline.data.stochastic import STOCHASTIC
 from dawm_pipeline.data.validate import DatasetError, check_arrays
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,7 @@ DESCRIPTION = (
     "trained on Gymnasium {env_id}, D4RL's medium / medium-replay / medium-expert protocol). "
     "Not D4RL data."
 )
+STOCHASTIC_NOTE = " Collected with {label}: Gymnasium {env_id} wraps the task's v5 env."
 
 
 def read_manifest(env: str, bundle_dir: Path = BUNDLE_DIR) -> dict:
@@ -121,8 +127,13 @@ def dataset_info(name: DatasetName, recipe: dict | None = None) -> DatasetInfo:
         action_high=np.ones(act_dim, dtype=np.float32),
         ref_min_score=lo,
         ref_max_score=hi,
-        extra={"recipe": recipe or {}},
+        extra={"recipe": recipe or {}, **_dynamics(name)},
     )
+
+
+def _dynamics(name: DatasetName) -> dict[str, str]:
+    """The `dynamics` entry of a stochastic dataset's info (it shows in its source label)."""
+    return {"dynamics": STOCHASTIC.label} if name.stochastic else {}
 
 
 def generate(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset:
@@ -138,7 +149,7 @@ def generate(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset
     if name.level == "medium":
         episodes = _rollouts(folder, manifest, "medium", spec["medium"], name)
     else:  # medium-expert: the medium dataset plus as many expert transitions (D4RL §5)
-        medium = load_bundled(DatasetName(name.env, "medium"), bundle_dir)
+        medium = load_bundled(DatasetName(name.env, "medium", name.stochastic), bundle_dir)
         episodes = list(medium.episodes())
         episodes += _rollouts(folder, manifest, "expert", spec["expert"], name)
     return OfflineDataset.from_episodes(episodes, info)
@@ -173,6 +184,9 @@ def load_bundled(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDat
             "fingerprint": ds.fingerprint,
         }
         desc = DESCRIPTION.format(name=name.name, env_id=name.gym_env_id)
+        if name.stochastic:
+            meta["perturbation"] = dataclasses.asdict(STOCHASTIC)
+            desc += STOCHASTIC_NOTE.format(label=STOCHASTIC.label, env_id=name.gym_env_id)
         try:
             minari_io.write_minari(ds, dataset_id, desc, meta)
         except OSError as e:  # read-only storage, or another process got there first
@@ -180,7 +194,7 @@ def load_bundled(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDat
                 log.warning("dawm bundled %s: could not cache in Minari storage (%s)", name, e)
                 return ds
     ds = minari_io.load_minari(dataset_id, name, source="bundled")
-    ds.info.extra["recipe"] = manifest.get("recipe", {})
+    ds.info.extra |= {"recipe": manifest.get("recipe", {}), **_dynamics(name)}
     _check_fingerprint(ds, manifest, dataset_id)
     return ds
 
@@ -191,6 +205,12 @@ def _check_fingerprint(ds: OfflineDataset, manifest: dict, dataset_id: str) -> N
         raise DatasetError(
             f"Minari dataset {dataset_id} at {where} was made from another version of the "
             f"bundled data; delete {where} and load again to rebuild it"
+        )
+    made_with = ds.info.extra["dawm"].get("perturbation")
+    if made_with is not None and made_with != dataclasses.asdict(STOCHASTIC):
+        raise DatasetError(
+            f"Minari dataset {dataset_id} at {where} was collected with another perturbation "
+            f"({made_with}, now {STOCHASTIC}); delete {where} and load again to rebuild it"
         )
     want = manifest.get("fingerprints", {}).get(ds.name)
     if want is None or want == ds.fingerprint:

@@ -61,7 +61,9 @@ class DatasetInfo:
 
     @property
     def source_label(self) -> str:
-        return SOURCE_LABELS[self.source]
+        """Where the data came from; a stochastic dataset's label also says so."""
+        dynamics = self.extra.get("dynamics")
+        return SOURCE_LABELS[self.source] + (f", {dynamics}" if dynamics else "")
 
 
 @dataclass

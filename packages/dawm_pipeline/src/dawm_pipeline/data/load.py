@@ -2,6 +2,7 @@
 
 Order for source="auto" (DESIGN.md, Data): local Minari `mujoco/<env>/<level>-v0`
 → the D4RL hdf5 file at `path` → this project's bundled `dawm/<env>/<level>-v0`.
+A `-stochastic` name exists only as bundled data (neither D4RL nor Minari has it).
 """
 
 from __future__ import annotations
@@ -22,10 +23,17 @@ def resolve_source(name: str, source: str = "auto", path: str | Path | None = No
     parsed = parse_name(name)
     if source not in ("auto", *SOURCES):
         raise ValueError(f"unknown source {source!r}: use auto, {', '.join(SOURCES)}")
+    if parsed.stochastic and source not in ("auto", "bundled"):
+        raise ValueError(
+            f"{parsed} is this project's own data collected with stochastic dynamics: "
+            f"only source 'bundled' (or 'auto') has it, not {source!r}"
+        )
     if source != "auto":
         if source == "d4rl" and path is None:
             raise ValueError("source='d4rl' needs the hdf5 file: pass path= (--dataset-path)")
         return source
+    if parsed.stochastic:
+        return "bundled"
     if minari_io.has_local(parsed.minari_id(MINARI_NAMESPACE)):
         return "minari"
     return "d4rl" if path is not None else "bundled"

@@ -4,6 +4,10 @@ Names follow D4RL: `{hopper,walker2d,halfcheetah}-{medium,medium-replay,medium-e
 with an optional `-v2` suffix (D4RL's MuJoCo version). Each maps to a Minari id
 `<namespace>/<env>/<level>-v0`: `mujoco/...` for Farama's copy of D4RL, `dawm/...` for
 the datasets made by this project's own recipe (`python -m dawm_pipeline.datasets`).
+
+`<env>-medium-stochastic` and `<env>-medium-expert-stochastic` are this project's own data
+collected in the stochastic version of the task (data/stochastic.py), which is also where
+agents trained on them are evaluated; they exist only as bundled (regenerated) data.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 
 ENVS = ("hopper", "walker2d", "halfcheetah")
 LEVELS = ("medium", "medium-replay", "medium-expert")
+STOCHASTIC_SUFFIX = "-stochastic"
 
 # Gymnasium environments used for evaluation and for this project's own data
 # (observation and action spaces match D4RL's v2 tasks).
@@ -40,34 +45,55 @@ class DatasetName:
 
     env: str
     level: str
+    stochastic: bool = False
+    """Collected in (and evaluated on) the stochastic version of the task."""
+
+    def __post_init__(self) -> None:
+        if self.stochastic and self.level == "medium-replay":
+            raise ValueError(
+                f"{self.env}-medium-replay{STOCHASTIC_SUFFIX}: a replay buffer is the SAC "
+                "training run's own history and cannot be re-collected in the stochastic env; "
+                f"use {self.env}-medium{STOCHASTIC_SUFFIX} or "
+                f"{self.env}-medium-expert{STOCHASTIC_SUFFIX}"
+            )
+
+    @property
+    def _suffix(self) -> str:
+        return STOCHASTIC_SUFFIX if self.stochastic else ""
 
     @property
     def name(self) -> str:
-        return f"{self.env}-{self.level}"
+        return f"{self.env}-{self.level}{self._suffix}"
 
     @property
     def gym_env_id(self) -> str:
-        return GYM_ENV_IDS[self.env]
+        """Where the data was collected and where agents trained on it are evaluated."""
+        if not self.stochastic:
+            return GYM_ENV_IDS[self.env]
+        from dawm_pipeline.data.stochastic import stochastic_env_id
+
+        return stochastic_env_id(GYM_ENV_IDS[self.env])
 
     def minari_id(self, namespace: str) -> str:
-        return f"{namespace}/{self.env}/{self.level}-v0"
+        return f"{namespace}/{self.env}/{self.level}{self._suffix}-v0"
 
     def __str__(self) -> str:
         return self.name
 
 
 def parse_name(name: str) -> DatasetName:
-    """Parse `hopper-medium-replay` (or `hopper-medium-replay-v2`); one-line error otherwise."""
-    base = name.strip().lower()
-    if base.endswith("-v2"):
-        base = base[: -len("-v2")]
-    env, _, level = base.partition("-")
+    """Parse `hopper-medium-replay` (or `hopper-medium-replay-v2`, `hopper-medium-stochastic`);
+    one-line error otherwise."""
+    base = name.strip().lower().removesuffix("-v2")
+    stochastic = base.endswith(STOCHASTIC_SUFFIX)
+    env, _, level = base.removesuffix(STOCHASTIC_SUFFIX).partition("-")
     if env not in ENVS or level not in LEVELS:
         known = ", ".join(f"{e}-{lv}" for e in ENVS for lv in LEVELS)
         raise ValueError(
-            f"unknown dataset name {name!r}: use one of {known} (a -v2 suffix is accepted)"
+            f"unknown dataset name {name!r}: use one of {known} (a -v2 suffix is accepted; "
+            f"medium and medium-expert also as e.g. hopper-medium{STOCHASTIC_SUFFIX})"
         )
-    return DatasetName(env, level)
+    return DatasetName(env, level, stochastic)
 
 
 def parse_env(env: str) -> str:

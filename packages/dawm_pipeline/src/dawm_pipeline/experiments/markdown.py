@@ -10,9 +10,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dawm_pipeline.data.names import STOCHASTIC_SUFFIX
+from dawm_pipeline.data.stochastic import STOCHASTIC
 from dawm_pipeline.experiments import plots
 from dawm_pipeline.experiments.paper import DAWM_CLAIMS, NINE_TASK_AVERAGES
-from dawm_pipeline.experiments.plan import ALGOS, EXPERIMENTS, SCALES, TASKS, plan
+from dawm_pipeline.experiments.plan import (
+    ALGOS,
+    EXPERIMENTS,
+    SCALES,
+    TASKS,
+    plan,
+    stochastic_task,
+)
 from dawm_pipeline.experiments.results import ResultStore
 from dawm_pipeline.experiments.summary import Entry, group, latest, variant
 from dawm_pipeline.runs import write_text
@@ -93,9 +102,13 @@ class _Doc:
             f"→ {entry.change()}; {word} (n = {entry.n})"
         )
 
-    def command(self, experiment: str, scale: str) -> None:
-        """The command that recomputes (or, when finished, skips) this section's rows."""
-        rows = [r for r in self.of(experiment) if r["scale"] == scale]
+    def command(
+        self, experiment: str, scale: str, rows: list[dict[str, Any]] | None = None
+    ) -> None:
+        """The command that recomputes (or, when finished, skips) this section's rows
+        (default: every row of the experiment at this scale)."""
+        if rows is None:
+            rows = [r for r in self.of(experiment) if r["scale"] == scale]
         if not rows:
             return
         parts = [CMD, experiment, "--scale", scale, "--tasks"]
@@ -281,70 +294,91 @@ class _Doc:
             self.command("idm-check", scale)
 
     def stochastic(self) -> None:
-        from dawm_pipeline.experiments.stochastic import STOCHASTIC
-
         p = STOCHASTIC
         self.add(
-            "## Stochastic dynamics: deterministic vs stochastic evaluation",
+            "## Stochastic dynamics: deterministic vs stochastic data and evaluation",
             "",
-            f"Design: agents trained on the dataset as is (real only, and real + DAWM) are "
-            f"scored in the plain environment and in a stochastic one (Gymnasium wrapper "
-            f"`dawm_pipeline.experiments.stochastic.StochasticDynamics`: Gaussian action noise "
-            f"σ = {p.action_noise} on actions in [-1, 1], torso mass × {p.torso_mass_scale}). "
-            "The same trained agents are scored in both, so the drop isolates the effect of "
-            "the perturbation. Data collected under the same noise needs a hook in the "
-            "dataset builder (not in this session).",
+            "Design: the same task twice. Plain: the dataset as is, agents scored in the plain "
+            "environment. Stochastic: the `-stochastic` dataset, regenerated with the same "
+            "behaviour policies and seeds in a stochastic environment (Gymnasium wrapper "
+            f"`dawm_pipeline.data.stochastic.StochasticDynamics`: Gaussian action noise σ = "
+            f"{p.action_noise} on actions in [-1, 1], torso mass × {p.torso_mass_scale}), agents "
+            "scored in that environment. Each is run real only and real + DAWM; the last "
+            "column is how much more (negative) or less (positive) real + DAWM loses than real "
+            "only when the dynamics become stochastic, paired by seed.",
             "",
         )
         for scale in self.scales("stochastic"):
             entries = self.entries("stochastic", scale)
-            body = []
-            for cell in _variants("stochastic", scale):
-                task, algo, _, _, env = cell
-                entry = entries.get(cell)
-                if entry is None:
-                    body.append([task, ALGO_NAMES[algo], env, self.reason(task), "", "", "0"])
-                    continue
-                self.notes.append(
-                    self.verdict(f"stochastic ({scale}) {task} {ALGO_NAMES[algo]} {env}", entry)
-                )
-                body.append(
-                    [
-                        task,
-                        ALGO_NAMES[algo],
-                        env,
+            body, shown = [], set()
+            for task, algo, h, ratio in self.stochastic_pairs(scale):
+                plain_key = (task, algo, h, ratio, "deterministic")
+                noisy_key = (stochastic_task(task), algo, h, ratio, "stochastic")
+                shown |= {plain_key, noisy_key}
+                row = [task, ALGO_NAMES[algo]]
+                for key in (plain_key, noisy_key):
+                    entry = entries.get(key)
+                    if entry is None:
+                        row += [self.reason(key[0]), "", ""]
+                        continue
+                    self.notes.append(
+                        self.verdict(f"stochastic ({scale}) {key[0]} {ALGO_NAMES[algo]}", entry)
+                    )
+                    row += [
                         entry.text("real") + self.gpu(entry),
                         entry.text("dawm"),
                         entry.change(),
-                        str(entry.n),
                     ]
+                row += self.degradation(entries.get(plain_key), entries.get(noisy_key), scale)
+                body.append(row)
+            header = ["task", "algo", "plain: real", "plain: real + DAWM", "plain: Δ"]
+            header += ["stochastic: real", "stochastic: real + DAWM", "stochastic: Δ"]
+            header += ["real: stochastic − plain", "real + DAWM: stochastic − plain"]
+            header += ["DAWM's change − real's", "n"]
+            self.add(f"Scale `{scale}`. Normalized score, mean ± std over seeds.", "")
+            self.table(header, body)
+            rows = [r for r in self.of("stochastic") if r["scale"] == scale and r.get("algo")]
+            self.command("stochastic", scale, [r for r in rows if variant(r) in shown])
+            earlier = [r for r in rows if variant(r) not in shown]
+            if earlier:
+                self.add(
+                    f"Not shown: {len(earlier)} earlier rows of this experiment from its first "
+                    "design (agents trained on the plain dataset, scored in the stochastic "
+                    "environment: evaluation-only perturbation); they stay in the results file.",
+                    "",
                 )
-            self.add(f"Scale `{scale}`.", "")
-            self.table(["task", "algo", "evaluation", "real", "real + DAWM", "Δ", "n"], body)
-            self.command("stochastic", scale)
-            self.degradation(entries, scale)
 
-    def degradation(self, entries: dict[tuple, Entry], scale: str) -> None:
-        """Score change from the plain to the stochastic environment, per training data."""
-        body = []
-        for key, stoch in entries.items():
-            det = entries.get((*key[:4], "deterministic"))
-            if key[4] != "stochastic" or det is None:
-                continue
-            seeds = [r["seed"] for r in det.rows]
-            if seeds != [r["seed"] for r in stoch.rows]:
-                continue  # unpaired seeds: no per-seed change
-            change = {c: stoch.scores(c) - det.scores(c) for c in ("real", "dawm")}
-            text = {c: f"{v.mean():+.1f} ± {v.std():.1f}" for c, v in change.items()}
-            task, algo = key[0], ALGO_NAMES[key[1]]
-            body.append([task, algo, text["real"], text["dawm"], str(len(seeds))])
-            self.notes.append(
-                f"stochastic ({scale}) {task} {algo}: the perturbation changed real-only "
-                f"agents' scores by {text['real']} and real + DAWM agents' by {text['dawm']}"
-            )
-        if body:
-            self.add("Score change, stochastic minus deterministic, same agents (per seed):", "")
-            self.table(["task", "algo", "real only", "real + DAWM", "n"], body)
+    def stochastic_pairs(self, scale: str) -> list[tuple]:
+        """(task, algo, H, ratio) of the planned cells and of every measured stochastic one."""
+        pairs = {
+            (c.task, c.algo, c.horizon, c.synthetic_ratio): None
+            for c in plan("stochastic", scale)
+            if c.eval_env == "deterministic"
+        }
+        for r in self.of("stochastic"):
+            if r["scale"] == scale and r.get("algo") and r["task"].endswith(STOCHASTIC_SUFFIX):
+                task = r["task"].removesuffix(STOCHASTIC_SUFFIX)
+                pairs[(task, r["algo"], r["horizon"], float(r["synthetic_ratio"]))] = None
+        return list(pairs)
+
+    def degradation(self, plain: Entry | None, noisy: Entry | None, scale: str) -> list[str]:
+        """Per-seed score change from plain to stochastic, real only and real + DAWM, and
+        their difference; blanks unless both entries have the same seeds."""
+        if plain is None or noisy is None:
+            return ["", "", "", "0"]
+        seeds = [r["seed"] for r in plain.rows]
+        if seeds != [r["seed"] for r in noisy.rows]:
+            return ["seeds differ", "", "", str(min(plain.n, noisy.n))]
+        change = {c: noisy.scores(c) - plain.scores(c) for c in ("real", "dawm")}
+        change["extra"] = change["dawm"] - change["real"]
+        text = {c: f"{v.mean():+.1f} ± {v.std():.1f}" for c, v in change.items()}
+        task, algo = plain.rows[0]["task"], ALGO_NAMES[plain.rows[0]["algo"]]
+        self.notes.append(
+            f"stochastic ({scale}) {task} {algo}: with stochastic dynamics real-only agents "
+            f"changed by {text['real']} and real + DAWM agents by {text['dawm']}, so DAWM's "
+            f"change minus real's is {text['extra']} (negative: DAWM degrades more)"
+        )
+        return [text["real"], text["dawm"], text["extra"], str(len(seeds))]
 
     def data_and_scale(self) -> None:
         self.add("## Data and scale", "")
@@ -445,7 +479,7 @@ class _Doc:
             f"{CMD} horizon --scale cpu",
             f"{CMD} dawm-t --scale cpu",
             f"{CMD} idm-check --scale cpu",
-            f"{CMD} stochastic --scale cpu",
+            f"{CMD} stochastic --scale cpu          # hopper-medium vs hopper-medium-stochastic",
             f"{CMD} all --scale paper --device cuda  # the paper's settings, on a GPU",
             f"{CMD} report                           # rewrite this file from the results",
             "```",

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from dawm_pipeline.config import PipelineConfig, preset
+from dawm_pipeline.data.names import STOCHASTIC_SUFFIX, parse_name
 
 ROBOTS = ("halfcheetah", "hopper", "walker2d")
 QUALITIES = ("medium", "medium-replay", "medium-expert")
@@ -65,6 +66,8 @@ class Experiment:
     ratios: tuple[float | None, ...] = (None,)
     """Synthetic transitions per real one; None: the scale's own (8x)."""
     eval_envs: tuple[str, ...] = ("deterministic",)
+    """"stochastic": the task's `-stochastic` dataset, collected in and evaluated on the
+    stochastic env (data/stochastic.py)."""
     agents: bool = True
     """False: only the world model, IDM and generation run (no agents, no seeds)."""
 
@@ -78,8 +81,8 @@ EXPERIMENTS = {
         Experiment("idm-check", "IDM and simulator consistency", TASKS, agents=False),
         Experiment(
             "stochastic",
-            "Deterministic vs stochastic evaluation",
-            ("hopper-medium-replay",),
+            "Deterministic vs stochastic dynamics (data and evaluation)",
+            ("hopper-medium",),
             eval_envs=("deterministic", "stochastic"),
         ),
     )
@@ -97,6 +100,7 @@ class Cell:
     horizon: int
     synthetic_ratio: float
     eval_env: str = "deterministic"
+    """"stochastic": `task` is a `-stochastic` dataset, scored in its stochastic env."""
 
     def label(self) -> str:
         parts = [self.experiment, self.task]
@@ -134,6 +138,9 @@ def plan(
     for task in tasks or ():
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}: use some of {', '.join(TASKS)}")
+    if "stochastic" in exp.eval_envs:
+        for task in tasks or exp.tasks:
+            parse_name(stochastic_task(task))  # medium-replay has no stochastic data
     for algo in algos or ():
         if algo not in ALGOS:
             raise ValueError(f"unknown algorithm {algo!r}: use td3bc and/or iql")
@@ -146,7 +153,7 @@ def plan(
     return [
         Cell(
             exp.name,
-            task,
+            task if eval_env == "deterministic" else stochastic_task(task),
             algo,
             seed,
             horizon if horizon is not None else base.horizon,
@@ -159,6 +166,11 @@ def plan(
         for algo, seed in (agent_runs if exp.agents else [(None, None)])
         for eval_env in exp.eval_envs
     ]
+
+
+def stochastic_task(task: str) -> str:
+    """'hopper-medium' -> 'hopper-medium-stochastic': the same task with stochastic dynamics."""
+    return f"{task}{STOCHASTIC_SUFFIX}"
 
 
 def cell_config(cell: Cell, scale: str, **overrides) -> PipelineConfig:

@@ -1,15 +1,15 @@
 """Running cells: shared model stages once per model config, agents once per (algo, seed).
 
 Layout under `<out>/<task>/<scale>-<model hash>/`: the pipeline stages `data`, `train-wm`,
-`train-idm` and `generate` (shared by every algorithm, seed and evaluation variant that uses
-the same world model), and `agents/<algo>-seed<k>-<hash>/` with `train-agent` and one
-`evaluate*` directory per evaluation environment. The pipeline's own stage hashes decide
-what is finished; an interrupted stage resumes from its checkpoints.
+`train-idm` and `generate` (shared by every algorithm and seed that uses the same world
+model), and `agents/<algo>-seed<k>-<hash>/` with `train-agent` and `evaluate`. Agents are
+evaluated in their dataset's env: a `-stochastic` task's data come from, and its agents are
+scored in, the stochastic env. The pipeline's own stage hashes decide what is finished; an
+interrupted stage resumes from its checkpoints.
 """
 
 from __future__ import annotations
 
-import copy
 import csv
 import dataclasses
 import sys
@@ -22,9 +22,9 @@ import torch
 from tqdm import tqdm
 
 from dawm_pipeline.config import PipelineConfig
+from dawm_pipeline.data.stochastic import STOCHASTIC
 from dawm_pipeline.experiments.plan import SCALES, Cell, cell_config, plan
 from dawm_pipeline.experiments.results import ResultStore
-from dawm_pipeline.experiments.stochastic import STOCHASTIC, stochastic_env_id
 from dawm_pipeline.pipeline import Context, run_stage, stage_inputs
 from dawm_pipeline.runs import config_hash, package_versions, write_run_record
 from dawm_pipeline.stages.train_agent import job_name
@@ -43,28 +43,12 @@ def log(msg: str) -> None:
 
 @dataclass
 class CellContext(Context):
-    """A pipeline context whose model stages live in a shared directory.
-
-    `stochastic` swaps the environment the evaluate stage (only) plays in for the perturbed
-    one, and `eval_dir` keeps its scores apart from the deterministic ones.
-    """
+    """A pipeline context whose model stages live in a shared directory."""
 
     shared: Path = Path()
-    eval_dir: str = "evaluate"
-    stochastic: bool = False
 
     def dir(self, stage: str) -> Path:
-        if stage in SHARED:
-            return self.shared / stage
-        return self.run_dir / (self.eval_dir if stage == "evaluate" else stage)
-
-    def done(self, stage: str) -> dict[str, Any]:
-        record = super().done(stage)
-        if stage == "data" and self.stochastic:
-            record = copy.deepcopy(record)
-            dataset = record["summary"]["dataset"]
-            dataset["env_id"] = stochastic_env_id(dataset["env_id"])
-        return record
+        return self.shared / stage if stage in SHARED else self.run_dir / stage
 
 
 @dataclass
@@ -86,17 +70,21 @@ class Sweep:
         return cell_config(cell, self.scale, out=str(self.out), **extra)
 
 
+def _perturbation(cell: Cell) -> dict[str, Any]:
+    """A stochastic cell's data depend on the perturbation, which no stage input names."""
+    return {"perturbation": dataclasses.asdict(STOCHASTIC)} if cell.eval_env == "stochastic" else {}
+
+
 def cell_key(cell: Cell, cfg: PipelineConfig) -> str:
     """Hash of everything the cell's result depends on (its variant and all stage inputs)."""
     last = "evaluate" if cell.algo is not None else "generate"
     key = {"cell": dataclasses.asdict(cell), "inputs": stage_inputs(cfg, last)}
-    if cell.eval_env == "stochastic":
-        key["perturbation"] = dataclasses.asdict(STOCHASTIC)
-    return config_hash(key)
+    return config_hash(key | _perturbation(cell))
 
 
 def _dirs(sweep: Sweep, cell: Cell, cfg: PipelineConfig) -> tuple[Path, Path]:
-    model = config_hash(stage_inputs(cfg, "generate"))[:10]
+    inputs, perturbation = stage_inputs(cfg, "generate"), _perturbation(cell)
+    model = config_hash({"inputs": inputs, **perturbation} if perturbation else inputs)[:10]
     shared = Path(sweep.out) / cell.task / f"{sweep.scale}-{model}"
     if cell.algo is None:
         return shared, shared
@@ -152,16 +140,8 @@ def run_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
     }
     if cell.algo is not None:
         run_stage(ctx, "train-agent")
-        if cell.eval_env == "deterministic":
-            evaluate = run_stage(ctx, "evaluate")
-        else:
-            perturbation = dataclasses.asdict(STOCHASTIC)
-            eval_dir = f"evaluate-stochastic-{config_hash(perturbation)[:8]}"
-            stochastic = CellContext(
-                cfg, cell_dir, shared=shared, eval_dir=eval_dir, stochastic=True
-            )
-            evaluate = run_stage(stochastic, "evaluate")
-            row["perturbation"] = perturbation
+        evaluate = run_stage(ctx, "evaluate")
+        row |= _perturbation(cell)
         table = evaluate["summary"]["table"][cell.algo]
         row["scores"] = {cond: table[cond]["mean"] for cond in table}
         row["curves"] = {

@@ -1,9 +1,10 @@
-"""A stochastic version of a locomotion task: Gaussian action noise and a heavier torso.
+"""A stochastic version of each locomotion task: Gaussian action noise and a heavier torso.
 
-Used at evaluation time only: agents trained on the (deterministic) dataset, with and without
-DAWM data, are scored in the perturbed environment, so the question is how much each one's
-score drops when the dynamics it learned from no longer hold exactly. Regenerating the data
-itself under the same noise needs a hook in the dataset builder (see docs/results.md).
+`<env>-<level>-stochastic` datasets are collected in these environments and agents trained on
+them are scored there too, so "deterministic vs stochastic" compares the same task with and
+without noisy dynamics. The envs are registered with Gymnasium (`dawm/StochasticHopper-v5`,
+...) when this module is imported (importing `dawm_pipeline.data` does), with a string entry
+point, so `gym.make` on an id read back from a run record or a Minari dataset works.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+
+from dawm_pipeline.data.names import GYM_ENV_IDS
 
 NAMESPACE = "dawm"
 
@@ -24,6 +27,13 @@ class Perturbation:
     """Std of the Gaussian added to every action (actions are in [-1, 1]) before clipping."""
     torso_mass_scale: float = 1.25
     """Factor on the torso's mass (body 1 of Hopper, Walker2d and HalfCheetah)."""
+
+    @property
+    def label(self) -> str:
+        return (
+            f"stochastic dynamics (action noise {self.action_noise:g}, "
+            f"torso mass x{self.torso_mass_scale:g})"
+        )
 
 
 STOCHASTIC = Perturbation()
@@ -51,20 +61,24 @@ class StochasticDynamics(gym.Wrapper):
         return self.env.step(noisy.astype(space.dtype))
 
 
-def _make(base_id: str, **kwargs) -> gym.Env:
+def make(base_id: str, **kwargs) -> gym.Env:
+    """Gymnasium entry point of the registered stochastic envs."""
     return StochasticDynamics(gym.make(base_id, **kwargs))
 
 
 def stochastic_env_id(base_id: str) -> str:
-    """'Hopper-v5' -> 'dawm/StochasticHopper-v5', registered with Gymnasium on first use."""
+    """'Hopper-v5' -> 'dawm/StochasticHopper-v5', registered with Gymnasium if it is not yet."""
     name, version = base_id.rsplit("-", 1)
     env_id = f"{NAMESPACE}/Stochastic{name}-{version}"
     if env_id not in gym.registry:
-        spec = gym.spec(base_id)
         gym.register(
             id=env_id,
-            entry_point=_make,
-            max_episode_steps=spec.max_episode_steps,
+            entry_point=f"{__name__}:make",
+            max_episode_steps=gym.spec(base_id).max_episode_steps,
             kwargs={"base_id": base_id},
         )
     return env_id
+
+
+for _base_id in GYM_ENV_IDS.values():
+    stochastic_env_id(_base_id)
