@@ -127,7 +127,9 @@ class PipelineConfig:
     """DAWM end to end: data, world model, IDM, generation, agents, evaluation, report."""
 
     env: str = "hopper-medium-replay"
-    """Dataset/task, <robot>-<quality> (hopper, walker2d, halfcheetah)."""
+    """Dataset/task, <robot>-<quality> (hopper, walker2d, halfcheetah); medium and
+    medium-expert also as <robot>-<quality>-stochastic (data and evaluation in a stochastic
+    env, docs/datasets.md)."""
     preset: Preset = "quick"
     """quick: CPU, whole run in <= 20 min on 2 cores; paper: the paper's settings (GPU);
     tiny: seconds, for tests."""
