@@ -30,17 +30,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     n_hold = round(cfg.idm.holdout_fraction * keep) if keep >= 2 else 0
     holdout = np.zeros(keep, bool)
     holdout[np.random.default_rng(1).permutation(keep)[:n_hold]] = True
-    write_npz(
-        out / REAL,
-        observations=data.observations,
-        actions=data.actions,
-        rewards=data.rewards,
-        next_observations=data.next_observations,
-        terminals=data.terminals,
-        timeouts=data.timeouts,
-        bounds=data.bounds,
-        idm_holdout=holdout,
-    )
+    write_npz(out / REAL, **vars(data), idm_holdout=holdout)  # load() rebuilds Transitions
     info = ds.info
     dataset = {
         **ds.summary(),
