@@ -343,8 +343,8 @@ class _Doc:
             if earlier:
                 self.add(
                     f"Not shown: {len(earlier)} earlier rows of this experiment from its first "
-                    "design (agents trained on the plain dataset, scored in the stochastic "
-                    "environment: evaluation-only perturbation); they stay in the results file.",
+                    "design (evaluation-only perturbation: agents trained on plain data, scored "
+                    "in the plain and the stochastic environment); they stay in the results file.",
                     "",
                 )
 
