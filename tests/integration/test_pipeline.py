@@ -103,6 +103,18 @@ def test_same_config_trains_bit_identical_models(full_run):
             assert (first / f).read_bytes() == (second / f).read_bytes(), artifact
 
 
+def test_max_transitions_caps_the_synthetic_volume(full_run):
+    args, run_dir, _ = full_run
+    stages = ("data", "train-wm", "train-idm", "generate")
+    proc = cli(*stages, *args, "--run", "capped", "--gen.max-transitions", "40")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    capped = json.loads((run_dir.parent / "capped/generate/done.json").read_text())["summary"]
+    full = json.loads((run_dir / "generate/done.json").read_text())["summary"]
+    assert full["target_transitions"] > 40
+    assert capped["target_transitions"] == 40
+    assert 0 < capped["transitions"] <= 40 + capped["rollouts"]
+
+
 def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
     args = [*base(tiny_hopper, tmp_path), "--wm.steps", "600", "--wm.checkpoint-every", "25"]
     assert cli("data", *args).returncode == 0
@@ -141,6 +153,7 @@ def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
         (["--env", "hopper-expertish"], "unknown dataset name"),
         (["--horizon", "0"], "--horizon must be >= 1"),
         (["--horizon", "seven"], "--horizon"),
+        (["--gen.max-transitions", "0"], "--gen.max-transitions must be >= 1"),
         (["--dataset-source", "d4rl", "--dataset-path", "/no/such/file.hdf5"], "not found"),
     ],
 )

@@ -97,6 +97,9 @@ class GenerationSettings:
     """R_tg at generation: the start state's own return-to-go from the data, or a fixed target."""
     target_rtg: float | None = None
     """Normalized target R_tg when rtg_source='target' (None: DWM's per-robot grid middle)."""
+    max_transitions: int | None = None
+    """Cap on generated transitions (None: synthetic_ratio x real, uncapped). With a cap, set
+    --agent.synthetic-fraction to keep the ratio's batch mix (ratio / (1 + ratio))."""
 
 
 @dataclass
@@ -195,6 +198,9 @@ class PipelineConfig:
                 f"--gen.sampling-steps ({self.gen.sampling_steps}) must be <= "
                 f"--wm.diffusion-steps ({self.wm.diffusion_steps})"
             )
+        cap = self.gen.max_transitions
+        if cap is not None and cap < 1:
+            raise ValueError(f"--gen.max-transitions must be >= 1 or None (got {cap})")
         frac = self.agent.synthetic_fraction
         if frac is not None and not 0 <= frac <= 1:
             raise ValueError(f"--agent.synthetic-fraction must be in [0, 1] (got {frac})")

@@ -63,6 +63,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
     )
     rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
     n_target = round(cfg.synthetic_ratio * len(data))
+    if cfg.gen.max_transitions is not None:
+        n_target = min(n_target, cfg.gen.max_transitions)
     n_rollouts = math.ceil(n_target / cfg.horizon)
     rng = np.random.default_rng(cfg.model_seed)
     starts = rng.choice(len(data), n_rollouts, replace=n_rollouts > len(data))
