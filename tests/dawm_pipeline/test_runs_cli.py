@@ -70,6 +70,17 @@ def test_cli_preset_defaults_and_overrides():
     assert stages == ("data", "train-idm")  # pipeline order whatever the command-line order
 
 
+def test_synthetic_share_keeps_the_ratio_mix_under_a_volume_cap():
+    _, cfg = parse(["--preset", "tiny", "--synthetic-ratio", "8"])
+    assert cfg.synthetic_share() is None  # uncapped: uniform over real + synthetic
+    _, cfg = parse(["--preset", "tiny", "--synthetic-ratio", "8", "--gen.max-transitions", "10"])
+    assert cfg.synthetic_share() == pytest.approx(8 / 9)
+    _, cfg = parse(
+        ["--preset", "tiny", "--gen.max-transitions", "10", "--agent.synthetic-fraction", "0.5"]
+    )
+    assert cfg.synthetic_share() == 0.5
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

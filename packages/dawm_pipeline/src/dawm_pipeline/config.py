@@ -98,8 +98,8 @@ class GenerationSettings:
     target_rtg: float | None = None
     """Normalized target R_tg when rtg_source='target' (None: DWM's per-robot grid middle)."""
     max_transitions: int | None = None
-    """Cap on generated transitions (None: synthetic_ratio x real, uncapped). With a cap, set
-    --agent.synthetic-fraction to keep the ratio's batch mix (ratio / (1 + ratio))."""
+    """Cap on generated transitions (None: synthetic_ratio x real, uncapped). Under a cap the
+    agents still draw the ratio's share of synthetic data per batch (see synthetic_share)."""
 
 
 @dataclass
@@ -169,6 +169,19 @@ class PipelineConfig:
     idm: IDMSettings = field(default_factory=IDMSettings)
     gen: GenerationSettings = field(default_factory=GenerationSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
+
+    def synthetic_share(self) -> float | None:
+        """Share of synthetic transitions per agent batch; None: uniform over real + synthetic.
+
+        An explicit --agent.synthetic-fraction wins. With --gen.max-transitions set, the volume
+        may be capped below synthetic_ratio x real, so batches keep the mix the ratio would give
+        uncapped, ratio / (1 + ratio) (8x: 8/9).
+        """
+        if self.agent.synthetic_fraction is not None:
+            return self.agent.synthetic_fraction
+        if self.gen.max_transitions is not None:
+            return self.synthetic_ratio / (1.0 + self.synthetic_ratio)
+        return None
 
     @property
     def algos(self) -> tuple[str, ...]:

@@ -45,8 +45,8 @@ def gather(ctx) -> dict[str, Any]:
             "agent_steps": cfg.agent.steps,
             "agent_batch": cfg.agent.batch_size,
             "synthetic_share": "uniform over real + synthetic"
-            if cfg.agent.synthetic_fraction is None
-            else cfg.agent.synthetic_fraction,
+            if cfg.synthetic_share() is None
+            else cfg.synthetic_share(),
         },
         "dataset": done["data"]["summary"]["dataset"],
         "data": done["data"]["summary"],

@@ -100,7 +100,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
         buffer = ReplayBuffer(
             real,
             synthetic if use_synthetic else None,
-            cfg.agent.synthetic_fraction if use_synthetic else None,
+            cfg.synthetic_share() if use_synthetic else None,
             cfg.device,
         )
         agent = make_agent(cfg, algo, seed, ds, data.episode_returns())
