@@ -37,9 +37,10 @@ SCALES = {
         "quick",
         (0, 1, 2),
         "the pipeline's quick preset (2 shared CPU cores): world model dim 32 mults (1, 2), "
-        "1,500 steps at batch 256; IDM <= 3 epochs; 8x synthetic data, H = 7; agents 4,000 "
-        "updates at batch 256, learning curve every 1,000 updates (3 episodes), final score "
-        "over 10 episodes; 3 seeds",
+        "4,000 steps at batch 256, lr 1e-3; IDM <= 3 epochs; 8x synthetic data capped at 1M "
+        "transitions (batches keep 8/9 synthetic), H = 7; agents 4,000 updates at batch 256, "
+        "learning curve every 1,000 updates (3 episodes), final score over 10 episodes; "
+        "3 seeds",
     ),
     "paper": Scale(
         "paper",
