@@ -30,9 +30,10 @@ from dawm_pipeline.data.policy import GaussianPolicy
 from dawm_pipeline.data.rollout import evaluate
 
 # Fixed env-step budgets. SB3 SAC ran at 77 steps/s alone on our 2 cores (torch 1 thread)
-# and fell to ~30 steps/s while other jobs shared them (2026-11-25), so hopper gets 130k
-# steps (~1 h there) to land the bundled hopper data early; the others run later sessions.
-TRAIN_BUDGETS = {"hopper": 130_000, "walker2d": 300_000, "halfcheetah": 300_000}
+# and fell to 30-60 steps/s while other jobs shared them (2026-11-25), so hopper gets 130k
+# steps (~1 h there) to land the bundled hopper data early, walker2d 300k, and halfcheetah,
+# trained last beside the experiments, 200k (~1 h at ~50 steps/s).
+TRAIN_BUDGETS = {"hopper": 130_000, "walker2d": 300_000, "halfcheetah": 200_000}
 EVAL_SEED = 10_000  # evaluation episodes use seeds disjoint from training (seed 0..)
 
 
