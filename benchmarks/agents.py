@@ -7,9 +7,12 @@
   wall-clock second and per second of CPU time (``*_cpu``: less sensitive to other jobs),
   beside the matmul-only bound at the float32 matmul rate measured in the same round.
 * score: both libraries train each algorithm for ``--updates`` updates with the same seed
-  on the same Pendulum-v1 dataset (benchmarks/agents_data.py, made here), then both
-  policies run the same ``offline_agents.evaluate`` episodes; normalized to this
-  benchmark's own references (random policy 0, scripted swing-up controller 100).
+  on the same dataset, then both policies run the same ``offline_agents.evaluate``
+  episodes. ``--score-task pendulum`` (default): a Pendulum-v1 dataset made here
+  (benchmarks/agents_data.py), normalized to this benchmark's own references (random
+  policy 0, scripted swing-up controller 100). ``--score-task hopper-medium-replay`` (any
+  of the pipeline's dataset names; needs dawm_pipeline): that dataset as the pipeline loads
+  it, evaluated in its Gymnasium env and normalized with D4RL's reference returns.
 
 d3rlpy pins gymnasium 1.0.0, so it runs in its own virtual environment under
 ``.cache/d3rlpy-venv`` (git-ignored), created on first use: torch==2.13.0 first (the local
@@ -28,9 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import agents_data as data
+import gymnasium as gym
 import numpy as np
 import torch
 from offline_agents import (
@@ -172,18 +178,63 @@ class _TorchScriptPolicy:
             return self.module(torch.as_tensor(obs, dtype=torch.float32)).numpy()
 
 
-def score(python: Path, work: Path, args: argparse.Namespace) -> dict:
+@dataclass
+class ScoreTask:
+    """A dataset both libraries train on and how its policies are scored."""
+
+    arrays: dict[str, np.ndarray]
+    make_env: Callable[[], gym.Env]
+    ref_min: float
+    ref_max: float
+    description: dict
+
+
+def pendulum_task(args: argparse.Namespace) -> ScoreTask:
     d = data.pendulum_dataset(args.dataset_episodes, seed=0)
-    npz = work / "pendulum.npz"
-    np.savez(npz, **d)
     ref_min, ref_max = data.pendulum_references(args.episodes, seed=10_000)
-    buffer = ReplayBuffer(transitions(d))
-    eval_kw = {"episodes": args.episodes, "seed": 20_000, "ref_min": ref_min, "ref_max": ref_max}
-    out: dict = {
+    about = {
         "dataset": f"{data.ENV_ID} scripted swing-up + random actions (this project's own)",
-        "transitions": len(buffer),
         "dataset_mean_return": float(d["episode_returns"].mean()),
         "references": {"random": ref_min, "scripted_controller": ref_max},
+    }
+    return ScoreTask(d, data.make_env, ref_min, ref_max, about)
+
+
+def pipeline_task(name: str) -> ScoreTask:
+    """A locomotion dataset as `python -m dawm_pipeline` loads it (bundled, Minari or D4RL)."""
+    from dawm_pipeline.data import load_dataset
+
+    ds = load_dataset(name)
+    keys = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+    about = {
+        "dataset": f"{ds.name}: {ds.info.source_label} ({ds.info.dataset_id})",
+        "dataset_mean_return": float(ds.episode_returns().mean()),
+        "references": {"d4rl_random": ds.info.ref_min_score, "d4rl_expert": ds.info.ref_max_score},
+    }
+    return ScoreTask(
+        {k: getattr(ds, k) for k in keys},
+        lambda: gym.make(ds.env_id),
+        ds.info.ref_min_score,
+        ds.info.ref_max_score,
+        about,
+    )
+
+
+def score(python: Path, work: Path, args: argparse.Namespace) -> dict:
+    task = pendulum_task(args) if args.score_task == "pendulum" else pipeline_task(args.score_task)
+    d = task.arrays
+    npz = work / "score_data.npz"
+    np.savez(npz, **d)
+    buffer = ReplayBuffer(transitions(d))
+    eval_kw = {
+        "episodes": args.episodes,
+        "seed": 20_000,
+        "ref_min": task.ref_min,
+        "ref_max": task.ref_max,
+    }
+    out: dict = {
+        **task.description,
+        "transitions": len(buffer),
         "updates": args.updates,
         "seed": args.seed,
     }
@@ -199,18 +250,18 @@ def score(python: Path, work: Path, args: argparse.Namespace) -> dict:
     for algo in OURS:
         out[algo] = {}
         for dtype in args.dtypes:
-            agent = our_agent(algo, 3, 1, 1.0, dtype, args.seed)
+            agent = our_agent(algo, buffer.obs_dim, buffer.act_dim, 1.0, dtype, args.seed)
             t0 = time.perf_counter()
             agent.train(buffer, args.updates, log_every=args.updates, progress=False)
             rate = args.updates / (time.perf_counter() - t0)
             out[algo][f"ours_{dtype}"] = summary(
-                evaluate(agent.act, data.make_env, **eval_kw), rate
+                evaluate(agent.act, task.make_env, **eval_kw), rate
             )
         policy = work / f"{algo}_d3rlpy.pt"
         run = run_d3rlpy(
             python, npz, algo, args.updates, threads=args.threads, seed=args.seed, policy_out=policy
         )
-        result = evaluate(_TorchScriptPolicy(policy), data.make_env, **eval_kw)
+        result = evaluate(_TorchScriptPolicy(policy), task.make_env, **eval_kw)
         out[algo]["d3rlpy"] = summary(result, run["updates_per_s"])
         print(algo, out[algo], file=sys.stderr)
     return out
@@ -233,6 +284,11 @@ def main() -> None:
         help="our matmul_dtype settings to run",
     )
     p.add_argument("--seed", type=int, default=0, help="training seed of the score runs")
+    p.add_argument(
+        "--score-task",
+        default="pendulum",
+        help="pendulum, or a pipeline dataset name such as hopper-medium-replay",
+    )
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-score", action="store_true")
     p.add_argument("--out", type=Path, default=None)
@@ -251,7 +307,8 @@ def main() -> None:
         if not args.skip_speed:
             result["speed_hopper_shaped"] = speed(python, Path(tmp), args)
         if not args.skip_score:
-            result["score_pendulum"] = score(python, Path(tmp), args)
+            key = "score_" + args.score_task.replace("-", "_")
+            result[key] = score(python, Path(tmp), args)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out is not None:
