@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import torch
 from dawm_pipeline.data import bundled
-from dawm_pipeline.experiments import ResultStore, markdown, plan
+from dawm_pipeline.experiments import ResultStore, markdown, paper, plan
 from dawm_pipeline.experiments.cli import main
+from dawm_pipeline.experiments.plan import TASKS
 from dawm_pipeline.experiments.runner import Sweep, run_experiment
 from test_data import make_bundle
 
@@ -232,6 +233,23 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
     assert "not ours" in doc  # the published numbers are marked as other data
     for png in ("main_bars_cpu.png", "curves_cpu.png", "horizon_cpu.png"):
         assert (tmp_path / "results" / png).stat().st_size > 1000
+
+
+def test_published_per_task_table_is_complete_and_rendered_apart(tmp_path, monkeypatch):
+    assert set(paper.PER_TASK) == set(TASKS)
+    assert all(set(cells) == set(paper.PER_TASK_METHODS) for cells in paper.PER_TASK.values())
+    # a transcription check: each column averages to the 9-task average the paper prints
+    printed = {"TD3+BC": 0.693, "DWM-TD3BC": 0.679, "IQL": 0.601, "DWM-IQL": 0.641, "DD": 0.677}
+    for method, average in printed.items():
+        mean = sum(paper.PER_TASK[t][method][0] for t in TASKS) / len(TASKS)
+        assert mean == pytest.approx(average, abs=0.0015), method
+    monkeypatch.setattr(markdown, "pending_reason", lambda task: "pending: not run")
+    doc = markdown.render([], tmp_path, "results/", "r.jsonl")
+    published = doc[doc.index("### Published numbers (D4RL data, not ours)") :]
+    published = published[: published.index("\n## ")]
+    assert "| task (D4RL, not ours) | TD3+BC | DWM-TD3BC | IQL | DWM-IQL | DD |" in published
+    assert "| hopper-medium-replay | 53 ± 19 | 53 ± 9 | 25 ± 2 | 61 ± 13 | 66 ± 15 |" in published
+    assert "pending" not in published  # none of our cells inside the published section
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the paper scale would run")
