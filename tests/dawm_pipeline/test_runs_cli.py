@@ -116,3 +116,23 @@ def test_simulator_check_reproduces_recorded_transitions():
     assert exact["delta_r2"] > 0.999 and exact["state_r2"] > 0.999
     wrong = consistency("hopper", o, -a, n, scale)["delta_r2"]
     assert wrong < 0.99  # other actions do not reproduce the next state
+
+
+def test_source_revision_names_the_checkout_commit():
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from dawm_pipeline.runs import source_revision
+
+    repo = Path(__file__).resolve().parents[2]
+    if shutil.which("git") is None or not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--short=12", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    revision = source_revision()
+    assert revision is not None and revision.split()[0] == head

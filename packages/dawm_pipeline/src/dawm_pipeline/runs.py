@@ -14,6 +14,7 @@ import importlib.metadata
 import json
 import platform
 import shutil
+import subprocess
 import sys
 import time
 import warnings
@@ -83,14 +84,40 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def source_revision() -> str | None:
+    """The git commit this code runs from, marked when packages/, csrc/ or python/ hold
+    uncommitted changes; None outside a git checkout (e.g. a wheel install).
+
+    Package versions alone cannot tell two editable checkouts apart, and a change to a
+    library mid-sweep shows up in the rows' results (agents are chaotic to 1e-6 changes).
+    """
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(["git", "-C", str(here), *args], capture_output=True,
+                                  text=True, timeout=10)  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    if commit is None:
+        return None
+    dirty = git("status", "--porcelain", "--untracked-files=no", ":/packages", ":/csrc", ":/python")
+    return f"{commit} + uncommitted changes" if dirty else commit
+
+
 def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a result depends on (None: not installed)."""
+    """Installed versions of the packages a result depends on (None: not installed), and
+    the source revision when running from a git checkout."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
+    out["source_revision"] = source_revision()
     return out
 
 
