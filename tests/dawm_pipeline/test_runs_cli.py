@@ -30,6 +30,21 @@ def test_stage_hash_follows_its_inputs_only():
     assert h(b, "generate") == h(c, "generate")  # both samplers give the same result
 
 
+def test_data_stage_hash_sees_the_stochastic_perturbation(monkeypatch):
+    import dataclasses
+
+    from dawm_pipeline.data import stochastic
+
+    plain, noisy = preset("tiny"), preset("tiny")
+    plain.env, noisy.env = "hopper-medium", "hopper-medium-stochastic"
+    assert "perturbation" not in stage_inputs(plain, "data")["settings"]
+    before = config_hash(stage_inputs(noisy, "generate"))
+    heavier = dataclasses.replace(stochastic.STOCHASTIC, torso_mass_scale=1.5)
+    monkeypatch.setattr(stochastic, "STOCHASTIC", heavier)
+    assert stage_inputs(noisy, "data")["settings"]["perturbation"]["torso_mass_scale"] == 1.5
+    assert config_hash(stage_inputs(noisy, "generate")) != before  # reaches downstream stages
+
+
 def test_stage_dir_done_and_recompute(tmp_path):
     sd = StageDir(tmp_path / "s", {"x": 1})
     assert sd.done() is None

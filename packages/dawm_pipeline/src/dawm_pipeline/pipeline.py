@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from dawm_pipeline.config import PipelineConfig
+from dawm_pipeline.data.stochastic import perturbation_record
 from dawm_pipeline.runs import DONE, StageDir, config_hash, read_json, write_run_record
 
 STAGES = ("data", "train-wm", "train-idm", "generate", "train-agent", "evaluate", "report")
@@ -46,6 +47,7 @@ def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
             "path": cfg.dataset_path,
             "data_scale": cfg.data_scale,
             "holdout": cfg.idm.holdout_fraction,
+            **perturbation_record(cfg.env),
         },
         "train-wm": {
             "wm": dataclasses.asdict(cfg.wm),

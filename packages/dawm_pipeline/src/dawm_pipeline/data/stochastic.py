@@ -9,12 +9,13 @@ point, so `gym.make` on an id read back from a run record or a Minari dataset wo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from dawm_pipeline.data.names import GYM_ENV_IDS
+from dawm_pipeline.data.names import GYM_ENV_IDS, parse_name
 
 NAMESPACE = "dawm"
 
@@ -37,6 +38,12 @@ class Perturbation:
 
 
 STOCHASTIC = Perturbation()
+
+
+def perturbation_record(dataset: str) -> dict[str, Any]:
+    """{"perturbation": its settings} for a `-stochastic` dataset name, else {}: what such a
+    dataset depends on beyond its name, for stage hashes and result rows."""
+    return {"perturbation": asdict(STOCHASTIC)} if parse_name(dataset).stochastic else {}
 
 
 class StochasticDynamics(gym.Wrapper):

@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from dawm_pipeline.config import PipelineConfig
-from dawm_pipeline.data.stochastic import STOCHASTIC
+from dawm_pipeline.data.stochastic import perturbation_record
 from dawm_pipeline.experiments.plan import SCALES, Cell, cell_config, plan
 from dawm_pipeline.experiments.results import ResultStore
 from dawm_pipeline.pipeline import Context, run_stage, stage_inputs
@@ -70,21 +70,15 @@ class Sweep:
         return cell_config(cell, self.scale, out=str(self.out), **extra)
 
 
-def _perturbation(cell: Cell) -> dict[str, Any]:
-    """A stochastic cell's data depend on the perturbation, which no stage input names."""
-    return {"perturbation": dataclasses.asdict(STOCHASTIC)} if cell.eval_env == "stochastic" else {}
-
-
 def cell_key(cell: Cell, cfg: PipelineConfig) -> str:
-    """Hash of everything the cell's result depends on (its variant and all stage inputs)."""
+    """Hash of everything the cell's result depends on (its variant and all stage inputs;
+    a stochastic task's perturbation is part of its data stage's inputs)."""
     last = "evaluate" if cell.algo is not None else "generate"
-    key = {"cell": dataclasses.asdict(cell), "inputs": stage_inputs(cfg, last)}
-    return config_hash(key | _perturbation(cell))
+    return config_hash({"cell": dataclasses.asdict(cell), "inputs": stage_inputs(cfg, last)})
 
 
 def _dirs(sweep: Sweep, cell: Cell, cfg: PipelineConfig) -> tuple[Path, Path]:
-    inputs, perturbation = stage_inputs(cfg, "generate"), _perturbation(cell)
-    model = config_hash({"inputs": inputs, **perturbation} if perturbation else inputs)[:10]
+    model = config_hash(stage_inputs(cfg, "generate"))[:10]
     shared = Path(sweep.out) / cell.task / f"{sweep.scale}-{model}"
     if cell.algo is None:
         return shared, shared
@@ -141,7 +135,7 @@ def run_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
     if cell.algo is not None:
         run_stage(ctx, "train-agent")
         evaluate = run_stage(ctx, "evaluate")
-        row |= _perturbation(cell)
+        row |= perturbation_record(cell.task)
         table = evaluate["summary"]["table"][cell.algo]
         row["scores"] = {cond: table[cond]["mean"] for cond in table}
         row["curves"] = {
