@@ -31,6 +31,7 @@ def gather(ctx) -> dict[str, Any]:
         path = ctx.dir("train-agent") / train_agent.job_name(algo, seed, condition) / "curve.csv"
         curves.setdefault(algo, {}).setdefault(condition, []).append(_curve(path))
     table = done["evaluate"]["summary"]["table"]
+    share = cfg.synthetic_share()
     return {
         "env": cfg.env,
         "run": run_name(cfg),
@@ -44,9 +45,7 @@ def gather(ctx) -> dict[str, Any]:
             "guidance": cfg.gen.guidance,
             "agent_steps": cfg.agent.steps,
             "agent_batch": cfg.agent.batch_size,
-            "synthetic_share": "uniform over real + synthetic"
-            if cfg.synthetic_share() is None
-            else cfg.synthetic_share(),
+            "synthetic_share": "uniform over real + synthetic" if share is None else share,
         },
         "dataset": done["data"]["summary"]["dataset"],
         "data": done["data"]["summary"],
