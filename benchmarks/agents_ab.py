@@ -7,13 +7,14 @@ in short chunks of updates whose order alternates, and each is timed per second 
 time (``time.process_time``): both see the same load, and the ratio of the totals
 resolves differences of about 3%. Hopper's sizes, as ``benchmarks/agents.py``.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/agents_ab.py --rev HEAD~1
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/agents_ab.py --rev HEAD~1   # JSON lines
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-import numpy as np
+import agents_data as data
 import offline_agents as ours
 import torch
 
@@ -61,18 +62,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         ref = import_revision(args.rev, Path(tmp))
-        rng = np.random.default_rng(0)
-        n, o, a = 100_000, 11, 3
-        arrays = (
-            rng.standard_normal((n, o)).astype(np.float32),
-            rng.uniform(-1, 1, (n, a)).astype(np.float32),
-            rng.standard_normal(n).astype(np.float32),
-            rng.standard_normal((n, o)).astype(np.float32),
-            (rng.random(n) < 0.01).astype(np.float32),
-        )
+        d = data.hopper_shaped(100_000)
+        keys = ("observations", "actions", "rewards", "next_observations", "terminals")
+        o, a = d["observations"].shape[1], d["actions"].shape[1]
         versions = {args.rev: ref, "working tree": ours}
-        buffers = {k: m.ReplayBuffer(m.Transitions(*arrays)) for k, m in versions.items()}
-        print(f"updates per CPU second, {args.threads} thread(s), {args.chunks}×{args.chunk}")
+        buffers = {
+            k: m.ReplayBuffer(m.Transitions(*(d[key] for key in keys))) for k, m in versions.items()
+        }
         for algo in args.algos.split(","):
             for dtype in args.dtypes.split(","):
                 agents = {}
@@ -89,11 +85,11 @@ def main() -> None:
                         cpu[k] += time.process_time() - t0
                 rate = {k: args.chunks * args.chunk / t for k, t in cpu.items()}
                 r_ref, r_new = rate[args.rev], rate["working tree"]
-                print(
-                    f"{algo:6s} {dtype:9s} {args.rev}: {r_ref:6.1f}  working tree: {r_new:6.1f}"
-                    f"  ratio {r_new / r_ref:.3f}",
-                    flush=True,
-                )
+                row = {"algo": algo, "dtype": dtype, "threads": args.threads,
+                       "updates": args.chunks * args.chunk, "rev": args.rev,
+                       "rev_cpu_ups": round(r_ref, 1), "tree_cpu_ups": round(r_new, 1),
+                       "ratio": round(r_new / r_ref, 3)}  # fmt: skip
+                print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
