@@ -16,7 +16,9 @@
 
 d3rlpy pins gymnasium 1.0.0, so it runs in its own virtual environment under
 ``.cache/d3rlpy-venv`` (git-ignored), created on first use: torch==2.13.0 first (the local
-CPU wheel), then d3rlpy==2.8.1.
+CPU wheel), then d3rlpy==2.8.1. ``--d3rlpy-python`` names another interpreter that imports
+d3rlpy instead (a GPU machine with its own CUDA torch), and ``--device cuda`` runs both
+libraries there.
 
     .venv/bin/python benchmarks/agents.py --updates 10000 --out docs/agents_benchmark.json
 """
@@ -80,19 +82,37 @@ def transitions(d: dict[str, np.ndarray]) -> Transitions:
     return Transitions(*(d[k] for k in keys))
 
 
-def our_agent(algo: str, obs_dim: int, act_dim: int, max_action: float, dtype: str, seed: int = 0):
+def our_agent(
+    algo: str,
+    obs_dim: int,
+    act_dim: int,
+    max_action: float,
+    dtype: str,
+    seed: int = 0,
+    device: str = "cpu",
+):
     cls = OURS[algo]
-    return cls(obs_dim, act_dim, max_action, cls.config_cls(matmul_dtype=dtype, seed=seed))
+    config = cls.config_cls(matmul_dtype=dtype, seed=seed)
+    return cls(obs_dim, act_dim, max_action, config, device)
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so a timer stops when the updates have really run."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
 
 
 def our_rate(
     algo: str, buffer: ReplayBuffer, dtype: str, steps: int, warmup: int
 ) -> tuple[float, float]:
     """(updates per wall second, updates per CPU second) of our training loop."""
-    agent = our_agent(algo, buffer.obs_dim, buffer.act_dim, 1.0, dtype)
+    device = str(buffer.device)
+    agent = our_agent(algo, buffer.obs_dim, buffer.act_dim, 1.0, dtype, device=device)
     agent.train(buffer, warmup, progress=False)
+    synchronize(device)
     t0, c0 = time.perf_counter(), time.process_time()
     agent.train(buffer, warmup + steps, log_every=steps, progress=False)
+    synchronize(device)
     return steps / (time.perf_counter() - t0), steps / (time.process_time() - c0)
 
 
@@ -124,13 +144,15 @@ def update_gflop(algo: str, obs: int = 11, act: int = 3, hidden: int = 256, batc
     return target + (2 * f(*v) + in_grad(*v)) + critic_update + (2 * f(*pi) + in_grad(*pi))
 
 
-def sgemm_gflops(dtype: torch.dtype, reps: int = 50) -> float:
+def sgemm_gflops(dtype: torch.dtype, device: str = "cpu", reps: int = 50) -> float:
     """The machine's matmul rate at these sizes right now (256³, like the hidden layers)."""
-    a, b = torch.randn(256, 256, dtype=dtype), torch.randn(256, 256, dtype=dtype)
+    a, b = (torch.randn(256, 256, dtype=dtype, device=device) for _ in range(2))
     torch.mm(a, b)
+    synchronize(device)
     t0 = time.perf_counter()
     for _ in range(reps):
         torch.mm(a, b)
+    synchronize(device)
     return 2 * 256**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
@@ -138,17 +160,23 @@ def speed(python: Path, work: Path, args: argparse.Namespace) -> dict:
     d = data.hopper_shaped(100_000)
     npz = work / "hopper_shaped.npz"
     np.savez(npz, **d)
-    buffer = ReplayBuffer(transitions(d))
+    buffer = ReplayBuffer(transitions(d), device=args.device)
     out = {}
     for algo in OURS:
         rounds = []
         for _ in range(args.rounds):
-            row = {"sgemm_gflops": round(sgemm_gflops(torch.float32), 1)}
+            row = {"sgemm_gflops": round(sgemm_gflops(torch.float32, args.device), 1)}
             for dtype in args.dtypes:
                 wall, cpu = our_rate(algo, buffer, dtype, args.speed_steps, args.warmup)
                 row[f"ours_{dtype}"], row[f"ours_{dtype}_cpu"] = round(wall, 1), round(cpu, 1)
             theirs = run_d3rlpy(
-                python, npz, algo, args.speed_steps, warmup=args.warmup, threads=args.threads
+                python,
+                npz,
+                algo,
+                args.speed_steps,
+                warmup=args.warmup,
+                threads=args.threads,
+                device=args.device,
             )
             row["d3rlpy"] = round(theirs["updates_per_s"], 1)
             row["d3rlpy_cpu"] = round(theirs["cpu_updates_per_s"], 1)
@@ -225,7 +253,7 @@ def score(python: Path, work: Path, args: argparse.Namespace) -> dict:
     d = task.arrays
     npz = work / "score_data.npz"
     np.savez(npz, **d)
-    buffer = ReplayBuffer(transitions(d))
+    buffer = ReplayBuffer(transitions(d), device=args.device)
     eval_kw = {
         "episodes": args.episodes,
         "seed": 20_000,
@@ -250,16 +278,26 @@ def score(python: Path, work: Path, args: argparse.Namespace) -> dict:
     for algo in OURS:
         out[algo] = {}
         for dtype in args.dtypes:
-            agent = our_agent(algo, buffer.obs_dim, buffer.act_dim, 1.0, dtype, args.seed)
+            agent = our_agent(
+                algo, buffer.obs_dim, buffer.act_dim, 1.0, dtype, args.seed, args.device
+            )
             t0 = time.perf_counter()
             agent.train(buffer, args.updates, log_every=args.updates, progress=False)
+            synchronize(args.device)
             rate = args.updates / (time.perf_counter() - t0)
             out[algo][f"ours_{dtype}"] = summary(
                 evaluate(agent.act, task.make_env, **eval_kw), rate
             )
         policy = work / f"{algo}_d3rlpy.pt"
         run = run_d3rlpy(
-            python, npz, algo, args.updates, threads=args.threads, seed=args.seed, policy_out=policy
+            python,
+            npz,
+            algo,
+            args.updates,
+            threads=args.threads,
+            seed=args.seed,
+            policy_out=policy,
+            device=args.device,
         )
         result = evaluate(_TorchScriptPolicy(policy), task.make_env, **eval_kw)
         out[algo]["d3rlpy"] = summary(result, run["updates_per_s"])
@@ -289,17 +327,27 @@ def main() -> None:
         default="pendulum",
         help="pendulum, or a pipeline dataset name such as hopper-medium-replay",
     )
+    p.add_argument("--device", default="cpu", help="torch device of both libraries")
+    p.add_argument(
+        "--d3rlpy-python",
+        type=Path,
+        default=None,
+        help="an interpreter that imports d3rlpy 2.8.1 (default: make .cache/d3rlpy-venv)",
+    )
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-score", action="store_true")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    python = ensure_d3rlpy_venv()
+    python = args.d3rlpy_python or ensure_d3rlpy_venv()
+    cuda = torch.device(args.device).type == "cuda"
     result: dict = {
         "offline_agents": __version__,
         "d3rlpy": "2.8.1",
         "torch": torch.__version__,
         "threads": args.threads,
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name() if cuda else None,
         "cpu": platform.processor() or platform.machine(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }

@@ -18,16 +18,16 @@ import numpy as np
 import torch
 
 
-def make_algo(name: str, steps: int, seed: int):
+def make_algo(name: str, steps: int, seed: int, device: str):
     d3rlpy.seed(seed)
     scaler = d3rlpy.preprocessing.StandardObservationScaler()
     if name == "td3bc":
-        return d3rlpy.algos.TD3PlusBCConfig(observation_scaler=scaler).create(device="cpu:0")
+        return d3rlpy.algos.TD3PlusBCConfig(observation_scaler=scaler).create(device=device)
     cosine = d3rlpy.optimizers.CosineAnnealingLRFactory(T_max=steps)
     return d3rlpy.algos.IQLConfig(
         observation_scaler=scaler,
         actor_optim_factory=d3rlpy.optimizers.AdamFactory(lr_scheduler_factory=cosine),
-    ).create(device="cpu:0")
+    ).create(device=device)
 
 
 def main() -> None:
@@ -39,6 +39,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--policy-out", default=None)
+    p.add_argument("--device", default="cpu")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     d = np.load(args.data)
@@ -49,7 +50,8 @@ def main() -> None:
         terminals=d["terminals"].astype(np.float32),
         timeouts=d["timeouts"].astype(np.float32),
     )
-    algo = make_algo(args.algo, args.warmup + args.steps, args.seed)
+    device = args.device if ":" in args.device else f"{args.device}:0"  # d3rlpy's spelling
+    algo = make_algo(args.algo, args.warmup + args.steps, args.seed, device)
     quiet = {"logger_adapter": d3rlpy.logging.NoopAdapterFactory(), "show_progress": False}
     if args.warmup:
         algo.fit(dataset, n_steps=args.warmup, n_steps_per_epoch=args.warmup, **quiet)

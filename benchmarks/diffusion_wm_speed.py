@@ -8,6 +8,7 @@ loss/backward/Adam step on a fixed batch, and 3 bare network forwards; `*_vs_flo
 library's rate over the floor's (1.0 = no overhead). Prints JSON.
 
     .venv/bin/python benchmarks/diffusion_wm_speed.py [--threads 2] [--dims 32 64]
+    python benchmarks/diffusion_wm_speed.py --device cuda --dims 128 --dim-mults 1 4 8  # paper
 """
 
 from __future__ import annotations
@@ -45,18 +46,40 @@ def _best_rate(fn, work: float, repeats: int) -> float:
     return work / best
 
 
-def bench(dim: int, train_steps: int, batches: list[int], sample_batch: int, repeats: int) -> dict:
+def bench(
+    dim: int,
+    mults: tuple[int, ...] | None,
+    device: str,
+    train_steps: int,
+    batches: list[int],
+    sample_batch: int,
+    repeats: int,
+) -> dict:
     x, c, g = _data(20_000)
+    shape = {"dim_mults": mults} if mults else {}
     cfg = WorldModelConfig(
-        x_dim=X_DIM, horizon=L, context_dim=C_DIM, guide_dim=G_DIM, dim=dim, inpaint_tokens=1
+        x_dim=X_DIM,
+        horizon=L,
+        context_dim=C_DIM,
+        guide_dim=G_DIM,
+        dim=dim,
+        inpaint_tokens=1,
+        **shape,
     )
-    model = DiffusionWorldModel(cfg, device="cpu")
+    model = DiffusionWorldModel(cfg, device=device)
     out: dict = {"dim": dim, "dim_mults": list(cfg.dim_mults)}
     out["params"] = sum(p.numel() for p in model.net.parameters())
     for b in batches:
-        model.fit(x, c, g, steps=5, batch_size=b, progress=False, device="cpu")  # warm-up
+        model.fit(x, c, g, steps=5, batch_size=b, progress=False, device=device)  # warm-up
         hist = model.fit(
-            x, c, g, steps=train_steps, batch_size=b, progress=False, device="cpu", eval_every=10**9
+            x,
+            c,
+            g,
+            steps=train_steps,
+            batch_size=b,
+            progress=False,
+            device=device,
+            eval_every=10**9,
         )
         floor = _best_rate(_bare_train_steps(model, b, train_steps // 2), train_steps // 2, 1)
         out[f"train_steps_per_s_batch{b}"] = round(hist.steps_per_second, 2)
@@ -80,10 +103,10 @@ def bench(dim: int, train_steps: int, batches: list[int], sample_batch: int, rep
 
 def _bare_train_steps(model: DiffusionWorldModel, b: int, n: int):
     """The irreducible work of n training steps: fixed batch, no indexing, EMA or logging."""
-    diffusion = model.diffusion()
-    gen = torch.Generator().manual_seed(0)
-    x0 = torch.randn(b, L, X_DIM)
-    c, g = torch.randn(b, C_DIM), torch.randn(b, G_DIM)
+    diffusion, dev = model.diffusion(), model.device
+    gen = torch.Generator(dev).manual_seed(0)
+    x0 = torch.randn(b, L, X_DIM, device=dev)
+    c, g = torch.randn(b, C_DIM, device=dev), torch.randn(b, G_DIM, device=dev)
     opt = torch.optim.Adam(model.net.parameters(), lr=1e-4, fused=True)
 
     def run() -> None:
@@ -92,27 +115,41 @@ def _bare_train_steps(model: DiffusionWorldModel, b: int, n: int):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        _synchronize(dev)
 
     return run
 
 
 def _bare_forwards(model: DiffusionWorldModel, n: int):
     """3 forwards of the 2B CFG batch: the network work of one k = 3 guided sample."""
-    x, t = torch.randn(n, L, X_DIM), torch.zeros(n, dtype=torch.int64)
-    c, g, use = torch.randn(n, C_DIM), torch.randn(n, G_DIM), torch.ones(n, dtype=torch.bool)
+    dev = model.device
+    x, t = torch.randn(n, L, X_DIM, device=dev), torch.zeros(n, dtype=torch.int64, device=dev)
+    c, g = torch.randn(n, C_DIM, device=dev), torch.randn(n, G_DIM, device=dev)
+    use = torch.ones(n, dtype=torch.bool, device=dev)
 
     @torch.inference_mode()
     def run() -> None:
         for _ in range(3):
             model.ema(x, t, c, g, use)
+        _synchronize(dev)
 
     return run
+
+
+def _synchronize(device: torch.device) -> None:
+    """Timers stop when queued GPU work has run."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dims", type=int, nargs="+", default=[32, 64])
+    parser.add_argument(
+        "--dim-mults", type=int, nargs="+", default=None, help="default: WorldModelConfig's"
+    )
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--train-steps", type=int, default=60)
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--sample-batch", type=int, default=2048)
@@ -124,10 +161,20 @@ def main() -> None:
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "threads": args.threads,
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
         "shape": {"L": L, "H": H, "x_dim": X_DIM, "context_dim": C_DIM, "guide_dim": G_DIM},
         "ddim_steps": 3,
         "results": [
-            bench(d, args.train_steps, args.batches, args.sample_batch, args.repeats)
+            bench(
+                d,
+                tuple(args.dim_mults) if args.dim_mults else None,
+                args.device,
+                args.train_steps,
+                args.batches,
+                args.sample_batch,
+                args.repeats,
+            )
             for d in args.dims
         ],
     }

@@ -4,8 +4,8 @@ Measures transitions/s (one generated sequence of horizon H gives H transitions)
 (a) diffusion_wm's DDIMSampler (k = 3 steps, CFG as one 2B forward, token-0 inpainting) plus
 the IDM's mean action on every window, in eager PyTorch; (b) the same with the U-Net and the
 IDM under torch.compile; (c) dawm_kernels on the CPU; (d) dawm_kernels on CUDA when a device
-is present. Hopper-shaped data (obs 11, act 3, H 7 -> L 8, x_dim 12, context 14, guide 1),
-IDM 2x256 with history 1, U-Net dim 32 and 64 with dim_mults (1, 2, 4). Achieved GFLOP/s
+is present, beside (a) and (b) on that device (`eager-cuda`, `compile-cuda`). Hopper-shaped
+data (obs 11, act 3, H 7 -> L 8, x_dim 12, context 14, guide 1), IDM 2x256 with history 1, U-Net dim 32 and 64 with dim_mults (1, 2, 4). Achieved GFLOP/s
 are printed next to the machine's measured sgemm rate (torch.mm 2048^2, same threads).
 All figures come from one run, side by side; prints JSON.
 
@@ -15,6 +15,7 @@ All figures come from one run, side by side; prints JSON.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -30,6 +31,7 @@ from inverse_dynamics import IDMConfig, InverseDynamicsModel
 from torch.utils.flop_counter import FlopCounterMode
 
 OBS, ACT, H, HISTORY, STEPS, GUIDANCE = 11, 3, 7, 1, 3, 1.2
+TORCH_MODES = ("eager", "compile", "eager-cuda", "compile-cuda")
 
 
 def log(msg: str) -> None:
@@ -50,7 +52,7 @@ def build_models(dim: int) -> tuple[DiffusionWorldModel, InverseDynamicsModel]:
         guidance=GUIDANCE,
         inpaint_tokens=1,
     )
-    wm = DiffusionWorldModel(cfg)
+    wm = DiffusionWorldModel(cfg, "cpu")
     ones = np.ones
     wm.normalizer = Normalizer(
         -ones(OBS + 1, np.float32),
@@ -65,22 +67,30 @@ def build_models(dim: int) -> tuple[DiffusionWorldModel, InverseDynamicsModel]:
 
 
 class TorchGenerator:
-    """DDIMSampler + IDM in PyTorch: the reference path the engine replaces."""
+    """DDIMSampler + IDM in PyTorch: the reference path the engine replaces.
 
-    def __init__(self, wm: DiffusionWorldModel, idm: InverseDynamicsModel, compiled: bool):
+    On CUDA the models are copies moved there; a call takes host tensors and returns host
+    actions, so its time includes both transfers, as the engine's does."""
+
+    def __init__(
+        self, wm: DiffusionWorldModel, idm: InverseDynamicsModel, compiled: bool, device: str
+    ):
+        self.device = torch.device(device)
+        ema, idm = copy.deepcopy(wm.ema).to(device), copy.deepcopy(idm).to(device)
         self.wm, self.sampler = wm, wm.sampler()
-        self.net = torch.compile(wm.ema, dynamic=True) if compiled else wm.ema
+        self.net = torch.compile(ema, dynamic=True) if compiled else ema
         self.idm = torch.compile(idm, dynamic=True) if compiled else idm
         self.idm_model = idm
-        self.tn = wm.normalizer.torch("cpu")
+        self.tn = wm.normalizer.torch(device)
 
     @torch.inference_mode()
     def __call__(self, s: torch.Tensor, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        tn, cfg = self.tn, self.wm.config
+        tn, cfg, dev = self.tn, self.wm.config, self.device
+        s, a, g = s.to(dev), a.to(dev), g.to(dev)
         context, guide = tn.context(torch.cat([s, a], 1)), tn.guide(g)
-        known = torch.zeros(len(s), cfg.horizon, cfg.x_dim)
+        known = torch.zeros(len(s), cfg.horizon, cfg.x_dim, device=dev)
         known[:, 0, :OBS] = s
-        mask = torch.zeros(cfg.horizon, cfg.x_dim, dtype=torch.bool)
+        mask = torch.zeros(cfg.horizon, cfg.x_dim, dtype=torch.bool, device=dev)
         mask[0] = True
         x = self.sampler.sample(
             self.net, context, guide, guidance=GUIDANCE, inpaint=(mask, tn.x(known))
@@ -89,7 +99,7 @@ class TorchGenerator:
         seq = torch.cat([s[:, None].expand(-1, HISTORY + 1, -1), states], 1)
         windows = torch.stack([seq[:, i : i + HISTORY + 2] for i in range(1, H)], 1)
         mean, _ = self.idm(windows.reshape(-1, HISTORY + 2, OBS))
-        return self.idm_model._to_action(mean)
+        return self.idm_model._to_action(mean).cpu()
 
 
 def flops_per_sequence(wm: DiffusionWorldModel, idm: InverseDynamicsModel) -> float:
@@ -189,10 +199,19 @@ def bench_model(
         log(json.dumps(row))
 
     for mode in modes:
-        if mode in ("eager", "compile"):
+        if mode in TORCH_MODES:
             torch.set_num_threads(threads)
+            if mode.endswith("-cuda") and not torch.cuda.is_available():
+                for b in batches:
+                    record(mode, b, None, "torch sees no CUDA device")
+                continue
             try:
-                gen = TorchGenerator(wm, idm, compiled=mode == "compile")
+                gen = TorchGenerator(
+                    wm,
+                    idm,
+                    compiled=mode.startswith("compile"),
+                    device="cuda" if mode.endswith("-cuda") else "cpu",
+                )
                 warm = [torch.from_numpy(a) for a in inputs(batches[0])]
                 t0 = time.perf_counter()
                 gen(*warm)  # compiles (dynamic shapes: once for all batches)
@@ -243,11 +262,21 @@ def best(rows: list[dict[str, Any]], dim: int, mode: str) -> float | None:
     return max(vals) if vals else None
 
 
+def ratio(rates: dict[str, float | None], a: str, b: str) -> float | None:
+    ra, rb = rates[a], rates[b]
+    return round(ra / rb, 2) if ra and rb else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dims", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--batches", type=int, nargs="+", default=[256, 1024, 4096, 8192])
-    parser.add_argument("--modes", nargs="+", default=["eager", "compile", "engine", "cuda"])
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=["engine", "cuda", *TORCH_MODES],
+        default=["eager", "compile", "engine", "cuda"],
+    )
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument(
         "--max-seconds",
@@ -267,16 +296,13 @@ def main() -> None:
         )
     speedups = {}
     for dim in args.dims:
-        eng, eager, comp = (best(rows, dim, m) for m in ("engine", "eager", "compile"))
+        rates = {m: best(rows, dim, m) for m in ("engine", "cuda", *TORCH_MODES)}
         speedups[f"dim{dim}"] = {
-            "engine_vs_eager": round(eng / eager, 2) if eng and eager else None,
-            "engine_vs_compile": round(eng / comp, 2) if eng and comp else None,
-            "best_transitions_per_s": {
-                "eager": eager,
-                "compile": comp,
-                "engine": eng,
-                "cuda": best(rows, dim, "cuda"),
-            },
+            "engine_vs_eager": ratio(rates, "engine", "eager"),
+            "engine_vs_compile": ratio(rates, "engine", "compile"),
+            "cuda_vs_eager_cuda": ratio(rates, "cuda", "eager-cuda"),
+            "cuda_vs_compile_cuda": ratio(rates, "cuda", "compile-cuda"),
+            "best_transitions_per_s": rates,
         }
     cpu = platform.processor() or platform.machine()
     try:
@@ -290,6 +316,7 @@ def main() -> None:
             "threads": args.threads,
             "engine_isa": engine_probe.isa,
             "cuda": dk.cuda_status()[1],
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
             "sgemm_gflops_2048": round(peak, 1),
             "nominal_peak_gflops": round(nominal, 1) if nominal else None,
             "nominal_peak_rule": nominal_rule,

@@ -47,7 +47,7 @@ def make_models(case: Case) -> tuple[DiffusionWorldModel, InverseDynamicsModel]:
         guidance=case.guidance,
         inpaint_tokens=1,
     )
-    wm = DiffusionWorldModel(cfg)
+    wm = DiffusionWorldModel(cfg, "cpu")  # the reference is CPU float32 (no TF32)
     rs = np.random.default_rng(case.seed)
     lo = (rs.normal(size=obs + 1) - 1).astype(np.float32)
     hi = (lo + rs.uniform(0.5, 2.0, obs + 1)).astype(np.float32)

@@ -108,19 +108,25 @@ def test_single_network_evaluation_matches_unet() -> None:
     np.testing.assert_allclose(out.x, pred.numpy(), atol=2e-5, rtol=0)
 
 
-def test_cuda_engine_matches_cpu_engine() -> None:
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"H{c.horizon}-{c.prediction}-w{c.guidance}")
+@pytest.mark.parametrize("batch", [37, 1000])
+def test_cuda_engine_matches_cpu_engine(case: Case, batch: int) -> None:
     ok, why = dk.cuda_status()
     if not ok:
         pytest.skip(f"CUDA parity needs a GPU: {why}")
-    case = CASES[2]
     wm, idm = make_models(case)
-    inputs = make_inputs(case, batch=37)
+    inputs = make_inputs(case, batch=batch)
     ref32 = reference(wm, idm, inputs, case.guidance)
     ref64 = reference(wm, idm, inputs, case.guidance, torch.float64)
     gpu = dk.Engine.from_exports(wm.export(), idm.export(), device="cuda")
     out = gpu.sample(inputs["states"], inputs["actions"], inputs["rtg"], noise=inputs["noise"])
+    # Over 1000 samples PyTorch's own float32 error passes 1e-4 on x0 cases too (measured
+    # 2.5e-4 on H1-x0 on an H100 machine), so the GPU is held to the budget rule throughout.
     check_parity(out, ref32, ref64, x0_prediction=False)
-    cpu = dk.Engine.from_exports(wm.export(), idm.export())
-    seeded_cpu = cpu.sample(inputs["states"], inputs["actions"], inputs["rtg"], seed=5)
-    seeded_gpu = gpu.sample(inputs["states"], inputs["actions"], inputs["rtg"], seed=5)
-    np.testing.assert_allclose(seeded_gpu.x, seeded_cpu.x, atol=1e-3)
+    # The seeded path draws x_K on the device with the documented generator: PyTorch started
+    # from the host's copy of that x_K must agree within the same budget.
+    seeded = gpu.sample(inputs["states"], inputs["actions"], inputs["rtg"], seed=5)
+    inputs["noise"] = gpu.initial_noise(batch, seed=5)
+    ref32 = reference(wm, idm, inputs, case.guidance)
+    ref64 = reference(wm, idm, inputs, case.guidance, torch.float64)
+    check_parity(seeded, ref32, ref64, x0_prediction=False)

@@ -22,7 +22,7 @@ def test_native_matches_torch_for_the_same_seed():
     x = rng.normal(size=(256, cfg.horizon + 1, obs_dim + 1)).astype(np.float32)
     context = rng.normal(size=(256, obs_dim + act_dim)).astype(np.float32)
     guide = rng.uniform(size=(256, 1)).astype(np.float32)
-    wm = DiffusionWorldModel(model_config(cfg, obs_dim, act_dim))
+    wm = DiffusionWorldModel(model_config(cfg, obs_dim, act_dim), "cpu")
     wm.fit(x, context, guide, steps=3, batch_size=32, progress=False)
     idm = InverseDynamicsModel(IDMConfig(obs_dim, act_dim, hidden_sizes=(32, 32)), -1.0, 1.0)
     idm.set_normalization(x[:, :3, :obs_dim], context[:, obs_dim:])

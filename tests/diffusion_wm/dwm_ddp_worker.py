@@ -17,7 +17,7 @@ def train(steps: int = 12) -> DiffusionWorldModel:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     x, c, g = sine_data(200)
-    model = DiffusionWorldModel(WorldModelConfig(**DDP_CONFIG))
+    model = DiffusionWorldModel(WorldModelConfig(**DDP_CONFIG), "cpu")  # gloo: the CPU path
     model.fit(x, c, g, **(DDP_FIT | {"steps": steps}))
     return model
 

@@ -14,7 +14,8 @@ HERE = Path(__file__).parent
 
 
 def test_two_process_gloo_run_matches_single_process(tmp_path):
-    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE)}
+    path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(HERE / "dwm_ddp_worker.py"), str(tmp_path)]  # fmt: skip
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)

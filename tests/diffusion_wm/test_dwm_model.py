@@ -17,8 +17,8 @@ FIT = dict(steps=500, batch_size=64, lr=2e-3, progress=False, log_every=100, eva
 @pytest.fixture(scope="module")
 def sine_model():
     x, c, g = sine_data(2000)
-    model = DiffusionWorldModel(
-        WorldModelConfig(x_dim=2, horizon=L, context_dim=2, guide_dim=1, **FAST)
+    model = DiffusionWorldModel(  # CPU on a GPU machine too: the tests read tensors as NumPy
+        WorldModelConfig(x_dim=2, horizon=L, context_dim=2, guide_dim=1, **FAST), "cpu"
     )
     model.fit(x, c, g, **FIT)
     return model
@@ -61,7 +61,7 @@ def test_cfg_moves_samples_toward_the_guide_and_both_modes_survive(bimodal_model
 
 def test_save_load_sample_is_bit_identical(sine_model, tmp_path):
     sine_model.save(tmp_path / "m")
-    loaded = DiffusionWorldModel.load(tmp_path / "m")
+    loaded = DiffusionWorldModel.load(tmp_path / "m", device="cpu")
     assert loaded.config == sine_model.config
     assert loaded.history.loss == sine_model.history.loss
     c, g = sine_conditions(50, seed=3)
