@@ -206,16 +206,16 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
         _row(noisy, "td3bc", s, 10.0 + s, 25.0, "stochastic", env="stochastic") for s in range(2)
     ]
     rows += [_row(TASK, "td3bc", 0, 5.0, 5.0, "stochastic", env="stochastic")]  # first design
+    rows += [_row(TASK, "td3bc", 3, 23.0, 33.0) | {"device": "cuda"}]  # an extra seed on a GPU
     store = ResultStore(tmp_path / "r.jsonl")
     for row in rows:
         store.append(row)
     doc = markdown.write_report(store.path, tmp_path / "results.md").read_text()
     lines = doc.splitlines()
-    main_line = next(line for line in lines if line.startswith(f"| {TASK} |") and "3/3" in line)
-    assert (
-        "21.0 ± 0.8" in main_line
-    )  # the stale row of seed 0 is superseded and "31.0 ± 0.8" in main_line
-    assert "+47.6% (3/3 seeds)" in main_line
+    main_line = next(line for line in lines if line.startswith(f"| {TASK} |") and "4/4" in line)
+    # the stale row of seed 0 is superseded; seed 3 (GPU) joins the entry, marked †
+    assert "| 21.5 ± 1.1 † | 31.5 ± 1.1 |" in main_line
+    assert "+46.5% (4/4 seeds)" in main_line
     assert "| walker2d-medium | pending: dataset not built" in doc
     assert "| hopper-medium | pending: not run" in doc
     assert "| hopper-medium-replay | 1 | 20.0 ± 0.0 | 10.0 ± 0.0 | -50.0% (0/2 seeds) | 2 |" in doc
@@ -229,6 +229,8 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
     )
     cmd = "experiments main --scale cpu --tasks hopper-medium-replay --algos td3bc --seeds 0 1 2`"
     assert cmd in doc
+    gpu_cmd = "--tasks hopper-medium-replay --algos td3bc --seeds 3 --device cuda`"
+    assert "Measured rows on a GPU (†)" in doc and gpu_cmd in doc
     assert "DAWM helped on every seed" in doc and "DAWM hurt on every seed" in doc
     assert "not ours" in doc  # the published numbers are marked as other data
     for png in ("main_bars_cpu.png", "curves_cpu.png", "horizon_cpu.png"):

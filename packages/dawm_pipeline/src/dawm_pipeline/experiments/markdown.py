@@ -29,6 +29,10 @@ ALGO_NAMES = {"td3bc": "TD3BC", "iql": "IQL"}
 CMD = "python -m dawm_pipeline.experiments"
 
 
+def on_gpu(row: dict[str, Any]) -> bool:
+    return str(row.get("device", "cpu")).startswith("cuda")
+
+
 def pending_reason(task: str) -> str:
     """'pending: dataset not built' when the task's data cannot be loaded here, else 'not run'."""
     from dawm_pipeline.data import bundled
@@ -82,9 +86,7 @@ class _Doc:
 
     @staticmethod
     def gpu(entry: Entry) -> str:
-        return (
-            " †" if any(str(r.get("device", "cpu")).startswith("cuda") for r in entry.rows) else ""
-        )
+        return " †" if any(on_gpu(r) for r in entry.rows) else ""
 
     def verdict(self, label: str, entry: Entry) -> str:
         real, dawm = entry.scores("real"), entry.scores("dawm")
@@ -104,21 +106,27 @@ class _Doc:
     def command(
         self, experiment: str, scale: str, rows: list[dict[str, Any]] | None = None
     ) -> None:
-        """The command that recomputes (or, when finished, skips) this section's rows
-        (default: every row of the experiment at this scale)."""
+        """The commands that recompute (or, when finished, skip) this section's rows
+        (default: every row of the experiment at this scale): one for the rows measured on
+        the CPU, one for those measured on a GPU."""
         if rows is None:
             rows = [r for r in self.of(experiment) if r["scale"] == scale]
-        if not rows:
-            return
-        parts = [CMD, experiment, "--scale", scale, "--tasks"]
-        parts += [t for t in TASKS if any(r["task"] == t for r in rows)]
-        algos = [a for a in ALGOS if any(r.get("algo") == a for r in rows)]
-        if algos:
-            parts += ["--algos", *algos, "--seeds"]
-            parts += [
-                str(s) for s in sorted({r["seed"] for r in rows if r.get("seed") is not None})
-            ]
-        self.add(f"Measured rows: `{' '.join(parts)}`", "")
+        for gpu in (False, True):
+            part = [r for r in rows if on_gpu(r) == gpu]
+            if not part:
+                continue
+            parts = [CMD, experiment, "--scale", scale, "--tasks"]
+            parts += [t for t in TASKS if any(r["task"] == t for r in part)]
+            algos = [a for a in ALGOS if any(r.get("algo") == a for r in part)]
+            if algos:
+                parts += ["--algos", *algos, "--seeds"]
+                parts += [
+                    str(s) for s in sorted({r["seed"] for r in part if r.get("seed") is not None})
+                ]
+            if gpu:
+                parts += ["--device", "cuda"]
+            label = "Measured rows on a GPU (†)" if gpu else "Measured rows"
+            self.add(f"{label}: `{' '.join(parts)}`", "")
 
     # ------------------------------------------------------------------ sections
     def main(self) -> None:
@@ -128,7 +136,10 @@ class _Doc:
             planned = {variant(c) for c in plan("main", scale)}
             self.add(f"Scale `{scale}`. Normalized score, mean ± std over seeds (n per entry);")
             self.add("Δ = relative change of the mean, and on how many seeds DAWM beat real only.")
-            self.add("† = run on a GPU.", "")
+            self.add(
+                "† = some of the entry's seeds ran on a GPU (the `--device cuda` command below).",
+                "",
+            )
             header = ["task"]
             for algo in ALGOS:
                 name = ALGO_NAMES[algo]
@@ -471,7 +482,7 @@ class _Doc:
             return
         self.add(
             'Generated from the tables above. "Helped" means DAWM beat real only on every '
-            "seed; with 3 seeds and CPU-scale budgets that is weak evidence either way, and "
+            "seed; with 3 to 5 seeds and CPU-scale budgets that is weak evidence either way, and "
             "nothing here is a D4RL number.",
             "",
             f"Overall, over {sum(self.tally.values())} measured comparisons (every table entry "
