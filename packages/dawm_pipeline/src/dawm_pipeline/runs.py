@@ -9,6 +9,7 @@ contains the config hash), the stage is recomputed in place and a warning says s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -84,12 +85,15 @@ def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+@functools.cache
 def source_revision() -> str | None:
     """The git commit this code runs from, marked when packages/, csrc/ or python/ hold
     uncommitted changes; None outside a git checkout (e.g. a wheel install).
 
     Package versions alone cannot tell two editable checkouts apart, and a change to a
     library mid-sweep shows up in the rows' results (agents are chaotic to 1e-6 changes).
+    Read once per process: the code a process runs is the code it imported at its start,
+    and every run record and result row would otherwise spawn git again.
     """
     here = Path(__file__).resolve().parent
 
