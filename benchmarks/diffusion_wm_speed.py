@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 import torch
-from diffusion_wm import DiffusionWorldModel, WorldModelConfig, __version__
+from diffusion_wm import DiffusionWorldModel, SamplingConfig, WorldModelConfig, __version__
 
 L, X_DIM, C_DIM, G_DIM = 8, 12, 14, 1
 H = L - 1
@@ -59,7 +59,7 @@ def bench(
     shape = {"dim_mults": mults} if mults else {}
     cfg = WorldModelConfig(
         x_dim=X_DIM,
-        horizon=L,
+        length=L,
         context_dim=C_DIM,
         guide_dim=G_DIM,
         dim=dim,
@@ -89,8 +89,9 @@ def bench(
     cs, gs = c[:sample_batch], g[:sample_batch]
     known = x[:sample_batch]
     for name, omega in (("cfg", 1.2), ("no_cfg", 1.0)):
+        sampling = SamplingConfig(steps=3, guidance=omega)
         rate = _best_rate(
-            lambda omega=omega: model.sample(cs, gs, guidance=omega, inpaint=(mask, known)),
+            lambda s=sampling: model.sample(cs, gs, sampling=s, inpaint=(mask, known)),
             sample_batch,
             repeats,
         )

@@ -26,11 +26,12 @@ from typing import Any
 import dawm_kernels as dk
 import numpy as np
 import torch
-from diffusion_wm import DiffusionWorldModel, Normalizer, WorldModelConfig
+from diffusion_wm import DiffusionWorldModel, Normalizer, SamplingConfig, WorldModelConfig
 from inverse_dynamics import IDMConfig, InverseDynamicsModel
 from torch.utils.flop_counter import FlopCounterMode
 
 OBS, ACT, H, HISTORY, STEPS, GUIDANCE = 11, 3, 7, 1, 3, 1.2
+SAMPLING = SamplingConfig(steps=STEPS, guidance=GUIDANCE)
 TORCH_MODES = ("eager", "compile", "eager-cuda", "compile-cuda")
 
 
@@ -43,13 +44,11 @@ def build_models(dim: int) -> tuple[DiffusionWorldModel, InverseDynamicsModel]:
     torch.manual_seed(0)
     cfg = WorldModelConfig(
         x_dim=OBS + 1,
-        horizon=H + 1,
+        length=H + 1,  # token 0 is the inpainted s_t, then the H generated steps
         context_dim=OBS + ACT,
         guide_dim=1,
         dim=dim,
         dim_mults=(1, 2, 4),
-        sampling_steps=STEPS,
-        guidance=GUIDANCE,
         inpaint_tokens=1,
     )
     wm = DiffusionWorldModel(cfg, "cpu")
@@ -77,7 +76,7 @@ class TorchGenerator:
     ):
         self.device = torch.device(device)
         ema, idm = copy.deepcopy(wm.ema).to(device), copy.deepcopy(idm).to(device)
-        self.wm, self.sampler = wm, wm.sampler()
+        self.wm, self.sampler = wm, wm.sampler(SAMPLING)
         self.net = torch.compile(ema, dynamic=True) if compiled else ema
         self.idm = torch.compile(idm, dynamic=True) if compiled else idm
         self.idm_model = idm
@@ -88,12 +87,12 @@ class TorchGenerator:
         tn, cfg, dev = self.tn, self.wm.config, self.device
         s, a, g = s.to(dev), a.to(dev), g.to(dev)
         context, guide = tn.context(torch.cat([s, a], 1)), tn.guide(g)
-        known = torch.zeros(len(s), cfg.horizon, cfg.x_dim, device=dev)
+        known = torch.zeros(len(s), cfg.length, cfg.x_dim, device=dev)
         known[:, 0, :OBS] = s
-        mask = torch.zeros(cfg.horizon, cfg.x_dim, dtype=torch.bool, device=dev)
+        mask = torch.zeros(cfg.length, cfg.x_dim, dtype=torch.bool, device=dev)
         mask[0] = True
         x = self.sampler.sample(
-            self.net, context, guide, guidance=GUIDANCE, inpaint=(mask, tn.x(known))
+            self.net, context, guide, guidance=SAMPLING.guidance, inpaint=(mask, tn.x(known))
         )
         states = tn.x_inverse(x)[:, 1:, :OBS]
         seq = torch.cat([s[:, None].expand(-1, HISTORY + 1, -1), states], 1)
@@ -108,7 +107,7 @@ def flops_per_sequence(wm: DiffusionWorldModel, idm: InverseDynamicsModel) -> fl
     cfg = wm.config
     with FlopCounterMode(display=False) as fc, torch.inference_mode():
         wm.ema(
-            torch.zeros(1, cfg.horizon, cfg.x_dim),
+            torch.zeros(1, cfg.length, cfg.x_dim),
             torch.zeros(1, dtype=torch.int64),
             torch.zeros(1, OBS + ACT),
             torch.zeros(1, 1),
@@ -237,7 +236,7 @@ def bench_model(
                         record(mode, b, None, why)
                     continue
             engine = dk.Engine.from_exports(
-                wm.export(),
+                wm.export(SAMPLING),
                 idm.export(),
                 device="cuda" if mode == "cuda" else "cpu",
                 threads=threads,
@@ -288,7 +287,8 @@ def main() -> None:
 
     peak = sgemm_gflops(args.threads)
     nominal, nominal_rule = nominal_peak_gflops(args.threads)
-    engine_probe = dk.Engine.from_exports(*[m.export() for m in build_models(32)], threads=1)
+    wm, idm = build_models(32)
+    engine_probe = dk.Engine.from_exports(wm.export(SAMPLING), idm.export(), threads=1)
     rows: list[dict[str, Any]] = []
     for dim in args.dims:
         rows += bench_model(

@@ -26,14 +26,13 @@ import time
 import numpy as np
 import torch
 from dawm_pipeline.config import preset
-from dawm_pipeline.data import load_dataset
+from dawm_pipeline.data import OfflineDataset, load_dataset
 from dawm_pipeline.sequences import (
-    Transitions,
     build_conditions,
     build_x,
-    from_dataset,
     inpaint_mask,
     returns_to_go,
+    sequence_length,
     window_starts,
 )
 from dawm_pipeline.stages.train_wm import model_config
@@ -42,7 +41,7 @@ from diffusion_wm import DiffusionWorldModel
 HELD_OUT_WINDOWS = 2000
 
 
-def windows(cfg, data: Transitions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def windows(cfg, data: OfflineDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
     starts = window_starts(data.bounds, cfg.horizon)
     return build_x(data, starts, cfg.horizon), *build_conditions(data, starts, rtg, cfg.rtg_scale)
@@ -68,7 +67,7 @@ def main() -> None:
     cfg.env = args.env
     if args.dim is not None:
         cfg.wm.dim = args.dim
-    data = from_dataset(load_dataset(args.env))
+    data = load_dataset(args.env)
     episodes = np.random.default_rng(0).permutation(len(data.bounds))
     held_out = np.sort(episodes[: len(episodes) // 10])
     train, test = data.select(np.sort(episodes[len(episodes) // 10 :])), data.select(held_out)
@@ -90,8 +89,8 @@ def main() -> None:
                   eval_every=args.every, log_every=args.every)  # fmt: skip
         seconds = time.perf_counter() - t0
         gen = torch.Generator().manual_seed(0)
-        s = model.sample(ct, gt, guidance=cfg.gen.guidance, steps=cfg.gen.sampling_steps,
-                         generator=gen, inpaint=(inpaint_mask(h, d), xt))  # fmt: skip
+        s = model.sample(ct, gt, sampling=cfg.sampling(), generator=gen,
+                         inpaint=(inpaint_mask(sequence_length(h), d), xt))  # fmt: skip
         row = {"env": args.env, "steps": steps, "lr": args.lr, "dim": cfg.wm.dim,
                "train_seconds": round(seconds, 1)}  # fmt: skip
         for j in (1, 3, h):

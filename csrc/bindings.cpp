@@ -64,7 +64,7 @@ std::shared_ptr<Model> build(const py::dict& unet, const py::dict& idm, const py
   cfg.history = get<int>(c, "history");
   cfg.hidden = get<std::vector<int>>(c, "hidden_sizes");
   cfg.activation = get<std::string>(c, "activation");
-  cfg.horizon = get<int>(c, "horizon");
+  cfg.length = get<int>(c, "length");
   cfg.state_col = get<int>(c, "state_col");
   cfg.reward_col = get<int>(c, "reward_col");
   cfg.inpaint_first = get<bool>(c, "inpaint_first");
@@ -171,7 +171,9 @@ class CudaEngine {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "dawm_kernels native core: use the Python face (dawm_kernels.Engine) instead.";
-  py::class_<Model, std::shared_ptr<Model>>(m, "Model");
+  py::class_<Model, std::shared_ptr<Model>>(m, "Model")
+      .def_property_readonly("length", [](const Model& mo) { return mo.desc.unet.L; })
+      .def_property_readonly("generated", [](const Model& mo) { return mo.desc.layout.H; });
   m.def("build", &build, py::arg("unet"), py::arg("idm"), py::arg("config"));
   m.def("supported_isas", &dawm::supported_isas);
   m.def("initial_noise", [](int64_t B, int64_t per_sample, uint64_t seed) {

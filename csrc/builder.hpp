@@ -28,8 +28,9 @@ struct BuildConfig {
   int obs_dim = 0, act_dim = 0, history = 0;
   std::vector<int> hidden;
   std::string activation = "relu";
-  // DAWM layout: horizon H (L = H + 1 tokens), columns of the state and the reward
-  int horizon = 1, state_col = 0, reward_col = 0;
+  // DAWM layout: sequence length L (the U-Net export's "length"; build_model derives the
+  // H = L - 1 generated steps), columns of the state and the reward
+  int length = 2, state_col = 0, reward_col = 0;
   bool inpaint_first = true;
 };
 

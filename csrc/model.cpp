@@ -181,7 +181,8 @@ Model build_model(const WeightMap& unet, const WeightMap& idm, const BuildConfig
   require(n >= 1 && n <= kMaxLevels,
           "dim_mults must have 1.." + std::to_string(kMaxLevels) + " entries");
   require(cfg.dim >= 8 && cfg.dim % 8 == 0, "dim must be a positive multiple of 8");
-  require(cfg.x_dim >= 1 && cfg.horizon >= 1, "x_dim and horizon must be >= 1");
+  require(cfg.x_dim >= 1, "x_dim must be >= 1");
+  require(cfg.length >= 2, "length must be >= 2 (token 0 is s_t, tokens 1..length-1 generated)");
   const int steps = static_cast<int>(cfg.t.size());
   require(steps >= 1 && steps <= kMaxSteps,
           "the DDIM table needs 1.." + std::to_string(kMaxSteps) + " steps");
@@ -195,7 +196,7 @@ Model build_model(const WeightMap& unet, const WeightMap& idm, const BuildConfig
   UNetDesc& u = d.unet;
   u.x_dim = cfg.x_dim, u.c_dim = cfg.context_dim, u.g_dim = cfg.guide_dim, u.dim = cfg.dim;
   u.n_levels = n, u.epsilon = cfg.epsilon;
-  u.L = cfg.horizon + 1;
+  u.L = cfg.length;
   const int mult = 1 << (n - 1);
   u.Lp = (u.L + mult - 1) / mult * mult;
   u.ch[0] = cfg.x_dim;
@@ -260,7 +261,9 @@ Model build_model(const WeightMap& unet, const WeightMap& idm, const BuildConfig
 
   // Layout and normalizers (hi - lo floored at 1e-6 as in diffusion_wm's normalizer).
   LayoutDesc& l = d.layout;
-  l.obs_dim = cfg.obs_dim, l.act_dim = cfg.act_dim, l.H = cfg.horizon;
+  // DAWM layout: token 0 is the inpainted s_t, tokens 1..L-1 the generated steps. The one
+  // place the number of generated steps H is derived from the sequence length.
+  l.obs_dim = cfg.obs_dim, l.act_dim = cfg.act_dim, l.H = u.L - 1;
   l.state_col = cfg.state_col, l.reward_col = cfg.reward_col, l.inpaint_first = cfg.inpaint_first;
   require(cfg.state_col >= 0 && cfg.state_col + cfg.obs_dim <= cfg.x_dim,
           "the state columns fall outside x");

@@ -35,7 +35,7 @@ struct Block {
 };
 
 struct UNetDesc {
-  int x_dim = 0, L = 0, Lp = 0, c_dim = 0, g_dim = 0, dim = 0, n_levels = 0;
+  int x_dim = 0, L = 0, Lp = 0, c_dim = 0, g_dim = 0, dim = 0, n_levels = 0;  // L: tokens
   int ch[kMaxLevels + 1] = {};  // [x_dim, dim*m0, dim*m1, ...]
   bool epsilon = true;
   Dense ctx0, ctx2, guide0, guide2;
@@ -69,7 +69,7 @@ struct SamplerDesc {
 
 // Which x columns hold the state and the reward (the DAWM layout), and the normalizers.
 struct LayoutDesc {
-  int obs_dim = 0, act_dim = 0, H = 0;
+  int obs_dim = 0, act_dim = 0, H = 0;  // H = unet.L - 1 generated steps (set by build_model)
   int state_col = 0, reward_col = 0;
   bool inpaint_first = true;
   int64_t x_lo = -1, x_range = -1, c_mean = -1, c_std = -1, g_mean = -1, g_std = -1;

@@ -32,10 +32,10 @@ class Layout:
 class Generated:
     """Raw (denormalized) outputs, plus the final x in normalized space (for parity checks)."""
 
-    states: np.ndarray  # (B, H, obs_dim): ŝ_{t+1..t+H}
+    states: np.ndarray  # (B, H, obs_dim): ŝ_{t+1..t+H}, H = L - 1
     rewards: np.ndarray  # (B, H): r̂_{t..t+H-1}
     actions: np.ndarray  # (B, H, act_dim): a_t, then the IDM's mean actions
-    x: np.ndarray  # (B, H + 1, x_dim), normalized
+    x: np.ndarray  # (B, L, x_dim), normalized
 
 
 def cuda_status() -> tuple[bool, str]:
@@ -97,7 +97,7 @@ def _ddim_table(schedule: Any, weights: Mapping[str, np.ndarray], steps: int | N
     if steps is not None and steps != len(t):
         raise ValueError(
             f"steps={steps} but the DDIM table has {len(t)} steps; export the model with "
-            f"export(steps={steps}) or pass a matching schedule"
+            f"export(SamplingConfig(steps={steps})) or pass a matching schedule"
         )
     return {
         "t": t.astype(np.int64).tolist(),
@@ -156,7 +156,8 @@ class Engine:
         self.act_dim: int = info["act_dim"]
         self.guide_dim: int = info["guide_dim"]
         self.x_dim: int = info["x_dim"]
-        self.horizon: int = info["horizon"]
+        self.length: int = model.length  # L tokens: token 0 is s_t, then H = L - 1 generated
+        self._generated: int = model.generated  # H, derived once in C++ (build_model)
         self.steps: int = len(info["t"])
         self.guidance: float = info["guidance"]
         self.threads = positive_int(threads, "threads") if threads is not None else None
@@ -185,7 +186,6 @@ class Engine:
         schedule: Any = None,
         steps: int | None = None,
         guidance: float | None = None,
-        horizon: int | None = None,
         device: str = "cpu",
         *,
         clip: float | None = None,
@@ -198,9 +198,10 @@ class Engine:
         """Engine from `DiffusionWorldModel.export()` and `InverseDynamicsModel.export()`.
 
         `schedule`: the DDIM table (mapping or an object with `ddim_table()`), default the
-        export's own; `guidance` (ω), `clip` and `horizon` H default to the export's config
-        (H = its sequence length − 1); `layout` defaults to the contract's DAWM layout (token 0
-        = [s_t, 0] inpainted at every step).
+        export's own (`steps`, if given, must match its length); `guidance` (ω) and `clip`
+        default to the export's config. The sequence length L is the export's `length`:
+        outputs hold the H = L − 1 generated steps. `layout` defaults to the contract's DAWM
+        layout (token 0 = [s_t, 0] inpainted at every step).
         """
         unet_w, unet_c = _weights(unet_export, "U-Net")
         idm_w, idm_c = _weights(idm_export, "IDM")
@@ -211,12 +212,13 @@ class Engine:
         if float(unet_c.get("eta", 0.0)) != 0.0:
             raise ValueError(
                 f"the engine runs deterministic DDIM (eta 0), the export has eta={unet_c['eta']}; "
-                "sample with eta=0 or use diffusion_wm's sampler"
+                "export with SamplingConfig(eta=0) or use diffusion_wm's sampler"
             )
         obs_dim = int(_cfg(idm_c, "obs_dim", "IDM"))
         act_dim = int(_cfg(idm_c, "act_dim", "IDM"))
-        horizon = int(_cfg(unet_c, "horizon", what)) - 1 if horizon is None else horizon
-        horizon = positive_int(horizon, "horizon")
+        length = int(_cfg(unet_c, "length", what))
+        if length < 2:
+            raise ValueError(f"U-Net length must be >= 2 (token 0 is s_t), got {length}")
         guidance = float(unet_c.get("guidance", 1.0) if guidance is None else guidance)
         clip = float(unet_c.get("clip", 1.0) if clip is None else clip)
         if not np.isfinite(guidance) or not np.isfinite(clip) or clip <= 0:
@@ -237,7 +239,7 @@ class Engine:
             "history": int(_cfg(idm_c, "history", "IDM")),
             "hidden_sizes": [int(h) for h in _cfg(idm_c, "hidden_sizes", "IDM")],
             "activation": str(idm_c.get("activation", "relu")),
-            "horizon": horizon,
+            "length": length,
             "state_col": int(layout.state_col),
             "reward_col": int(reward_col),
             "inpaint_first": bool(layout.inpaint_first),
@@ -247,12 +249,11 @@ class Engine:
         return cls(model, info, device, threads, tile, isa, gpu_chunk)
 
     def initial_noise(self, batch: int, seed: int = 0) -> np.ndarray:
-        """The x_K that `sample(..., seed=seed)` starts from: (batch, H + 1, x_dim) float32."""
+        """The x_K that `sample(..., seed=seed)` starts from: (batch, L, x_dim) float32."""
         if isinstance(batch, bool) or not isinstance(batch, int | np.integer) or batch < 0:
             raise ValueError(f"batch must be a non-negative int, got {batch!r}")
-        length = self.horizon + 1
-        flat = _core.initial_noise(int(batch), length * self.x_dim, seed_value(seed))
-        return flat.reshape(int(batch), length, self.x_dim)
+        flat = _core.initial_noise(int(batch), self.length * self.x_dim, seed_value(seed))
+        return flat.reshape(int(batch), self.length, self.x_dim)
 
     def sample(
         self,
@@ -276,14 +277,14 @@ class Engine:
             if rtg is not None and np.asarray(rtg).size:
                 raise ValueError("the model has no guide (guide_dim 0): pass rtg=None")
             rtg_arr = None
-        length = self.horizon + 1
+        length, h = self.length, self._generated
         if noise is not None:
             noise = float_array(noise, "noise", (batch, length, self.x_dim))
         seed = seed_value(seed)
         out = Generated(
-            states=np.empty((batch, self.horizon, obs), np.float32),
-            rewards=np.empty((batch, self.horizon), np.float32),
-            actions=np.empty((batch, self.horizon, act), np.float32),
+            states=np.empty((batch, h, obs), np.float32),
+            rewards=np.empty((batch, h), np.float32),
+            actions=np.empty((batch, h, act), np.float32),
             x=np.empty((batch, length, self.x_dim), np.float32),
         )
         if batch == 0:

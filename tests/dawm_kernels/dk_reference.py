@@ -8,17 +8,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusion_wm import DiffusionWorldModel, Normalizer, WorldModelConfig
+from diffusion_wm import DiffusionWorldModel, Normalizer, SamplingConfig, WorldModelConfig
 from inverse_dynamics import IDMConfig, InverseDynamicsModel
 
 
 @dataclass(frozen=True)
 class Case:
-    """One engine configuration: hopper-like shapes scaled down so a test takes milliseconds."""
+    """One engine configuration: hopper-like shapes scaled down so a test takes milliseconds.
+
+    `length` L is the sequence length: token 0 is s_t, tokens 1..L-1 the generated steps.
+    `steps` and `guidance` are how the case is sampled (`sampling`), not part of the model.
+    """
 
     obs: int = 5
     act: int = 2
-    horizon: int = 3
+    length: int = 4
     dim: int = 16
     dim_mults: tuple[int, ...] = (1, 2, 4)
     prediction: str = "epsilon"
@@ -27,6 +31,10 @@ class Case:
     history: int = 1
     activation: str = "relu"
     seed: int = 0
+
+    @property
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(steps=self.steps, guidance=self.guidance)
 
 
 def make_models(case: Case) -> tuple[DiffusionWorldModel, InverseDynamicsModel]:
@@ -37,14 +45,12 @@ def make_models(case: Case) -> tuple[DiffusionWorldModel, InverseDynamicsModel]:
     obs, act = case.obs, case.act
     cfg = WorldModelConfig(
         x_dim=obs + 1,
-        horizon=case.horizon + 1,
+        length=case.length,
         context_dim=obs + act,
         guide_dim=1,
         dim=case.dim,
         dim_mults=case.dim_mults,
         prediction=case.prediction,
-        sampling_steps=case.steps,
-        guidance=case.guidance,
         inpaint_tokens=1,
     )
     wm = DiffusionWorldModel(cfg, "cpu")  # the reference is CPU float32 (no TF32)
@@ -84,7 +90,7 @@ def make_inputs(case: Case, batch: int, seed: int = 1) -> dict[str, np.ndarray]:
         "states": rs.normal(size=(batch, case.obs)).astype(np.float32),
         "actions": rs.uniform(-1, 1, (batch, case.act)).astype(np.float32),
         "rtg": rs.normal(size=(batch, 1)).astype(np.float32),
-        "noise": rs.normal(size=(batch, case.horizon + 1, case.obs + 1)).astype(np.float32),
+        "noise": rs.normal(size=(batch, case.length, case.obs + 1)).astype(np.float32),
     }
 
 
@@ -92,10 +98,11 @@ def reference(
     wm: DiffusionWorldModel,
     idm: InverseDynamicsModel,
     inputs: dict[str, np.ndarray],
-    guidance: float,
+    sampling: SamplingConfig,
     dtype: torch.dtype = torch.float32,
 ) -> dict[str, np.ndarray]:
-    """x (normalized), states, rewards and actions from the PyTorch modules.
+    """x (normalized), states, rewards and actions from the PyTorch modules, sampled with
+    `sampling` (DDIM steps and guidance ω).
 
     dtype float64 runs the same algorithm with the same float32 weights, table and
     statistics in double precision: a yardstick for PyTorch's own float32 rounding.
@@ -106,7 +113,7 @@ def reference(
         # sinusoidal_embedding is float32 by construction; feed its output to the double MLP.
         net.time_mlp.register_forward_pre_hook(lambda _m, args: (args[0].double(),))
     cfg = wm.config
-    obs, length = inputs["states"].shape[1], cfg.horizon
+    obs, length = inputs["states"].shape[1], cfg.length
     tn = wm.normalizer.torch("cpu")
     s_t, a_t, g_t, noise = (
         torch.from_numpy(inputs[k]).to(dtype) for k in ("states", "actions", "rtg", "noise")
@@ -117,8 +124,8 @@ def reference(
     known[:, 0, :obs] = s_t
     mask = torch.zeros(length, cfg.x_dim, dtype=torch.bool)
     mask[0] = True
-    x = wm.sampler().sample(
-        net, context, guide, guidance=guidance, noise=noise, inpaint=(mask, tn.x(known))
+    x = wm.sampler(sampling).sample(
+        net, context, guide, guidance=sampling.guidance, noise=noise, inpaint=(mask, tn.x(known))
     )
     raw = tn.x_inverse(x)
     states, rewards = raw[:, 1:, :obs], raw[:, 1:, obs]

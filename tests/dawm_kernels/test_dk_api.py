@@ -11,7 +11,8 @@ import torch
 from dawm_kernels import _core
 from dk_reference import Case, make_inputs, make_models
 
-CASE = Case(horizon=3, dim=16)
+CASE = Case(length=4, dim=16)
+H = CASE.length - 1  # generated steps: token 0 is s_t
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def models():
 @pytest.fixture(scope="module")
 def engine(models):
     wm, idm = models
-    return dk.Engine.from_exports(wm.export(), idm.export(), threads=2, tile=4)
+    return dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), threads=2, tile=4)
 
 
 def test_native_core_is_built_with_cuda_when_nvcc_exists() -> None:
@@ -36,8 +37,9 @@ def test_outputs_follow_the_dawm_layout(engine, models) -> None:
     states, rewards, actions = engine.generate(
         inputs["states"], inputs["actions"], inputs["rtg"], seed=3
     )
-    assert states.shape == (9, 3, CASE.obs) and rewards.shape == (9, 3)
-    assert actions.shape == (9, 3, CASE.act)
+    assert engine.length == CASE.length
+    assert states.shape == (9, H, CASE.obs) and rewards.shape == (9, H)
+    assert actions.shape == (9, H, CASE.act)
     np.testing.assert_array_equal(actions[:, 0], inputs["actions"])
     # IDM actions are clipped to the bounds given to the IDM ([-1, 1]).
     assert np.abs(actions).max() <= 1.0
@@ -51,14 +53,15 @@ def test_seeded_noise_is_deterministic_and_independent_of_threads_and_tiles(mode
     wm, idm = models
     inputs = make_inputs(CASE, batch=21)
     args = (inputs["states"], inputs["actions"], inputs["rtg"])
+    exports = (wm.export(CASE.sampling), idm.export())
     runs = [
-        dk.Engine.from_exports(wm.export(), idm.export(), threads=t, tile=k).sample(*args, seed=7)
+        dk.Engine.from_exports(*exports, threads=t, tile=k).sample(*args, seed=7)
         for t, k in ((1, 16), (2, 4), (2, 5))
     ]
     for other in runs[1:]:
         np.testing.assert_array_equal(other.x, runs[0].x)
         np.testing.assert_array_equal(other.actions, runs[0].actions)
-    engine = dk.Engine.from_exports(wm.export(), idm.export(), threads=1)
+    engine = dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), threads=1)
     assert not np.array_equal(engine.sample(*args, seed=8).x, runs[0].x)
     # A sample's noise depends on its index only: a prefix of the batch reproduces exactly.
     head = engine.sample(*(a[:5] for a in args), seed=7)
@@ -69,7 +72,7 @@ def test_seeded_path_uses_the_documented_generator(engine) -> None:
     inputs = make_inputs(CASE, batch=6)
     args = (inputs["states"], inputs["actions"], inputs["rtg"])
     noise = engine.initial_noise(6, seed=11)
-    assert noise.shape == (6, 4, CASE.obs + 1) and noise.dtype == np.float32
+    assert noise.shape == (6, CASE.length, CASE.obs + 1) and noise.dtype == np.float32
     np.testing.assert_array_equal(
         engine.sample(*args, seed=11).x, engine.sample(*args, noise=noise).x
     )
@@ -82,9 +85,9 @@ def test_schedule_sources_agree(models) -> None:
     wm, idm = models
     inputs = make_inputs(CASE, batch=5)
     args = (inputs["states"], inputs["actions"], inputs["rtg"])
-    sampler = wm.sampler()
+    sampler = wm.sampler(CASE.sampling)
     outs = [
-        dk.Engine.from_exports(wm.export(), idm.export(), schedule=s, steps=3).sample(
+        dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), schedule=s, steps=3).sample(
             *args, noise=inputs["noise"]
         )
         for s in (None, sampler, sampler.ddim_table(), wm.schedule)
@@ -111,12 +114,12 @@ def test_empty_batch_returns_empty_arrays(engine) -> None:
         np.zeros((0, CASE.act), np.float32),
         np.zeros((0, 1), np.float32),
     )
-    assert s.shape == (0, 3, CASE.obs) and r.shape == (0, 3) and a.shape == (0, 3, CASE.act)
+    assert s.shape == (0, H, CASE.obs) and r.shape == (0, H) and a.shape == (0, H, CASE.act)
 
 
 def test_clear_errors_for_bad_exports_and_settings(models) -> None:
     wm, idm = models
-    weights, config = wm.export()
+    weights, config = wm.export(CASE.sampling)
     with pytest.raises(ValueError, match=r"no weight 'mid\.block1\.conv1\.weight'"):
         dk.Engine.from_exports(
             ({k: v for k, v in weights.items() if k != "mid.block1.conv1.weight"}, config),
@@ -129,13 +132,19 @@ def test_clear_errors_for_bad_exports_and_settings(models) -> None:
     with pytest.raises(ValueError, match="float32"):
         dk.Engine.from_exports(({**weights, "final.out.bias": np.zeros(6)}, config), idm.export())
     with pytest.raises(ValueError, match="steps=4 but the DDIM table has 3"):
-        dk.Engine.from_exports(wm.export(), idm.export(), steps=4)
+        dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), steps=4)
     with pytest.raises(ValueError, match="eta"):
         dk.Engine.from_exports((weights, {**config, "eta": 0.5}), idm.export())
+    with pytest.raises(ValueError, match="U-Net config lacks 'length'"):
+        dk.Engine.from_exports(
+            (weights, {k: v for k, v in config.items() if k != "length"}), idm.export()
+        )
+    with pytest.raises(ValueError, match="length must be >= 2"):
+        dk.Engine.from_exports((weights, {**config, "length": 1}), idm.export())
     with pytest.raises(ValueError, match="device"):
-        dk.Engine.from_exports(wm.export(), idm.export(), device="tpu")
+        dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), device="tpu")
     with pytest.raises(ValueError, match="CPU kernel variant"):
-        dk.Engine.from_exports(wm.export(), idm.export(), isa="sse9")
+        dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), isa="sse9")
     with pytest.raises(ValueError, match="\\(weights, config\\)"):
         dk.Engine.from_exports(weights, idm.export())
 
@@ -146,5 +155,5 @@ def test_cuda_device_request_without_gpu_is_a_clear_error(models) -> None:
         pytest.skip("a CUDA device is present")
     wm, idm = models
     with pytest.raises(RuntimeError, match="not available"):
-        dk.Engine.from_exports(wm.export(), idm.export(), device="cuda")
+        dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), device="cuda")
     assert why

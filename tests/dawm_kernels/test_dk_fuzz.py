@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-CASE = Case(obs=3, act=2, horizon=2, dim=8, dim_mults=(1, 2))
+CASE = Case(obs=3, act=2, length=3, dim=8, dim_mults=(1, 2))
 DTYPES = [np.float32, np.float64, np.float16, np.int32, np.int64, np.bool_, np.complex64]
 
 
 @pytest.fixture(scope="module")
 def engine():
     wm, idm = make_models(CASE)
-    return dk.Engine.from_exports(wm.export(), idm.export(), threads=1, tile=3)
+    return dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), threads=1, tile=3)
 
 
 @st.composite
@@ -56,12 +56,13 @@ def arrays(draw, good_shape: tuple[int, ...]):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), batch=st.integers(0, 4))
 def test_random_inputs_give_outputs_or_value_errors(engine, data, batch) -> None:
-    obs, act, H = CASE.obs, CASE.act, CASE.horizon
+    obs, act, L = CASE.obs, CASE.act, CASE.length
+    H = L - 1  # generated steps: token 0 is s_t
     states = data.draw(arrays((batch, obs)), label="states")
     actions = data.draw(arrays((batch, act)), label="actions")
     rtg = data.draw(arrays((batch, 1)), label="rtg")
     use_noise = data.draw(st.booleans(), label="use_noise")
-    noise = data.draw(arrays((batch, H + 1, obs + 1)), label="noise") if use_noise else None
+    noise = data.draw(arrays((batch, L, obs + 1)), label="noise") if use_noise else None
     seed = data.draw(
         st.one_of(st.integers(-5, 2**64 + 5), st.floats(), st.none(), st.just(True)), label="seed"
     )
@@ -82,4 +83,4 @@ def test_initial_noise_checks_its_arguments(engine, batch, seed) -> None:
         with pytest.raises(ValueError, match="batch"):
             engine.initial_noise(batch, seed)
     else:
-        assert engine.initial_noise(batch, seed).shape == (batch, CASE.horizon + 1, CASE.obs + 1)
+        assert engine.initial_noise(batch, seed).shape == (batch, CASE.length, CASE.obs + 1)

@@ -17,12 +17,12 @@ from dk_reference import Case, make_inputs, make_models, reference
 
 TOL = 1e-4
 CASES = [
-    Case(horizon=1, dim_mults=(1, 2), prediction="x0", guidance=1.0),
-    Case(horizon=3, dim_mults=(1, 2, 4), prediction="epsilon", guidance=1.2),
-    Case(horizon=7, dim=32, prediction="epsilon", guidance=2.0, history=2, activation="mish"),
-    Case(horizon=7, dim_mults=(1,), guidance=0.0, history=0, activation="tanh"),
+    Case(length=2, dim_mults=(1, 2), prediction="x0", guidance=1.0),
+    Case(length=4, dim_mults=(1, 2, 4), prediction="epsilon", guidance=1.2),
+    Case(length=8, dim=32, prediction="epsilon", guidance=2.0, history=2, activation="mish"),
+    Case(length=8, dim_mults=(1,), guidance=0.0, history=0, activation="tanh"),
     Case(
-        horizon=3,
+        length=4,
         dim_mults=(1, 2),
         prediction="x0",
         guidance=1.5,
@@ -30,7 +30,7 @@ CASES = [
         history=3,
         activation="silu",
     ),
-    Case(horizon=5, prediction="epsilon", guidance=1.2, steps=2, activation="gelu", seed=3),
+    Case(length=6, prediction="epsilon", guidance=1.2, steps=2, activation="gelu", seed=3),
 ]
 
 
@@ -53,14 +53,14 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"H{c.horizon}-{c.prediction}-w{c.guidance}")
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"L{c.length}-{c.prediction}-w{c.guidance}")
 def test_generate_matches_pytorch(case: Case) -> None:
     wm, idm = make_models(case)
     inputs = make_inputs(case, batch=19)
-    ref32 = reference(wm, idm, inputs, case.guidance)
-    ref64 = reference(wm, idm, inputs, case.guidance, torch.float64)
+    ref32 = reference(wm, idm, inputs, case.sampling)
+    ref64 = reference(wm, idm, inputs, case.sampling, torch.float64)
     engine = dk.Engine.from_exports(
-        wm.export(), idm.export(), guidance=case.guidance, threads=2, tile=8
+        wm.export(case.sampling), idm.export(), guidance=case.guidance, threads=2, tile=8
     )
     out = engine.sample(inputs["states"], inputs["actions"], inputs["rtg"], noise=inputs["noise"])
     check_parity(out, ref32, ref64, case.prediction == "x0")
@@ -77,9 +77,9 @@ def test_every_cpu_variant_matches(isa: str) -> None:
     case = CASES[2]
     wm, idm = make_models(case)
     inputs = make_inputs(case, batch=13, seed=2)
-    ref32 = reference(wm, idm, inputs, case.guidance)
-    ref64 = reference(wm, idm, inputs, case.guidance, torch.float64)
-    engine = dk.Engine.from_exports(wm.export(), idm.export(), threads=1, isa=isa)
+    ref32 = reference(wm, idm, inputs, case.sampling)
+    ref64 = reference(wm, idm, inputs, case.sampling, torch.float64)
+    engine = dk.Engine.from_exports(wm.export(case.sampling), idm.export(), threads=1, isa=isa)
     assert engine.isa == isa
     out = engine.sample(inputs["states"], inputs["actions"], inputs["rtg"], noise=inputs["noise"])
     check_parity(out, ref32, ref64, x0_prediction=False)
@@ -87,16 +87,20 @@ def test_every_cpu_variant_matches(isa: str) -> None:
 
 def test_single_network_evaluation_matches_unet() -> None:
     """One x0 step with no clipping and no inpainting returns the network's output itself."""
-    case = Case(horizon=6, dim=32, prediction="x0", guidance=1.0)
+    case = Case(length=7, dim=32, prediction="x0", guidance=1.0, steps=1)
     wm, idm = make_models(case)
     inputs = make_inputs(case, batch=11)
     engine = dk.Engine.from_exports(
-        wm.export(steps=1), idm.export(), steps=1, clip=1e6, layout=dk.Layout(inpaint_first=False)
+        wm.export(case.sampling),
+        idm.export(),
+        steps=1,
+        clip=1e6,
+        layout=dk.Layout(inpaint_first=False),
     )
     out = engine.sample(inputs["states"], inputs["actions"], inputs["rtg"], noise=inputs["noise"])
     tn = wm.normalizer.torch("cpu")
     context = tn.context(torch.from_numpy(np.concatenate([inputs["states"], inputs["actions"]], 1)))
-    t = torch.full((11,), int(wm.sampler(1).ddim_table()["t"][0]))
+    t = torch.full((11,), int(wm.sampler(case.sampling).ddim_table()["t"][0]))
     with torch.no_grad():
         pred = wm.ema(
             torch.from_numpy(inputs["noise"]),
@@ -108,7 +112,7 @@ def test_single_network_evaluation_matches_unet() -> None:
     np.testing.assert_allclose(out.x, pred.numpy(), atol=2e-5, rtol=0)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"H{c.horizon}-{c.prediction}-w{c.guidance}")
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"L{c.length}-{c.prediction}-w{c.guidance}")
 @pytest.mark.parametrize("batch", [37, 1000])
 def test_cuda_engine_matches_cpu_engine(case: Case, batch: int) -> None:
     ok, why = dk.cuda_status()
@@ -116,9 +120,9 @@ def test_cuda_engine_matches_cpu_engine(case: Case, batch: int) -> None:
         pytest.skip(f"CUDA parity needs a GPU: {why}")
     wm, idm = make_models(case)
     inputs = make_inputs(case, batch=batch)
-    ref32 = reference(wm, idm, inputs, case.guidance)
-    ref64 = reference(wm, idm, inputs, case.guidance, torch.float64)
-    gpu = dk.Engine.from_exports(wm.export(), idm.export(), device="cuda")
+    ref32 = reference(wm, idm, inputs, case.sampling)
+    ref64 = reference(wm, idm, inputs, case.sampling, torch.float64)
+    gpu = dk.Engine.from_exports(wm.export(case.sampling), idm.export(), device="cuda")
     out = gpu.sample(inputs["states"], inputs["actions"], inputs["rtg"], noise=inputs["noise"])
     # Over 1000 samples PyTorch's own float32 error passes 1e-4 on x0 cases too (measured
     # 2.5e-4 on H1-x0 on an H100 machine), so the GPU is held to the budget rule throughout.
@@ -127,6 +131,6 @@ def test_cuda_engine_matches_cpu_engine(case: Case, batch: int) -> None:
     # from the host's copy of that x_K must agree within the same budget.
     seeded = gpu.sample(inputs["states"], inputs["actions"], inputs["rtg"], seed=5)
     inputs["noise"] = gpu.initial_noise(batch, seed=5)
-    ref32 = reference(wm, idm, inputs, case.guidance)
-    ref64 = reference(wm, idm, inputs, case.guidance, torch.float64)
+    ref32 = reference(wm, idm, inputs, case.sampling)
+    ref64 = reference(wm, idm, inputs, case.sampling, torch.float64)
     check_parity(seeded, ref32, ref64, x0_prediction=False)

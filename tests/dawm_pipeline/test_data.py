@@ -15,6 +15,7 @@ import gymnasium as gym
 import h5py
 import numpy as np
 import pytest
+from dawm_pipeline.atomic import write_json, write_npz, write_safetensors
 from dawm_pipeline.data import (
     DatasetError,
     Episode,
@@ -22,14 +23,13 @@ from dawm_pipeline.data import (
     bundled,
     load_dataset,
     normalized_score,
-    parse_name,
     resolve_source,
 )
-from dawm_pipeline.data.atomic import write_json, write_npz, write_safetensors
-from dawm_pipeline.data.names import GYM_ENV_IDS, LEVELS, REF_SCORES
-from dawm_pipeline.data.stochastic import Perturbation, StochasticDynamics, stochastic_env_id
 from dawm_pipeline.datasets.build import BuildConfig, build_env
 from dawm_pipeline.datasets.table import dataset_table, policy_table
+from dawm_pipeline.tasks import LEVELS, Perturbation, robot
+from dawm_pipeline.tasks import resolve as parse_name
+from dawm_pipeline.tasks.stochastic import StochasticDynamics, stochastic_gym_id
 
 OBS, ACT = 11, 3  # hopper
 
@@ -81,20 +81,20 @@ def flat(eps: list[Episode]) -> dict[str, np.ndarray]:
 )
 def test_parse_name(name, env, level):
     p = parse_name(name)
-    assert (p.env, p.level, p.stochastic) == (env, level, False)
+    assert (p.robot.name, p.level, p.stochastic) == (env, level, False)
     assert p.minari_id("dawm") == f"dawm/{env}/{level}-v0"
-    assert p.gym_env_id == GYM_ENV_IDS[env]
+    assert p.gym_id == robot(env).gym_id
 
 
 @pytest.mark.parametrize("level", ["medium", "medium-expert"])
 @pytest.mark.parametrize("env", ["hopper", "walker2d", "halfcheetah"])
 def test_parse_stochastic_name(env, level):
     p = parse_name(f"{env}-{level}-stochastic")
-    assert (p.env, p.level, p.stochastic) == (env, level, True)
+    assert (p.robot.name, p.level, p.stochastic) == (env, level, True)
     assert p.name == f"{env}-{level}-stochastic"
     assert p.minari_id("dawm") == f"dawm/{env}/{level}-stochastic-v0"
-    assert p.gym_env_id == stochastic_env_id(GYM_ENV_IDS[env])
-    assert gym.spec(p.gym_env_id).kwargs == {"base_id": GYM_ENV_IDS[env]}
+    assert p.gym_id == stochastic_gym_id(robot(env))
+    assert gym.spec(p.gym_id).kwargs == {"robot_name": env}
 
 
 def test_stochastic_names_errors_are_one_line():
@@ -118,7 +118,7 @@ def test_unknown_name_is_one_clear_line(bad):
 
 
 def test_normalized_score_uses_d4rl_references():
-    lo, hi = REF_SCORES["hopper"]
+    lo, hi = robot("hopper").score_refs
     assert lo == -20.272305 and hi == 3234.3
     assert normalized_score("hopper", lo) == pytest.approx(0.0)
     assert normalized_score("hopper-medium-v2", hi) == pytest.approx(100.0)
@@ -314,7 +314,7 @@ def random_policy(path: Path, rng, hidden: int = 16) -> None:
 def fake_training_run(work: Path, rng) -> list[Episode]:
     """What `datasets train` leaves behind: evaluations, policies, a replay buffer."""
     env_dir = work / "hopper"
-    evals = [(100, 50.0), (200, 120.0), (300, 300.0), (400, 250.0)]
+    evals = [(100, 500.0), (200, 1700.0), (300, 3000.0), (400, 2500.0)]
     for step, _ in evals:
         random_policy(env_dir / "policies" / f"step_{step}.safetensors", rng)
     write_json(
@@ -363,7 +363,7 @@ def bundle(tmp_path) -> Path:
 def test_build_picks_checkpoints_and_writes_bundle(bundle):
     m = json.loads((bundle / "hopper" / "manifest.json").read_text())
     assert m["recipe"]["expert"]["step"] == 300  # best evaluated return
-    assert m["recipe"]["medium"]["step"] == 200  # earliest ≥ 1/3 of 300
+    assert m["recipe"]["medium"]["step"] == 200  # smoothed 1733, nearest hopper's target 1721
     assert "not D4RL" in m["recipe"]["expert"]["label"] and m["not_d4rl"]
     ds = bundled.load_episodes_npz(
         bundle / "hopper" / "medium_replay.npz",
@@ -437,8 +437,8 @@ def test_stochastic_data_regenerate_deterministically_in_the_stochastic_env(
 
 
 def test_stochastic_env_perturbs_and_is_seeded():
-    env_id = stochastic_env_id("Hopper-v5")
-    assert env_id == stochastic_env_id("Hopper-v5")  # registered once
+    env_id = stochastic_gym_id(robot("hopper"))
+    assert env_id == stochastic_gym_id(robot("hopper"))  # registered once
     plain, noisy = gym.make("Hopper-v5"), gym.make(env_id)
     assert noisy.unwrapped.model.body_mass[1] == pytest.approx(
         plain.unwrapped.model.body_mass[1] * 1.25
@@ -500,7 +500,7 @@ SHIPPED = [f"{e}-{lv}" for e in ("hopper", "walker2d", "halfcheetah") for lv in 
 
 
 def _shipped_manifest(name: str) -> dict:
-    env = parse_name(name).env
+    env = parse_name(name).robot.name
     try:
         return bundled.read_manifest(env)
     except FileNotFoundError:

@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from dawm_pipeline.data.names import parse_name
 from dawm_pipeline.data.policy import GaussianPolicy
 from dawm_pipeline.datasets.build import pick_checkpoints, replay_dataset
 from dawm_pipeline.datasets.train import TrainConfig, export_actor, train
+from dawm_pipeline.tasks import resolve as parse_name
+from dawm_pipeline.tasks import robot
 
 sb3 = pytest.importorskip("stable_baselines3")
 
@@ -70,14 +71,19 @@ def test_train_checkpoints_and_resumes(tmp_path):
     assert ds.num_transitions == 450  # contiguous within every episode
 
 
-def test_pick_checkpoints_follows_d4rl_protocol():
-    evals = [
-        {"step": s, "mean_return": r} for s, r in [(1, 10), (2, 400), (3, 900), (4, 1200), (5, 800)]
-    ]
-    medium, expert = pick_checkpoints(evals)
-    assert expert["step"] == 4 and medium["step"] == 2  # 400 ≥ 1200 / 3
+def test_pick_checkpoints_smooths_toward_the_medium_target():
+    hopper = robot("hopper")  # medium target 53.5 normalized = return ~1721
+    curve = [100, 300, 2500, 1500, 1700, 3000, 2000]
+    evals = [{"step": 10 * (i + 1), "mean_return": r} for i, r in enumerate(curve)]
+    medium, expert = pick_checkpoints(list(reversed(evals)), hopper)  # order does not matter
+    assert expert["step"] == 60
+    # smoothed returns 200, 967, 1433, 1900, 2067, 2233: 1900 (step 40) is closest to 1721.
+    # The lucky single evaluation at step 30 (2500) is not taken, nor step 50, whose own
+    # return (1700) is closest but whose neighbours say the policy is better than medium.
+    assert medium["step"] == 40
+    assert hopper.normalized_score(1721.0) == pytest.approx(hopper.behaviour.medium_target, abs=0.1)
     with pytest.raises(ValueError, match="train first"):
-        pick_checkpoints([])
+        pick_checkpoints([], hopper)
 
 
 def test_replay_dataset_rejects_non_contiguous_buffer():

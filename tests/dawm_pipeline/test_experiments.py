@@ -157,7 +157,7 @@ def test_stochastic_experiment_collects_and_scores_in_the_stochastic_env(tmp_pat
     assert noisy["perturbation"]["torso_mass_scale"] == 1.25 and "perturbation" not in plain
     assert noisy["model_dir"] != plain["model_dir"]
     env_ids = [
-        json.loads((Path(r["model_dir"]) / "data" / "done.json").read_text())["summary"]["dataset"][
+        json.loads((Path(r["stage_dirs"]["data"]) / "done.json").read_text())["summary"]["dataset"][
             "env_id"
         ]
         for r in (plain, noisy)

@@ -11,6 +11,8 @@ from dawm_pipeline.generate import (
     to_transitions,
     torch_generate,
 )
+from dawm_pipeline.tasks import robot
+from diffusion_wm import SamplingConfig
 
 
 def test_idm_windows_reach_back_into_s_t_and_repeat_it():
@@ -33,7 +35,9 @@ def test_transitions_chain_and_stop_after_first_terminal():
     states[:, :, 2] = np.arange(h)  # mark tokens to check the chaining
     rewards = np.arange(2 * h, dtype=np.float32).reshape(2, h)
     actions = np.zeros((2, h, 3), np.float32)
-    out = to_transitions("hopper", start, Rollouts(states, rewards, actions), np.array([0.5, 0.7]))
+    out = to_transitions(
+        robot("hopper"), start, Rollouts(states, rewards, actions), np.array([0.5, 0.7])
+    )
     # rollout 0 keeps steps 0, 1 (1 is terminal), rollout 1 keeps all 3
     assert len(out["rewards"]) == 5
     assert out["terminals"].tolist() == [False, True, False, False, False]
@@ -53,9 +57,9 @@ def test_noise_is_a_function_of_seed_and_chunk():
 class _FakeWM:
     """Records what it is asked and returns the inpainted values plus a constant."""
 
-    def sample(self, context, guide, noise, inpaint):
+    def sample(self, context, guide, noise, inpaint, sampling):
         mask, values = inpaint
-        self.args = (context, guide, noise, mask)
+        self.args = (context, guide, noise, mask, sampling)
         return np.where(mask, values, 0.5).astype(np.float32)
 
 
@@ -71,10 +75,12 @@ def test_torch_generate_wires_context_inpaint_and_idm():
     states = np.random.default_rng(0).normal(size=(b, od)).astype(np.float32)
     actions = np.ones((b, ad), np.float32)
     wm = _FakeWM()
+    sampling = SamplingConfig(steps=2, guidance=1.5)
     out = torch_generate(
-        wm, _LinearIDM(), states, actions, np.zeros((b, 1)), np.zeros((b, h + 1, od + 1))
+        wm, _LinearIDM(), states, actions, np.zeros((b, 1)), np.zeros((b, h + 1, od + 1)), sampling
     )
-    context, _, _, mask = wm.args
+    context, _, _, mask, given = wm.args
+    assert given is sampling  # sampling settings come from the caller, not the model
     np.testing.assert_array_equal(context, np.concatenate([states, actions], 1))
     assert mask[0].all() and not mask[1:].any()
     assert out.states.shape == (b, h, od) and np.all(out.states == 0.5)

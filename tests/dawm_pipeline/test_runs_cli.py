@@ -5,11 +5,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from dawm_pipeline.atomic import read_npz, write_npz
 from dawm_pipeline.cli import parse
 from dawm_pipeline.config import preset
-from dawm_pipeline.pipeline import STAGES, stage_inputs
-from dawm_pipeline.runs import StageDir, config_hash, read_npz, write_npz
+from dawm_pipeline.runs import StageDir, config_hash
 from dawm_pipeline.simcheck import SimScale, consistency
+from dawm_pipeline.stage_graph import STAGES, stage_inputs
+from dawm_pipeline.tasks import resolve
 
 
 def test_hash_ignores_key_order_and_sees_values():
@@ -33,7 +35,7 @@ def test_stage_hash_follows_its_inputs_only():
 def test_data_stage_hash_sees_the_stochastic_perturbation(monkeypatch):
     import dataclasses
 
-    from dawm_pipeline.data import stochastic
+    from dawm_pipeline.tasks import stochastic
 
     plain, noisy = preset("tiny"), preset("tiny")
     plain.env, noisy.env = "hopper-medium", "hopper-medium-stochastic"
@@ -61,7 +63,7 @@ def test_stage_dir_done_and_recompute(tmp_path):
 
 
 def test_npz_round_trip_without_pickle(tmp_path):
-    write_npz(tmp_path / "a.npz", x=np.arange(3), y=np.ones((2, 2), bool))
+    write_npz(tmp_path / "a.npz", {"x": np.arange(3), "y": np.ones((2, 2), bool)})
     out = read_npz(tmp_path / "a.npz")
     assert out["x"].tolist() == [0, 1, 2] and out["y"].all()
     assert not list(tmp_path.glob(".*tmp"))
@@ -127,9 +129,9 @@ def test_simulator_check_reproduces_recorded_transitions():
         obs = nxt
     o, a, n = (np.array(x) for x in zip(*rows, strict=True))
     scale = SimScale.of(o, n)
-    exact = consistency("hopper", o, a, n, scale)
+    exact = consistency(resolve("hopper-medium"), o, a, n, scale)
     assert exact["delta_r2"] > 0.999 and exact["state_r2"] > 0.999
-    wrong = consistency("hopper", o, -a, n, scale)["delta_r2"]
+    wrong = consistency(resolve("hopper-medium"), o, -a, n, scale)["delta_r2"]
     assert wrong < 0.99  # other actions do not reproduce the next state
 
 
@@ -151,3 +153,13 @@ def test_source_revision_names_the_checkout_commit():
     ).stdout.strip()
     revision = source_revision()
     assert revision is not None and revision.split()[0] == head
+
+
+def test_ema_of_the_sampled_weights_is_scaled_to_the_run():
+    from dawm_pipeline.stages.train_wm import ema_decay, ema_mean_age
+
+    quick, paper = preset("quick"), preset("paper")
+    age = ema_mean_age(ema_decay(quick), quick.wm.ema_every)
+    assert age == pytest.approx(quick.wm.ema_max_age * quick.wm.steps)  # 200 of 4,000 steps
+    assert ema_mean_age(quick.wm.ema_decay, quick.wm.ema_every) > 0.4 * quick.wm.steps  # DWM's
+    assert ema_decay(paper) == 0.995  # 2M steps: DWM's decay is already young enough

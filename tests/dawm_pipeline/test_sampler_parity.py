@@ -5,6 +5,7 @@ import pytest
 import torch
 from dawm_pipeline import generate as gen
 from dawm_pipeline.config import preset
+from dawm_pipeline.sequences import sequence_length
 from dawm_pipeline.stages.train_wm import model_config
 from diffusion_wm import DiffusionWorldModel
 from inverse_dynamics import IDMConfig, InverseDynamicsModel
@@ -19,17 +20,18 @@ def test_native_matches_torch_for_the_same_seed():
     cfg.wm.dim, cfg.horizon = 32, 5
     obs_dim, act_dim, n = 11, 3, 64
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, cfg.horizon + 1, obs_dim + 1)).astype(np.float32)
+    length = sequence_length(cfg.horizon)
+    x = rng.normal(size=(256, length, obs_dim + 1)).astype(np.float32)
     context = rng.normal(size=(256, obs_dim + act_dim)).astype(np.float32)
     guide = rng.uniform(size=(256, 1)).astype(np.float32)
     wm = DiffusionWorldModel(model_config(cfg, obs_dim, act_dim), "cpu")
     wm.fit(x, context, guide, steps=3, batch_size=32, progress=False)
     idm = InverseDynamicsModel(IDMConfig(obs_dim, act_dim, hidden_sizes=(32, 32)), -1.0, 1.0)
     idm.set_normalization(x[:, :3, :obs_dim], context[:, obs_dim:])
-    noise = gen.initial_noise(seed=7, chunk=0, n=n, length=cfg.horizon + 1, x_dim=obs_dim + 1)
+    noise = gen.initial_noise(seed=7, chunk=0, n=n, length=length, x_dim=obs_dim + 1)
     s, a, g = context[:n, :obs_dim], context[:n, obs_dim:], guide[:n]
-    ref = gen.torch_generate(wm, idm, s, a, g, noise)
-    engine = gen.native_engine(wm, idm, cfg.gen.guidance, cfg.gen.sampling_steps)
+    ref = gen.torch_generate(wm, idm, s, a, g, noise, cfg.sampling())
+    engine = gen.native_engine(wm, idm, cfg.sampling())
     out = gen.native_generate(engine, s, a, g, noise)
     scale = wm.normalizer.x_hi - wm.normalizer.x_lo  # compare in normalized units
     np.testing.assert_allclose(

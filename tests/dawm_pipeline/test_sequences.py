@@ -1,13 +1,11 @@
 """Windows, returns-to-go and the DAWM x layout (docs/engine_contract.md)."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
+from dawm_pipeline.data import DatasetInfo, OfflineDataset
 from dawm_pipeline.sequences import (
     build_conditions,
     build_x,
-    from_dataset,
     inpaint_mask,
     returns_to_go,
     window_starts,
@@ -26,26 +24,29 @@ def _toy(lengths=(5, 3, 6), obs_dim=2, act_dim=1):
             term.append(i == n - 1 and e == 0)
             tout.append(i == n - 1 and e != 0)
     arr = lambda a, t=np.float32: np.asarray(a, t)  # noqa: E731
-    return SimpleNamespace(
+    info = DatasetInfo("toy", "d4rl", "toy.hdf5", "Hopper-v5", -np.ones(1), np.ones(1), 0.0, 1.0)
+    return OfflineDataset(
         observations=arr(obs),
-        next_observations=arr(nxt),
         actions=arr(act),
         rewards=arr(rew),
+        next_observations=arr(nxt),
         terminals=arr(term, bool),
         timeouts=arr(tout, bool),
+        episode_lengths=np.asarray(lengths, np.int64),
+        info=info,
     )
 
 
-def test_episodes_found_from_flags_and_from_lengths():
-    ds = _toy()
-    data = from_dataset(ds)
+def test_episode_bounds_and_states():
+    data = _toy()
     assert data.bounds.tolist() == [[0, 5], [5, 8], [8, 14]]
-    ds.episode_lengths = np.array([5, 3, 6])
-    assert from_dataset(ds).bounds.tolist() == [[0, 5], [5, 8], [8, 14]]
+    states = data.episode_states()
+    assert [len(s) for s in states] == [6, 4, 7]  # T + 1 states per episode
+    assert states[1][-1].tolist() == [1, 3]  # the final next state closes the episode
 
 
 def test_returns_to_go_discounted_within_episode():
-    data = from_dataset(_toy())
+    data = _toy()
     rtg = returns_to_go(data.rewards, data.bounds, 0.5)
     # Episode 1 rewards 100, 101, 102: rtg = 100 + .5*101 + .25*102, 101 + .5*102, 102.
     np.testing.assert_allclose(rtg[5:8], [100 + 50.5 + 25.5, 101 + 51, 102], rtol=1e-6)
@@ -53,7 +54,7 @@ def test_returns_to_go_discounted_within_episode():
 
 
 def test_windows_stay_inside_episodes_and_follow_the_layout():
-    data = from_dataset(_toy())
+    data = _toy()
     h = 3
     starts = window_starts(data.bounds, h)
     # Episode 0 (5 steps): t = 0, 1, 2; episode 1 (3 steps): t = 5; episode 2 (6 steps): 8..11.
@@ -74,9 +75,9 @@ def test_windows_stay_inside_episodes_and_follow_the_layout():
 
 
 def test_select_and_mask():
-    data = from_dataset(_toy())
+    data = _toy()
     sub = data.select(np.array([2, 0]))
     assert sub.bounds.tolist() == [[0, 6], [6, 11]]
     assert sub.observations[0].tolist() == [2, 0] and sub.observations[6].tolist() == [0, 0]
-    mask = inpaint_mask(3, 2)
+    mask = inpaint_mask(4, 2)  # length 4 = H 3 + 1
     assert mask.shape == (4, 3) and mask[0].all() and not mask[1:].any()

@@ -9,7 +9,7 @@ import torch
 from diffusion_wm import DiffusionWorldModel, WorldModelConfig
 from dwm_toys import L, sine_data
 
-DDP_CONFIG = dict(x_dim=2, horizon=L, context_dim=2, guide_dim=1, dim=8, dim_mults=(1, 2))
+DDP_CONFIG = dict(x_dim=2, length=L, context_dim=2, guide_dim=1, dim=8, dim_mults=(1, 2))
 DDP_FIT = dict(batch_size=16, lr=1e-3, log_every=4, progress=False)
 
 

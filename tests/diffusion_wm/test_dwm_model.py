@@ -1,11 +1,13 @@
 """DiffusionWorldModel end to end on toy conditional distributions with known answers."""
 
+import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
-from diffusion_wm import DiffusionWorldModel, WorldModelConfig, __version__
+from diffusion_wm import DiffusionWorldModel, SamplingConfig, WorldModelConfig, __version__
 from diffusion_wm.training import update_ema
 from dwm_toys import L, bimodal_data, mode_of, sine_conditions, sine_data, sine_mean
 
@@ -18,7 +20,7 @@ FIT = dict(steps=500, batch_size=64, lr=2e-3, progress=False, log_every=100, eva
 def sine_model():
     x, c, g = sine_data(2000)
     model = DiffusionWorldModel(  # CPU on a GPU machine too: the tests read tensors as NumPy
-        WorldModelConfig(x_dim=2, horizon=L, context_dim=2, guide_dim=1, **FAST), "cpu"
+        WorldModelConfig(x_dim=2, length=L, context_dim=2, guide_dim=1, **FAST), "cpu"
     )
     model.fit(x, c, g, **FIT)
     return model
@@ -27,7 +29,7 @@ def sine_model():
 @pytest.fixture(scope="module")
 def bimodal_model():
     x, g = bimodal_data(2000)
-    model = DiffusionWorldModel(WorldModelConfig(x_dim=1, horizon=L, guide_dim=1, **FAST))
+    model = DiffusionWorldModel(WorldModelConfig(x_dim=1, length=L, guide_dim=1, **FAST))
     model.fit(x, None, g, **FIT)
     return model
 
@@ -38,7 +40,9 @@ def test_training_reduces_loss_and_samples_match_the_conditional_mean(sine_model
     assert h.loss[-1] < 0.5 * h.loss[0]
     assert h.steps_per_second > 0
     c, g = sine_conditions(300, seed=7)  # unseen conditions
-    x = sine_model.sample(c, g, guidance=1.0, generator=torch.Generator().manual_seed(0))
+    x = sine_model.sample(
+        c, g, sampling=SamplingConfig(guidance=1.0), generator=torch.Generator().manual_seed(0)
+    )
     assert x.shape == (300, L, 2) and x.dtype == np.float32
     mae = np.abs(x - sine_mean(c, g)).mean(axis=(0, 1))
     # data noise is 0.05; mean |x| is 0.65 (sine) and 0.23 (ramp)
@@ -49,7 +53,9 @@ def test_cfg_moves_samples_toward_the_guide_and_both_modes_survive(bimodal_model
     g = (1.2 * np.random.default_rng(5).normal(size=(400, 1))).astype(np.float32)
     agree, near_mode = {}, {}
     for w in (0.0, 1.0, 3.0):
-        x = bimodal_model.sample(None, g, guidance=w, generator=torch.Generator().manual_seed(0))
+        x = bimodal_model.sample(
+            None, g, sampling=SamplingConfig(guidance=w), generator=torch.Generator().manual_seed(0)
+        )
         proj = mode_of(x)
         agree[w] = np.mean(np.sign(proj) == np.sign(g[:, 0]))
         near_mode[w] = np.mean(np.abs(np.abs(proj) - 1.0) < 0.25)
@@ -72,8 +78,31 @@ def test_save_load_sample_is_bit_identical(sine_model, tmp_path):
     assert meta["version"] == __version__ and meta["config"]["x_dim"] == 2
 
 
+def test_sampling_settings_are_not_part_of_a_saved_model(sine_model, tmp_path):
+    names = {f.name for f in dataclasses.fields(WorldModelConfig)}
+    assert names.isdisjoint({"sampling_steps", "steps", "guidance", "clip", "eta"})
+    assert "length" in names and "horizon" not in names
+    sine_model.save(tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())["config"]
+    assert saved.keys() == names
+    loaded = DiffusionWorldModel.load(tmp_path / "m", device="cpu")
+    c, g = sine_conditions(50, seed=5)
+
+    def draw(model, sampling):
+        return model.sample(c, g, sampling=sampling, generator=torch.Generator().manual_seed(3))
+
+    weak, strong = SamplingConfig(guidance=1.0), SamplingConfig(guidance=3.0)
+    a, b = draw(loaded, weak), draw(loaded, strong)
+    assert np.abs(a - b).max() > 1e-2  # the settings chosen at sampling time take effect
+    np.testing.assert_array_equal(a, draw(sine_model, weak))
+    np.testing.assert_array_equal(b, draw(sine_model, strong))
+    # A config saved with sampling fields (diffusion_wm 0.1) is refused, naming them.
+    with pytest.raises(ValueError, match=r"unknown WorldModelConfig fields \['guidance'\]"):
+        WorldModelConfig.from_dict(saved | {"guidance": 1.2})
+
+
 def test_export_has_contract_names_float32_contiguous(sine_model):
-    weights, config = sine_model.export(steps=3)
+    weights, config = sine_model.export(SamplingConfig(steps=3))
     ema = sine_model.ema.state_dict()
     extra = {
         "normalizer.x_lo", "normalizer.x_hi", "normalizer.c_mean", "normalizer.c_std",
@@ -87,21 +116,29 @@ def test_export_has_contract_names_float32_contiguous(sine_model):
         np.testing.assert_array_equal(weights[name], t.numpy())
     np.testing.assert_array_equal(weights["ddim.t"], [4, 2, 0])
     assert config["ddim"]["t"] == [4, 2, 0] and config["prediction"] == "x0"
-    assert config["horizon"] == L and config["dim_mults"] == [1, 2]
+    assert config["length"] == L and config["dim_mults"] == [1, 2] and "horizon" not in config
+    defaults = SamplingConfig()
+    assert (config["sampling_steps"], config["guidance"]) == (defaults.steps, defaults.guidance)
+    assert (config["clip"], config["eta"]) == (defaults.clip, defaults.eta)
     json.dumps(config)  # plain JSON types only
+    # The engine reads the sampling settings the model is exported with.
+    weights, config = sine_model.export(SamplingConfig(steps=2, guidance=1.7, clip=0.5))
+    assert config["ddim"]["t"] == [4, 0] and weights["ddim.t"].tolist() == [4, 0]
+    assert (config["sampling_steps"], config["guidance"], config["clip"]) == (2, 1.7, 0.5)
 
 
 def test_normalized_sampling_matches_raw_sampling(sine_model):
     """The raw API is the normalized sampler plus the stored normalizer (what the engine does)."""
     c, g = sine_conditions(20, seed=4)
     noise = torch.randn(20, L, 2, generator=torch.Generator().manual_seed(2))
-    raw = sine_model.sample(c, g, noise=noise.numpy(), guidance=1.5)
+    sampling = SamplingConfig(guidance=1.5)
+    raw = sine_model.sample(c, g, noise=noise.numpy(), sampling=sampling)
     norm = sine_model.normalizer.torch("cpu")
-    x = sine_model.sampler().sample(
+    x = sine_model.sampler(sampling).sample(
         sine_model.ema,
         norm.context(torch.from_numpy(c)),
         norm.guide(torch.from_numpy(g)),
-        guidance=1.5,
+        guidance=sampling.guidance,
         noise=noise,
     )
     np.testing.assert_allclose(raw, norm.x_inverse(x).numpy(), atol=1e-6)
@@ -109,7 +146,7 @@ def test_normalized_sampling_matches_raw_sampling(sine_model):
 
 def test_inpainted_leading_token_is_kept():
     x, c, g = sine_data(300)
-    cfg = WorldModelConfig(x_dim=2, horizon=L, context_dim=2, guide_dim=1, inpaint_tokens=1,
+    cfg = WorldModelConfig(x_dim=2, length=L, context_dim=2, guide_dim=1, inpaint_tokens=1,
                            **FAST)  # fmt: skip
     model = DiffusionWorldModel(cfg)
     model.fit(x, c, g, steps=5, batch_size=16, progress=False)
@@ -123,7 +160,7 @@ def test_inpainted_leading_token_is_kept():
 
 def test_resume_continues_bit_identically(tmp_path):
     x, c, g = sine_data(200)
-    cfg = WorldModelConfig(x_dim=2, horizon=L, context_dim=2, guide_dim=1, **FAST)
+    cfg = WorldModelConfig(x_dim=2, length=L, context_dim=2, guide_dim=1, **FAST)
     kw = dict(batch_size=16, lr=1e-3, progress=False, log_every=5, eval_every=5)
     torch.manual_seed(0)
     straight = DiffusionWorldModel(cfg)
@@ -156,7 +193,7 @@ def test_ema_update_rule_and_schedule():
     torch.testing.assert_close(ema[0], torch.full((3,), 5.0))
 
     x, c, g = sine_data(200)
-    base = dict(x_dim=2, horizon=L, context_dim=2, guide_dim=1, dim=16, dim_mults=(1, 2))
+    base = dict(x_dim=2, length=L, context_dim=2, guide_dim=1, dim=16, dim_mults=(1, 2))
     kw = dict(steps=8, batch_size=16, lr=1e-2, progress=False)
     copying = DiffusionWorldModel(WorldModelConfig(**base, ema_every=1, ema_start=100))
     copying.fit(x, c, g, **kw)  # before ema_start the EMA is a copy of the weights
@@ -186,7 +223,7 @@ def test_ema_update_rule_and_schedule():
 def test_bad_inputs_raise_clear_errors(call, msg):
     x, c, g = sine_data(40)
     model = DiffusionWorldModel(
-        WorldModelConfig(x_dim=2, horizon=L, context_dim=2, guide_dim=1, dim=8, dim_mults=(1,))
+        WorldModelConfig(x_dim=2, length=L, context_dim=2, guide_dim=1, dim=8, dim_mults=(1,))
     )
     with pytest.raises(ValueError, match=msg):
         call(model, x, c, g)
@@ -200,8 +237,8 @@ def test_bad_sample_inputs_and_files_raise(sine_model, tmp_path):
         sine_model.sample(c, g[:3])
     with pytest.raises(ValueError, match="NaN"):
         sine_model.sample(c, g * np.nan)
-    with pytest.raises(ValueError, match=r"sampling steps must be in 1\.\.5"):
-        sine_model.sample(c, g, steps=9)
+    with pytest.raises(ValueError, match=r"steps=9 exceeds the model's diffusion_steps \(5\)"):
+        sine_model.sample(c, g, sampling=SamplingConfig(steps=9))
     with pytest.raises(FileNotFoundError, match=r"config\.json"):
         DiffusionWorldModel.load(tmp_path / "nothing")
 
@@ -217,6 +254,11 @@ def test_bad_sample_inputs_and_files_raise(sine_model, tmp_path):
     meta_path.write_text(json.dumps(meta | {"version": "9.0.0"}))
     with pytest.raises(ValueError, match=r"saved with diffusion_wm 9\.0\.0"):
         DiffusionWorldModel.load(tmp_path / "v")
+    meta_path.write_text(json.dumps(meta | {"version": "0.1.0"}))  # horizon, sampling fields
+    with pytest.raises(
+        ValueError, match=r"diffusion_wm 0\.1\.0, installed " + re.escape(__version__)
+    ):
+        DiffusionWorldModel.load(tmp_path / "v")
     meta_path.write_text(json.dumps(meta | {"config": meta["config"] | {"dim": 8}}))
     with pytest.raises(ValueError, match="does not match its config"):
         DiffusionWorldModel.load(tmp_path / "v")
@@ -229,7 +271,7 @@ def test_corrupt_checkpoint_raises(tmp_path):
     x, c, g = sine_data(40)
     (tmp_path / "checkpoint.pt").write_bytes(b"\x00garbage" * 20)
     model = DiffusionWorldModel(
-        WorldModelConfig(x_dim=2, horizon=L, context_dim=2, guide_dim=1, dim=8, dim_mults=(1,))
+        WorldModelConfig(x_dim=2, length=L, context_dim=2, guide_dim=1, dim=8, dim_mults=(1,))
     )
     with pytest.raises(ValueError, match="corrupt or not a diffusion_wm checkpoint"):
         model.fit(x, c, g, steps=2, checkpoint_dir=tmp_path, progress=False)

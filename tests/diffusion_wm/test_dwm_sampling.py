@@ -1,11 +1,19 @@
 """Cosine schedule, the DDIM table, guided DDIM vs the contract, DDIM(k=K, η=1) vs DDPM."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
-from diffusion_wm import DDIMSampler, DDPMSampler, NoiseSchedule, TemporalUNet, UNetConfig
+from diffusion_wm import (
+    DDIMSampler,
+    DDPMSampler,
+    NoiseSchedule,
+    SamplingConfig,
+    TemporalUNet,
+    UNetConfig,
+)
 from dwm_contract_reference import ddim as contract_ddim
 
 torch.set_num_threads(1)
@@ -47,9 +55,40 @@ def test_sampling_steps_beyond_training_steps_raise():
         DDIMSampler(NoiseSchedule(5), 6)
 
 
+def test_sampling_config_defaults_are_the_paper_settings():
+    s = SamplingConfig()
+    assert (s.steps, s.guidance, s.clip, s.eta) == (3, 1.2, 1.0, 0.0)
+    s.check(3)  # k = K is allowed
+    with pytest.raises(ValueError, match=r"steps=3 exceeds the model's diffusion_steps \(2\)"):
+        s.check(2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.steps = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        ({"steps": 0}, r"steps must be an int >= 1, got 0"),
+        ({"steps": 2.5}, r"steps must be an int >= 1, got 2\.5"),
+        ({"steps": True}, r"steps must be an int >= 1, got True"),
+        ({"guidance": math.inf}, r"guidance must be finite, got inf"),
+        ({"guidance": math.nan}, r"guidance must be finite, got nan"),
+        ({"clip": 0.0}, r"clip must be > 0, got 0\.0"),
+        ({"clip": -1.0}, r"clip must be > 0, got -1\.0"),
+        ({"clip": math.nan}, r"clip must be > 0, got nan"),
+        ({"eta": -0.1}, r"eta must be finite and >= 0, got -0\.1"),
+        ({"eta": math.nan}, r"eta must be finite and >= 0, got nan"),
+    ],
+)
+def test_sampling_config_rejects_bad_values(kwargs, msg):
+    with pytest.raises(ValueError, match=msg) as err:
+        SamplingConfig(**kwargs)
+    assert "\n" not in str(err.value)  # one line, naming the field, the value and the fix
+
+
 def _net(prediction="x0", guide_dim=2, gain=20.0) -> TemporalUNet:
     torch.manual_seed(0)
-    cfg = UNetConfig(x_dim=3, horizon=6, context_dim=4, guide_dim=guide_dim, dim=16,
+    cfg = UNetConfig(x_dim=3, length=6, context_dim=4, guide_dim=guide_dim, dim=16,
                      dim_mults=(1, 2), prediction=prediction)  # fmt: skip
     net = TemporalUNet(cfg).eval()
     with torch.no_grad():  # larger outputs than at init, so clipping and guidance both matter

@@ -14,7 +14,7 @@ import numpy as np, torch, diffusion_wm, sys
 from diffusion_wm import DiffusionWorldModel, WorldModelConfig
 assert diffusion_wm.__file__.startswith(sys.prefix), diffusion_wm.__file__  # the venv's copy
 x = np.random.default_rng(0).normal(size=(64, 4, 2)).astype(np.float32)
-m = DiffusionWorldModel(WorldModelConfig(x_dim=2, horizon=4, guide_dim=1, dim=8, dim_mults=(1, 2)))
+m = DiffusionWorldModel(WorldModelConfig(x_dim=2, length=4, guide_dim=1, dim=8, dim_mults=(1, 2)))
 m.fit(x, None, x[:, 0, :1], steps=3, batch_size=8, progress=False)
 m.save(sys.argv[1]); print(DiffusionWorldModel.load(sys.argv[1]).sample(None, x[:2, 0, :1]).shape)
 """

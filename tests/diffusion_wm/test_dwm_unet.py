@@ -11,7 +11,7 @@ torch.set_num_threads(1)
 
 def _net(**kw) -> TemporalUNet:
     torch.manual_seed(0)
-    cfg = dict(x_dim=3, horizon=8, context_dim=4, guide_dim=2, dim=16, dim_mults=(1, 2, 4))
+    cfg = dict(x_dim=3, length=8, context_dim=4, guide_dim=2, dim=16, dim_mults=(1, 2, 4))
     cfg.update(kw)
     return TemporalUNet(UNetConfig(**cfg)).eval()
 
@@ -103,7 +103,7 @@ def test_context_and_guide_may_be_absent():
     ],
 )
 def test_bad_config_raises_clear_error(kw, msg):
-    cfg = dict(x_dim=3, horizon=8)
+    cfg = dict(x_dim=3, length=8)
     cfg.update(kw)
     with pytest.raises(ValueError, match=msg):
         UNetConfig(**cfg)

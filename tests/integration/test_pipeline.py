@@ -13,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-from dawm_pipeline.pipeline import STAGES
+from dawm_pipeline.stage_graph import STAGES
 
 PLOTS = ("wm_loss", "idm_check", "states", "rewards", "projection", "learning_curves")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -28,6 +29,11 @@ def cli(*args: str, timeout: float = 170) -> subprocess.CompletedProcess:
         timeout=timeout,
         env=ENV,
     )
+
+
+def stage(run_dir: Path, name: str) -> Path:
+    """A stage's folder as the run record names it (stage folders are keyed by their inputs)."""
+    return Path(json.loads((run_dir / "run.json").read_text())["stages"][name])
 
 
 def base(data: Path, out: Path) -> list[str]:
@@ -56,8 +62,9 @@ def full_run(tiny_hopper, tmp_path_factory) -> tuple[list[str], Path, float]:
 def test_full_pipeline_writes_every_artifact(full_run):
     _, run_dir, seconds = full_run
     assert seconds < 180
-    for stage in STAGES:
-        assert (run_dir / stage / "done.json").is_file(), stage
+    for name in STAGES:
+        assert (stage(run_dir, name) / "done.json").is_file(), name
+    assert stage(run_dir, "report") == run_dir / "report"
     record = json.loads((run_dir / "run.json").read_text())
     assert record["dataset"]["source"] == "d4rl" and len(record["dataset"]["fingerprint"]) == 64
     assert record["versions"]["torch"] and record["config"]["preset"] == "tiny"
@@ -72,35 +79,55 @@ def test_full_pipeline_writes_every_artifact(full_run):
     assert r["idm"]["sim_r2_true_action"] > 0.99  # the simulator check itself is exact
     md = (report / "report.md").read_text()
     assert "D4RL hdf5 file" in md and "DAWM" in md and r["dataset"]["fingerprint"] in md
-    synthetic = run_dir / "generate" / "synthetic.npz"
+    synthetic = stage(run_dir, "generate") / "synthetic.npz"
     assert synthetic.stat().st_size > 0
-    assert not (run_dir / "generate" / "chunks").exists()
+    assert not (stage(run_dir, "generate") / "chunks").exists()
 
 
 def test_second_run_skips_every_stage(full_run):
     args, run_dir, _ = full_run
-    before = {s: (run_dir / s / "done.json").stat().st_mtime_ns for s in STAGES}
+    before = {s: (stage(run_dir, s) / "done.json").stat().st_mtime_ns for s in STAGES}
     proc = cli(*args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stderr.count("skipped") == len(STAGES)
-    assert before == {s: (run_dir / s / "done.json").stat().st_mtime_ns for s in STAGES}
+    assert before == {s: (stage(run_dir, s) / "done.json").stat().st_mtime_ns for s in STAGES}
 
 
-def test_same_config_trains_bit_identical_models(full_run):
-    """A second run of the same config, in a fresh run directory, reproduces the weights and data.
+def test_same_config_trains_bit_identical_models(full_run, tmp_path):
+    """The same config computed again in a fresh output root reproduces weights and data.
 
     Only weights and arrays are compared: JSON records also hold wall times.
     """
     args, run_dir, _ = full_run
-    proc = cli("data", "train-wm", "train-idm", "generate", *args, "--run", "again")
+    fresh = [*args[: args.index("--out")], "--out", str(tmp_path), "--run", "again"]
+    proc = cli("data", "train-wm", "train-idm", "generate", *fresh)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    again = run_dir.parent / "again"
-    for artifact in ("train-wm/model", "train-idm/model", "generate/synthetic.npz"):
-        first, second = run_dir / artifact, again / artifact
+    again = tmp_path / run_dir.parent.name / "again"
+    for name, artifact in (
+        ("train-wm", "model"),
+        ("train-idm", "model"),
+        ("generate", "synthetic.npz"),
+    ):
+        first, second = stage(run_dir, name) / artifact, stage(again, name) / artifact
         arrays = [p for p in first.rglob("*") if p.suffix in (".safetensors", ".npz")]
         files = sorted(p.relative_to(first) for p in arrays) or [Path()]
         for f in files:
             assert (first / f).read_bytes() == (second / f).read_bytes(), artifact
+
+
+def test_sampling_settings_do_not_retrain_the_world_model(full_run):
+    """Another guidance ω into the same --out: one world model, two generated sets."""
+    args, run_dir, _ = full_run
+    stages = ("data", "train-wm", "train-idm", "generate")
+    proc = cli(*stages, *args, "--run", "omega2", "--gen.guidance", "2.0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "train-wm: done for this config" in proc.stderr
+    other = run_dir.parent / "omega2"
+    assert stage(other, "train-wm") == stage(run_dir, "train-wm")
+    assert stage(other, "generate") != stage(run_dir, "generate")
+    first = np.load(stage(run_dir, "generate") / "synthetic.npz")["next_observations"]
+    second = np.load(stage(other, "generate") / "synthetic.npz")["next_observations"]
+    assert first.shape == second.shape and not np.allclose(first, second)
 
 
 def test_max_transitions_caps_the_synthetic_volume(full_run):
@@ -108,8 +135,10 @@ def test_max_transitions_caps_the_synthetic_volume(full_run):
     stages = ("data", "train-wm", "train-idm", "generate")
     proc = cli(*stages, *args, "--run", "capped", "--gen.max-transitions", "40")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    capped = json.loads((run_dir.parent / "capped/generate/done.json").read_text())["summary"]
-    full = json.loads((run_dir / "generate/done.json").read_text())["summary"]
+    capped_run = run_dir.parent / "capped"
+    capped = json.loads((stage(capped_run, "generate") / "done.json").read_text())["summary"]
+    full = json.loads((stage(run_dir, "generate") / "done.json").read_text())["summary"]
+    assert stage(capped_run, "train-wm") == stage(run_dir, "train-wm")  # one world model
     assert full["target_transitions"] > 40
     assert capped["target_transitions"] == 40
     assert 0 < capped["transitions"] <= 40 + capped["rollouts"]
@@ -127,7 +156,7 @@ def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
     ckpt = None
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        found = list(tmp_path.glob("*/*/train-wm/checkpoint/checkpoint.pt"))
+        found = list(tmp_path.glob("*/stages/train-wm-*/checkpoint/checkpoint.pt"))
         if found:
             ckpt = found[0]
             break

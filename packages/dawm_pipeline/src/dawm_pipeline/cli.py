@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import tyro
 
 from dawm_pipeline.config import PipelineConfig, preset
-from dawm_pipeline.pipeline import STAGES, run
+from dawm_pipeline.pipeline import run
+from dawm_pipeline.stage_graph import STAGES
 
 USAGE = f"""DAWM end to end on one D4RL-style task.
 

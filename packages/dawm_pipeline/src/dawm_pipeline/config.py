@@ -13,27 +13,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
+from diffusion_wm import SamplingConfig
 
-from dawm_pipeline.data.names import parse_name
+from dawm_pipeline.tasks import Task, resolve
 
 Preset = Literal["quick", "paper", "tiny"]
 Algo = Literal["td3bc", "iql", "both"]
 Sampler = Literal["auto", "torch", "native"]
 DatasetSource = Literal["auto", "minari", "d4rl", "bundled"]
-
-# Return-to-go normalization constants per robot: DWM (arXiv 2402.03570, Appendix, "RTG
-# scale"), the same 400 Decision Diffuser uses for hopper. R_tg = discounted return-to-go / scale.
-RTG_SCALE = {"hopper": 400.0, "walker2d": 550.0, "halfcheetah": 1200.0}
-
-# Target RTG for generation when `rtg_source == "target"`: the middle of DWM's per-task grid
-# (arXiv 2402.03570, Appendix: hopper/walker2d medium(-replay) 0.6-0.8, medium-expert 0.7-0.9 /
-# 0.8-1.0; halfcheetah medium(-replay) 0.4-0.6, medium-expert 0.6-0.8).
-TARGET_RTG = {"hopper": 0.7, "walker2d": 0.7, "halfcheetah": 0.5}
-
-
-def robot_of(env: str) -> str:
-    """'hopper-medium-replay' -> 'hopper'; a ValueError names the accepted envs otherwise."""
-    return parse_name(env).env
 
 
 @dataclass
@@ -60,7 +47,14 @@ class WorldModelSettings:
     steps: int = 2_000_000
     """Gradient steps (DWM arXiv 2402.03570: 2M)."""
     ema_decay: float = 0.995
-    """EMA of the weights used for sampling (DWM arXiv 2402.03570: 0.995)."""
+    """Upper bound of the per-update EMA decay of the sampled weights (DWM arXiv 2402.03570:
+    0.995 every 10 steps); short runs use less (ema_max_age)."""
+    ema_every: int = 10
+    """Steps between EMA updates (DWM arXiv 2402.03570: 10)."""
+    ema_max_age: float = 0.05
+    """Largest mean age of the sampled (EMA) weights as a fraction of the run. DWM's 0.995
+    every 10 steps averages over the last ~2,000 steps: 0.1% of its 2M-step run but half of
+    a 4,000-step CPU run, whose sampled weights would then be far behind the trained ones."""
     checkpoint_every: int = 10_000
     """Steps between resumable checkpoints."""
 
@@ -96,7 +90,10 @@ class GenerationSettings:
     rtg_source: Literal["data", "target"] = "data"
     """R_tg at generation: the start state's own return-to-go from the data, or a fixed target."""
     target_rtg: float | None = None
-    """Normalized target R_tg when rtg_source='target' (None: DWM's per-robot grid middle)."""
+    """Normalized target R_tg when rtg_source='target' (None: the task's registered target,
+    the middle of DWM's per-task grid for the locomotion tasks)."""
+    clip: float = 1.0
+    """Clip of the predicted x0 in normalized units at every DDIM step (Diffuser's clip)."""
     max_transitions: int | None = None
     """Cap on generated transitions (None: synthetic_ratio x real, uncapped). Under a cap the
     agents still draw the ratio's share of synthetic data per batch (see synthetic_share)."""
@@ -130,9 +127,10 @@ class PipelineConfig:
     """DAWM end to end: data, world model, IDM, generation, agents, evaluation, report."""
 
     env: str = "hopper-medium-replay"
-    """Dataset/task, <robot>-<quality> (hopper, walker2d, halfcheetah); medium and
-    medium-expert also as <robot>-<quality>-stochastic (data and evaluation in a stochastic
-    env, docs/datasets.md)."""
+    """Dataset (the task), <robot>-<level> for any registered robot (hopper, walker2d,
+    halfcheetah, pusher; dawm_pipeline.tasks) and level medium, medium-replay or medium-expert;
+    medium and medium-expert also as <robot>-<level>-stochastic (data and evaluation in a
+    stochastic env, docs/datasets.md)."""
     preset: Preset = "quick"
     """quick: CPU, whole run in <= 20 min on 2 cores; paper: the paper's settings (GPU);
     tiny: seconds, for tests."""
@@ -170,6 +168,13 @@ class PipelineConfig:
     gen: GenerationSettings = field(default_factory=GenerationSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
 
+    def sampling(self) -> SamplingConfig:
+        """The world model's sampling settings, given to both generation backends at
+        generate time (never stored with the trained model)."""
+        return SamplingConfig(
+            steps=self.gen.sampling_steps, guidance=self.gen.guidance, clip=self.gen.clip
+        )
+
     def synthetic_share(self) -> float | None:
         """Share of synthetic transitions per agent batch; None: uniform over real + synthetic.
 
@@ -189,7 +194,7 @@ class PipelineConfig:
 
     def validate(self) -> None:
         """Reject bad settings with one line naming the problem and the fix."""
-        robot_of(self.env)
+        resolve(self.env)
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(
                 f"--device {self.device} but torch sees no CUDA device (the {self.preset} preset "
@@ -225,12 +230,13 @@ class PipelineConfig:
                 raise ValueError(f"--agent.{name.replace('_', '-')} must be >= 1")
 
     @property
-    def robot(self) -> str:
-        return robot_of(self.env)
+    def task(self) -> Task:
+        """The dataset name resolved in the task registry (robot facts live there)."""
+        return resolve(self.env)
 
     @property
     def rtg_scale(self) -> float:
-        return RTG_SCALE[self.robot]
+        return self.task.robot.rtg_scale
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from diffusion_wm import SamplingConfig
 
 from dawm_pipeline.sequences import inpaint_mask
-from dawm_pipeline.termination import terminal_flags
+from dawm_pipeline.tasks import Robot
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ def idm_windows(start: np.ndarray, states: np.ndarray, history: int) -> np.ndarr
     return padded[:, index]
 
 
-def torch_generate(wm, idm, states, actions, guide, noise: np.ndarray) -> Rollouts:
+def torch_generate(
+    wm, idm, states, actions, guide, noise: np.ndarray, sampling: SamplingConfig
+) -> Rollouts:
     """The PyTorch reference path (diffusion_wm.sample + inverse_dynamics.predict)."""
     b, length, x_dim = noise.shape
     obs_dim = states.shape[1]
@@ -54,7 +57,8 @@ def torch_generate(wm, idm, states, actions, guide, noise: np.ndarray) -> Rollou
         np.concatenate([states, actions], axis=1),
         guide,
         noise=noise,
-        inpaint=(inpaint_mask(length - 1, obs_dim), values),
+        inpaint=(inpaint_mask(length, obs_dim), values),
+        sampling=sampling,
     )
     gen_states, rewards = x[:, 1:, :obs_dim], x[:, 1:, obs_dim]
     horizon = length - 1
@@ -85,15 +89,14 @@ def resolve_sampler(sampler: str) -> str:
     return sampler
 
 
-def native_engine(wm, idm, guidance: float, steps: int, device: str = "cpu"):
-    """A dawm_kernels engine built from the two models' exports (DAWM layout by default)."""
+def native_engine(wm, idm, sampling: SamplingConfig, device: str = "cpu"):
+    """A dawm_kernels engine built from the two models' exports (DAWM layout by default),
+    sampling with the same settings the PyTorch path gets."""
     import dawm_kernels
 
     return dawm_kernels.Engine.from_exports(
-        wm.export(steps),
+        wm.export(sampling),
         idm.export(),
-        steps=steps,
-        guidance=guidance,
         device=device,
         threads=torch.get_num_threads(),
     )
@@ -116,17 +119,17 @@ def native_generate(engine, states, actions, guide, noise: np.ndarray) -> Rollou
 
 
 def to_transitions(
-    robot: str, start: np.ndarray, rollouts: Rollouts, guide: np.ndarray
+    robot: Robot, start: np.ndarray, rollouts: Rollouts, guide: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Flatten rollouts into transitions (ŝ_i, â_i, r̂_i, ŝ_{i+1}), i = 0..H-1, ŝ_0 = s_t.
 
-    A transition is terminal when ŝ_{i+1} fails the env's health check (termination.py); the
+    A transition is terminal when ŝ_{i+1} fails the robot's health check (`Robot.healthy`); the
     steps after a rollout's first terminal are dropped (the real env would have ended there).
     `step` (i) and `guide` (the rollout's normalized R_tg) are kept for the report.
     """
     b, horizon, _ = rollouts.states.shape
     obs = np.concatenate([start[:, None], rollouts.states[:, :-1]], axis=1)
-    terminal = terminal_flags(robot, rollouts.states)
+    terminal = robot.terminal_flags(rollouts.states)
     before = np.cumsum(terminal, axis=1) - terminal  # terminals strictly before step i
     keep = before == 0
     return {

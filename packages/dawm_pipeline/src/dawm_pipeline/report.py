@@ -1,7 +1,7 @@
 """Render the run report: report.json (the numbers), report.md (for people), PNG plots.
 
 Matplotlib runs on the Agg backend (no display needed). The markdown states plainly whether
-real + DAWM beat real-only, and whether the gap exceeds the seed-to-seed spread.
+real + DAWM beat real-only, by verdict.py's rule (better, or worse, on every seed).
 """
 
 from __future__ import annotations
@@ -15,17 +15,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dawm_pipeline.runs import atomic_path
+from dawm_pipeline.atomic import save_figure
+from dawm_pipeline.verdict import Comparison
 
 CONDITION_LABELS = {"real": "real only", "dawm": "real + DAWM"}
-
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return path.name
 
 
 def plot_wm_loss(history: dict[str, Any], path: Path) -> str:
@@ -35,7 +28,8 @@ def plot_wm_loss(history: dict[str, Any], path: Path) -> str:
         ax.plot(history["val_step"], history["val_loss"], "o-", label="held-out (EMA net)")
     ax.set(xlabel="step", ylabel="diffusion loss", title="World-model loss", yscale="log")
     ax.legend()
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def plot_idm(checks: dict[str, float], path: Path) -> str:
@@ -51,7 +45,8 @@ def plot_idm(checks: dict[str, float], path: Path) -> str:
         title="Do the actions reproduce the next state?",
         ylim=(min(-0.1, shown.min()), 1.1),
     )
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def plot_state_stats(real: dict[str, Any], gen: dict[str, Any], path: Path) -> str:
@@ -61,7 +56,8 @@ def plot_state_stats(real: dict[str, Any], gen: dict[str, Any], path: Path) -> s
     ax.errorbar(dims + 0.15, gen["obs_mean"], gen["obs_std"], fmt="s", label="generated", capsize=3)
     ax.set(xlabel="state dimension", ylabel="mean ± std", title="States: real vs generated")
     ax.legend()
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def plot_rewards(real_hist, gen_hist, edges, path: Path) -> str:
@@ -72,7 +68,8 @@ def plot_rewards(real_hist, gen_hist, edges, path: Path) -> str:
         ax.step(centers, hist / max(hist.sum(), 1), where="mid", label=label)
     ax.set(xlabel="reward", ylabel="fraction", title="Reward distribution")
     ax.legend()
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def plot_projection(real: np.ndarray, gen: np.ndarray, path: Path) -> str:
@@ -81,7 +78,8 @@ def plot_projection(real: np.ndarray, gen: np.ndarray, path: Path) -> str:
     ax.scatter(gen[:, 0], gen[:, 1], s=2, alpha=0.3, label="generated")
     ax.set(xlabel="PC 1 (of real states)", ylabel="PC 2", title="2-D PCA projection of states")
     ax.legend(markerscale=5)
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def plot_curves(curves: dict[str, dict[str, list[list[float]]]], path: Path) -> str:
@@ -97,38 +95,23 @@ def plot_curves(curves: dict[str, dict[str, list[list[float]]]], path: Path) -> 
             ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
         ax.set(xlabel="gradient step", ylabel="normalized score", title=f"{algo} learning curve")
         ax.legend()
-    return _save(fig, path)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def verdict(table: dict[str, Any]) -> dict[str, Any]:
-    """Per algorithm: DAWM minus real-only, and whether the gap exceeds the seed spread."""
-    out = {}
-    for algo, cond in table.items():
-        if "real" not in cond or "dawm" not in cond:
-            continue
-        diff = cond["dawm"]["mean"] - cond["real"]["mean"]
-        spread = max(cond["dawm"]["std"], cond["real"]["std"])
-        seeds = min(cond["dawm"]["n"], cond["real"]["n"])
-        out[algo] = {
-            "dawm_minus_real": diff,
-            "beats": diff > 0,
-            "seeds": seeds,
-            "beyond_spread": seeds >= 2 and abs(diff) > spread,
-        }
-    return out
+    """Per algorithm: real-only vs real + DAWM seed by seed (verdict.py's one rule)."""
+    return {
+        algo: Comparison(cond["real"]["seeds"], cond["dawm"]["seeds"]).to_dict()
+        for algo, cond in table.items()
+        if "real" in cond and "dawm" in cond
+    }
 
 
 def verdict_text(v: dict[str, Any]) -> str:
     """One honest sentence for one algorithm's verdict."""
-    if v["seeds"] < 2:
-        caveat = " (one seed: no seed-to-seed spread to judge the gap against)"
-    elif v["beyond_spread"]:
-        caveat = " (the gap exceeds the seed-to-seed spread)"
-    else:
-        caveat = " (within the seed-to-seed spread: not a reliable difference)"
-    if v["beats"]:
-        return f"real + DAWM scored higher than real-only{caveat}."
-    return f"**DAWM did not beat real-only here**{caveat}."
+    line = Comparison(v["real"], v["dawm"]).sentence("final score")
+    return line if v["kind"] != "hurt" else f"**{line}**"
 
 
 def _fmt(x: Any, digits: int = 3) -> str:

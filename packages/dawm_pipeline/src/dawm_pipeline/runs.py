@@ -1,10 +1,11 @@
 """Run directories, config hashes, stage completion markers and the run record.
 
-Layout: `<out>/<env>/<run>/<stage>/`. A stage is finished when its directory holds `done.json`
-(written last, atomically) whose `hash` equals the hash of the stage's inputs: its own settings
-plus the hashes of the stages it reads. A rerun with the same inputs skips the stage. When the
-hash differs (possible only with an explicit `--run` name, since the default run name already
-contains the config hash), the stage is recomputed in place and a warning says so.
+Layout (pipeline.py): `<out>/<env>/stages/<stage>-<hash>/` and `<out>/<env>/<run>/`. A stage is
+finished when its directory holds `done.json` (written last, atomically) whose `hash` equals
+the hash of the stage's inputs: its own settings plus the hashes of the stages it reads. A
+rerun with the same inputs skips the stage. Only a run's own report folder can meet other
+inputs (an explicit `--run` name reused with another config); it is then recomputed in place
+and a warning says so.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from dawm_pipeline.data.atomic import atomic_path
+from dawm_pipeline.atomic import jsonable, read_json, write_json
 
 DONE = "done.json"
 RECORD = "run.json"
@@ -45,44 +44,8 @@ _PACKAGES = (
 
 def config_hash(obj: Any) -> str:
     """Stable 16-hex hash of a JSON-able object (key order does not matter)."""
-    text = json.dumps(obj, sort_keys=True, default=_jsonable)
+    text = json.dumps(obj, sort_keys=True, default=jsonable)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON-able: {type(obj).__name__}")
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n"
-    write_text(path, text)
-
-
-def write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Save arrays atomically as an uncompressed .npz (loaded back with allow_pickle=False)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-
-
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
 
 
 @functools.cache
@@ -168,12 +131,16 @@ class StageDir:
         return record
 
 
-def write_run_record(run_dir: Path, config: dict[str, Any], dataset: dict[str, Any]) -> None:
-    """run.json: config, seeds, versions, dataset source + fingerprint, command line."""
+def write_run_record(
+    run_dir: Path, config: dict[str, Any], dataset: dict[str, Any], stages: dict[str, str]
+) -> None:
+    """run.json: config, seeds, versions, dataset source + fingerprint, stage folders, command
+    line."""
     write_json(
         Path(run_dir) / RECORD,
         {
             "config": config,
+            "stages": stages,
             "seeds": config.get("seeds"),
             "versions": package_versions(),
             "dataset": dataset,

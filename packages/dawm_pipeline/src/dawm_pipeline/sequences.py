@@ -8,97 +8,12 @@ the per-robot scale. Windows never cross an episode boundary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Transitions:
-    """Flat transition arrays plus episode bounds [start, end) over the rows."""
-
-    observations: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_observations: np.ndarray
-    terminals: np.ndarray
-    timeouts: np.ndarray
-    bounds: np.ndarray  # (E, 2) int64
-
-    @property
-    def obs_dim(self) -> int:
-        return self.observations.shape[1]
-
-    @property
-    def act_dim(self) -> int:
-        return self.actions.shape[1]
-
-    def __len__(self) -> int:
-        return len(self.rewards)
-
-    def select(self, episodes: np.ndarray) -> Transitions:
-        """The sub-dataset made of the given episode indices (in that order)."""
-        rows = (
-            np.concatenate([np.arange(*self.bounds[e]) for e in episodes])
-            if len(episodes)
-            else np.zeros(0, np.int64)
-        )
-        lengths = self.bounds[episodes, 1] - self.bounds[episodes, 0]
-        ends = np.cumsum(lengths)
-        bounds = np.stack([ends - lengths, ends], axis=1).astype(np.int64)
-        return Transitions(
-            self.observations[rows],
-            self.actions[rows],
-            self.rewards[rows],
-            self.next_observations[rows],
-            self.terminals[rows],
-            self.timeouts[rows],
-            bounds,
-        )
-
-    def episode_states(self) -> list[np.ndarray]:
-        """Per episode the T + 1 states s_0..s_T (the last one is the final next state)."""
-        return [
-            np.concatenate([self.observations[s:e], self.next_observations[e - 1 : e]])
-            for s, e in self.bounds
-        ]
-
-    def episode_returns(self) -> np.ndarray:
-        return np.array([self.rewards[s:e].sum() for s, e in self.bounds])
-
-
-def from_dataset(ds) -> Transitions:
-    """Flatten an OfflineDataset (or anything with its arrays) and find its episodes.
-
-    Episodes come from `episode_lengths` when the dataset has them; otherwise an episode ends at
-    a terminal, a timeout, the last row, or wherever the next row does not start from this
-    row's next observation (datasets that drop the timeout flag).
-    """
-    obs = np.asarray(ds.observations, np.float32)
-    nxt = np.asarray(ds.next_observations, np.float32)
-    term = np.asarray(ds.terminals, bool).reshape(-1)
-    tout = np.asarray(ds.timeouts, bool).reshape(-1)
-    n = len(obs)
-    if n == 0:
-        raise ValueError("the dataset is empty: nothing to train on")
-    lengths = getattr(ds, "episode_lengths", None)
-    if lengths is not None:
-        ends = np.cumsum(np.asarray(lengths, np.int64))
-    else:
-        cut = term | tout
-        cut[:-1] |= np.any(nxt[:-1] != obs[1:], axis=1)
-        cut[-1] = True
-        ends = np.flatnonzero(cut) + 1
-    starts = np.concatenate([[0], ends[:-1]])
-    return Transitions(
-        obs,
-        np.asarray(ds.actions, np.float32),
-        np.asarray(ds.rewards, np.float32).reshape(-1),
-        nxt,
-        term,
-        tout,
-        np.stack([starts, ends], axis=1).astype(np.int64),
-    )
+if TYPE_CHECKING:
+    from dawm_pipeline.data.dataset import OfflineDataset
 
 
 def returns_to_go(rewards: np.ndarray, bounds: np.ndarray, gamma: float) -> np.ndarray:
@@ -112,16 +27,25 @@ def returns_to_go(rewards: np.ndarray, bounds: np.ndarray, gamma: float) -> np.n
     return rtg.astype(np.float32)
 
 
+def sequence_length(horizon: int) -> int:
+    """The world model's sequence length for H generated steps: token 0 holds s_t, so H + 1.
+
+    The one place the pipeline converts H to a length; diffusion_wm and the native engine
+    only ever see the length.
+    """
+    return horizon + 1
+
+
 def window_starts(bounds: np.ndarray, horizon: int) -> np.ndarray:
     """Row indices t whose H following steps stay inside the episode (t + H <= end)."""
     parts = [np.arange(s, e - horizon + 1) for s, e in bounds if e - s >= horizon]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
-def build_x(data: Transitions, starts: np.ndarray, horizon: int) -> np.ndarray:
+def build_x(data: OfflineDataset, starts: np.ndarray, horizon: int) -> np.ndarray:
     """x (N, H + 1, obs_dim + 1) for the given window starts (layout in the module doc)."""
     n, d = len(starts), data.obs_dim
-    x = np.zeros((n, horizon + 1, d + 1), np.float32)
+    x = np.zeros((n, sequence_length(horizon), d + 1), np.float32)
     x[:, 0, :d] = data.observations[starts]
     for j in range(1, horizon + 1):
         rows = starts + j - 1
@@ -131,7 +55,7 @@ def build_x(data: Transitions, starts: np.ndarray, horizon: int) -> np.ndarray:
 
 
 def build_conditions(
-    data: Transitions, starts: np.ndarray, rtg: np.ndarray, rtg_scale: float
+    data: OfflineDataset, starts: np.ndarray, rtg: np.ndarray, rtg_scale: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """context [s_t, a_t] (N, obs + act) and guide [R_tg / scale] (N, 1)."""
     context = np.concatenate([data.observations[starts], data.actions[starts]], axis=1)
@@ -139,8 +63,8 @@ def build_conditions(
     return context.astype(np.float32), guide
 
 
-def inpaint_mask(horizon: int, obs_dim: int) -> np.ndarray:
+def inpaint_mask(length: int, obs_dim: int) -> np.ndarray:
     """Token 0 entirely known (the real s_t and a zero reward slot)."""
-    mask = np.zeros((horizon + 1, obs_dim + 1), bool)
+    mask = np.zeros((length, obs_dim + 1), bool)
     mask[0] = True
     return mask

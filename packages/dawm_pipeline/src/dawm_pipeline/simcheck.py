@@ -1,12 +1,22 @@
-"""Check inferred actions in the simulator: set the state from an observation, step, compare.
+"""Check transitions in the simulator: set the state from an observation, step, compare.
 
-A generated state has no true action, so the IDM's action is judged by what it does: MuJoCo is
-put in the state the observation describes and stepped with the action, and the resulting
-observation is compared with the generated next state. Gymnasium's v5 locomotion observations
-are qpos[1:] then qvel (clipped to +-10) and exclude the x position, which none of the dynamics
-depend on, so x is set to 0. The main score is the R² of the state change s' - s, normalized
-by the per-dimension variance of the real data's state changes, so real and generated sets are
-on one scale (strict: states barely move in one step); the R² of s' itself is reported too. Mismatches come from the IDM and from any non-physical world-model step alike.
+A generated state has no true action, so an action (the real one at step 0, the IDM's later)
+is judged by what it does: MuJoCo is put in the state the observation describes (the robot's
+`SimulatorSpec.set_state`) and stepped with the action, and the resulting observation is
+compared with the generated next state. Stochastic tasks are replayed in their stochastic env
+(task.gym_id), so the replay has the same heavier body and action noise as the data.
+
+Scores (R² normalized by the real data's per-dimension variance, so real and generated sets
+share one scale):
+- delta_r2: R² of the state change s' − s over every dimension (positions barely move in one
+  step, so this is lenient about actions);
+- velocity_r2: R² of the velocity change v' − v only, the part of the state an action moves
+  within one step (the strict score; random actions score far below 0); rows whose observed
+  velocities sit at the env's clip (Hopper/Walker2d v5 clip to ±10) are left out and counted,
+  since the simulator cannot be started from a clipped state;
+- state_r2 (R² of s') and next_state_rmse, for reference.
+Every score has a random-action floor (`random_floor`): the same rows stepped with uniform
+random actions, which any useful action must beat.
 """
 
 from __future__ import annotations
@@ -16,7 +26,9 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-GYM_IDS = {"hopper": "Hopper-v5", "walker2d": "Walker2d-v5", "halfcheetah": "HalfCheetah-v5"}
+from dawm_pipeline.tasks import Task
+
+CLIP_MARGIN = 1e-3  # a velocity within this of the clip counts as clipped
 
 
 @dataclass(frozen=True)
@@ -32,30 +44,17 @@ class SimScale:
 
 
 class Simulator:
-    """A Gymnasium v5 MuJoCo env that can be set to an observation and stepped once."""
+    """The task's Gymnasium env, set to an observation and stepped once."""
 
-    def __init__(self, robot: str, seed: int = 0):
-        if robot not in GYM_IDS:
-            raise ValueError(f"no simulator for {robot!r}: use one of {', '.join(GYM_IDS)}")
-        self.env = gym.make(GYM_IDS[robot])
+    def __init__(self, task: Task, seed: int = 0):
+        self.spec = task.robot.simulator
+        self.env = gym.make(task.gym_id)
         self.env.reset(seed=seed)
         self.raw = self.env.unwrapped
-        self.nq = self.raw.model.nq
-        self.nv = self.raw.model.nv
-
-    def set_obs(self, obs: np.ndarray) -> None:
-        """Set qpos = [0, obs[:nq-1]] (x = 0) and qvel = obs[nq-1:]."""
-        obs = np.asarray(obs, np.float64)
-        if obs.shape != (self.nq - 1 + self.nv,):
-            raise ValueError(
-                f"observation of size {obs.size} does not fit nq={self.nq}, nv={self.nv}"
-            )
-        qpos = np.concatenate([[0.0], obs[: self.nq - 1]])
-        self.raw.set_state(qpos, obs[self.nq - 1 :])
 
     def step_from(self, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
         """The observation after one env step from `obs` with `action`."""
-        self.set_obs(obs)
+        self.spec.set_state(self.raw, obs)
         nxt, *_ = self.env.step(np.asarray(action, np.float32))
         return np.asarray(nxt, np.float32)
 
@@ -63,9 +62,9 @@ class Simulator:
         self.env.close()
 
 
-def simulate(robot: str, obs: np.ndarray, actions: np.ndarray, seed: int = 0) -> np.ndarray:
+def simulate(task: Task, obs: np.ndarray, actions: np.ndarray, seed: int = 0) -> np.ndarray:
     """Next observation of one simulator step for each (obs, action) row."""
-    sim = Simulator(robot, seed)
+    sim = Simulator(task, seed)
     try:
         return np.stack([sim.step_from(o, a) for o, a in zip(obs, actions, strict=True)])
     finally:
@@ -74,26 +73,58 @@ def simulate(robot: str, obs: np.ndarray, actions: np.ndarray, seed: int = 0) ->
 
 def r2(target: np.ndarray, predicted: np.ndarray, var: np.ndarray) -> float:
     """Mean over dimensions of 1 - SSE / (N var), with the variance given (from real data)."""
+    if len(target) == 0:
+        return float("nan")
     per_dim = 1.0 - ((predicted - target) ** 2).mean(axis=0) / np.maximum(var, 1e-8)
     return float(per_dim.mean())
 
 
+def clipped_rows(task: Task, *observations: np.ndarray) -> np.ndarray:
+    """Rows where any given observation has a velocity at the env's clip."""
+    spec = task.robot.simulator
+    n = len(observations[0])
+    if spec.velocity_clip is None:
+        return np.zeros(n, bool)
+    lo, hi = spec.velocity_dims
+    limit = spec.velocity_clip - CLIP_MARGIN
+    return np.any([np.any(np.abs(o[:, lo:hi]) >= limit, axis=1) for o in observations], axis=0)
+
+
+def score(
+    task: Task, obs: np.ndarray, sim_next: np.ndarray, target_next: np.ndarray, scale: SimScale
+) -> dict[str, float]:
+    """Scores of `target_next` against the simulator's `sim_next` for the same rows."""
+    lo, hi = task.robot.simulator.velocity_dims
+    clipped = clipped_rows(task, obs, target_next)
+    keep = ~clipped
+    change, sim_change = target_next - obs, sim_next - obs
+    return {
+        "delta_r2": r2(change, sim_change, scale.delta_var),
+        "velocity_r2": r2(change[keep, lo:hi], sim_change[keep, lo:hi], scale.delta_var[lo:hi]),
+        "state_r2": r2(target_next, sim_next, scale.state_var),
+        "next_state_rmse": float(np.sqrt(((sim_next - target_next) ** 2).mean())),
+        "n": len(obs),
+        "n_clipped": int(clipped.sum()),
+    }
+
+
 def consistency(
-    robot: str,
+    task: Task,
     obs: np.ndarray,
     actions: np.ndarray,
     target_next: np.ndarray,
     scale: SimScale,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Simulate every row and score how well it reproduces `target_next`.
+    """Simulate every row with its action and score how well it reproduces `target_next`."""
+    return score(task, obs, simulate(task, obs, actions, seed), target_next, scale)
 
-    delta_r2 (strict): R² of the state change s' - s; state_r2 (lenient): R² of s' itself.
-    """
-    sim_next = simulate(robot, obs, actions, seed)
-    return {
-        "delta_r2": r2(target_next - obs, sim_next - obs, scale.delta_var),
-        "state_r2": r2(target_next, sim_next, scale.state_var),
-        "next_state_rmse": float(np.sqrt(((sim_next - target_next) ** 2).mean())),
-        "n": len(obs),
-    }
+
+def random_floor(
+    task: Task, obs: np.ndarray, target_next: np.ndarray, scale: SimScale, seed: int = 0
+) -> dict[str, float]:
+    """The same scores for uniform random actions: the floor any real check must clear."""
+    bound = task.robot.action_bound
+    rng = np.random.default_rng(seed)
+    actions = rng.uniform(-bound, bound, (len(obs), task.robot.act_dim)).astype(np.float32)
+    return consistency(task, obs, actions, target_next, scale, seed)

@@ -4,9 +4,9 @@ Learns p(x_{1..L} | c, g) with a temporal U-Net, a cosine schedule, DDIM samplin
 classifier-free guidance on g. Knows nothing about RL: callers pass arrays.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .config import WorldModelConfig
+from .config import SamplingConfig, WorldModelConfig
 from .diffusion import GaussianDiffusion
 from .model import DiffusionWorldModel
 from .normalizer import Normalizer
@@ -23,6 +23,7 @@ __all__ = [
     "GaussianDiffusion",
     "NoiseSchedule",
     "Normalizer",
+    "SamplingConfig",
     "TemporalUNet",
     "UNetConfig",
     "WorldModelConfig",

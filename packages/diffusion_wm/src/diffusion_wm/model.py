@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from ._atomic import atomic_write
-from .config import WorldModelConfig
+from .config import SamplingConfig, WorldModelConfig
 from .diffusion import GaussianDiffusion
 from .io import as_float_array, atomic_write_json, check_vector
 from .normalizer import Normalizer
@@ -62,18 +62,18 @@ class DiffusionWorldModel:
         if cfg.loss_weights is not None:
             weights = torch.tensor(cfg.loss_weights, dtype=torch.float32, device=self.device)
         if cfg.inpaint_tokens:
-            mask = torch.zeros(cfg.horizon, cfg.x_dim, dtype=torch.bool, device=self.device)
+            mask = torch.zeros(cfg.length, cfg.x_dim, dtype=torch.bool, device=self.device)
             mask[: cfg.inpaint_tokens] = True
         return GaussianDiffusion(self.schedule, cfg.p_uncond, weights, mask, cfg.prediction)
 
-    def sampler(self, steps: int | None = None, eta: float | None = None) -> DDIMSampler:
-        cfg = self.config
-        return DDIMSampler(
-            self.schedule,
-            cfg.sampling_steps if steps is None else steps,
-            cfg.eta if eta is None else eta,
-            cfg.clip,
-        )
+    def sampler(self, sampling: SamplingConfig | None = None) -> DDIMSampler:
+        """The DDIM sampler for `sampling` (None: SamplingConfig()) over this model's schedule.
+
+        Its guidance weight is passed to `DDIMSampler.sample(guidance=)`, not held here.
+        """
+        sampling = SamplingConfig() if sampling is None else sampling
+        sampling.check(self.config.diffusion_steps)
+        return DDIMSampler(self.schedule, sampling.steps, sampling.eta, sampling.clip)
 
     def fit(
         self,
@@ -97,32 +97,33 @@ class DiffusionWorldModel:
         context: Any = None,
         guide: Any = None,
         *,
-        steps: int | None = None,
-        guidance: float | None = None,
+        sampling: SamplingConfig | None = None,
         generator: torch.Generator | None = None,
         inpaint: tuple[Any, Any] | None = None,
         noise: Any = None,
-        eta: float | None = None,
         batch: int | None = None,
         chunk_size: int = 8192,
     ) -> np.ndarray:
         """Raw-unit samples (B, L, x_dim) float32 from the EMA network with DDIM + CFG.
 
+        `sampling` sets the DDIM steps, guidance ω, x0 clip and eta (None: SamplingConfig()).
         context (B, c_dim) and guide (B, g_dim) are raw; `inpaint=(mask (L, x_dim) bool,
         values (B, L, x_dim) raw)` fixes the masked entries; `noise` is x_K in normalized space.
         Work is done `chunk_size` rows at a time; noise drawn from `generator` chunk by chunk.
         """
         cfg = self.config
         norm = self._require_fitted().torch(self.device)
+        sampling = SamplingConfig() if sampling is None else sampling
+        sampler = self.sampler(sampling)
         c = check_vector("context", context, cfg.context_dim)
         g = check_vector("guide", guide, cfg.guide_dim)
         x_k = None if noise is None else as_float_array("noise", noise, 3, cfg.x_dim)
         mask = values = None
         if inpaint is not None:
             mask = torch.as_tensor(np.asarray(inpaint[0], dtype=bool), device=self.device)
-            if tuple(mask.shape) != (cfg.horizon, cfg.x_dim):
+            if tuple(mask.shape) != (cfg.length, cfg.x_dim):
                 raise ValueError(
-                    f"inpaint mask must have shape ({cfg.horizon}, {cfg.x_dim}), "
+                    f"inpaint mask must have shape ({cfg.length}, {cfg.x_dim}), "
                     f"got {tuple(mask.shape)}"
                 )
             values = np.where(mask.cpu().numpy(), np.asarray(inpaint[1], np.float32), 0.0)
@@ -141,9 +142,7 @@ class DiffusionWorldModel:
                 f"give {sorted(sizes) or 'nothing'}"
             )
         n = sizes.pop()
-        sampler = self.sampler(steps, eta)
-        omega = cfg.guidance if guidance is None else guidance
-        out = np.empty((n, cfg.horizon, cfg.x_dim), np.float32)
+        out = np.empty((n, cfg.length, cfg.x_dim), np.float32)
 
         def chunk(a: np.ndarray | None, lo: int, hi: int) -> torch.Tensor | None:
             return None if a is None else torch.from_numpy(a[lo:hi]).to(self.device)
@@ -155,7 +154,7 @@ class DiffusionWorldModel:
                 self.ema,
                 None if ct is None else norm.context(ct),
                 None if gt is None else norm.guide(gt),
-                guidance=omega,
+                guidance=sampling.guidance,
                 batch=hi - lo,
                 noise=chunk(x_k, lo, hi),
                 generator=generator,
@@ -236,15 +235,20 @@ class DiffusionWorldModel:
             model.history = FitHistory.from_dict(meta["history"])
         return model
 
-    def export(self, steps: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def export(
+        self, sampling: SamplingConfig | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Weights and config for the native engine (docs/engine_contract.md).
 
         Weights: the EMA network's state_dict under its own names, `normalizer.*`,
-        `schedule.alphas_cumprod` (K,), and the DDIM table for `steps` as `ddim.t` (exact small
-        integers stored as float32), `ddim.alpha`, `ddim.alpha_prev`; all float32, C-contiguous.
+        `schedule.alphas_cumprod` (K,), and the DDIM table for `sampling.steps` as `ddim.t`
+        (exact small integers stored as float32), `ddim.alpha`, `ddim.alpha_prev`; all float32,
+        C-contiguous. The config's sampling_steps, eta, clip and guidance come from `sampling`
+        (None: SamplingConfig()): the engine generates with the settings it is exported with.
         """
+        sampling = SamplingConfig() if sampling is None else sampling
         norm = self._require_fitted()
-        sampler = self.sampler(steps)
+        sampler = self.sampler(sampling)
         table = sampler.ddim_table()
         weights = {
             k: np.ascontiguousarray(v.detach().cpu().numpy(), dtype=np.float32)
@@ -261,10 +265,10 @@ class DiffusionWorldModel:
             **cfg.unet_config().__dict__,
             "dim_mults": list(cfg.dim_mults),
             "diffusion_steps": cfg.diffusion_steps,
-            "sampling_steps": sampler.steps,
-            "eta": cfg.eta,
-            "clip": cfg.clip,
-            "guidance": cfg.guidance,
+            "sampling_steps": sampling.steps,
+            "eta": float(sampling.eta),
+            "clip": float(sampling.clip),
+            "guidance": float(sampling.guidance),
             "inpaint_tokens": cfg.inpaint_tokens,
             "ddim": {
                 "t": table["t"].tolist(),

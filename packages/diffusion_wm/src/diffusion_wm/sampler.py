@@ -96,7 +96,7 @@ def _check_inputs(
         if noise.ndim != 3 or noise.shape[2] != cfg.x_dim:
             raise ValueError(f"noise must have shape (B, L, {cfg.x_dim}), got {tuple(noise.shape)}")
         length = noise.shape[1]
-    return batch, length if length is not None else cfg.horizon
+    return batch, length if length is not None else cfg.length
 
 
 def _randn(

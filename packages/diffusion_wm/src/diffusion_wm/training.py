@@ -127,8 +127,8 @@ def fit_model(
     """
     cfg = model.config
     xa = as_float_array("x", x, 3, cfg.x_dim)
-    if xa.shape[1] != cfg.horizon:
-        raise ValueError(f"x has sequence length {xa.shape[1]}, the config says {cfg.horizon}")
+    if xa.shape[1] != cfg.length:
+        raise ValueError(f"x has sequence length {xa.shape[1]}, the config says {cfg.length}")
     ca = check_vector("context", context, cfg.context_dim)
     ga = check_vector("guide", guide, cfg.guide_dim)
     n = len(xa)
@@ -205,7 +205,7 @@ def fit_model(
 
     per_rank = batch_size // world
     mine = slice(rank * per_rank, (rank + 1) * per_rank)
-    shape = (batch_size, cfg.horizon, cfg.x_dim)
+    shape = (batch_size, cfg.length, cfg.x_dim)
     running = torch.zeros((), device=dev)
     window = 0
     model.net.train()

@@ -26,7 +26,7 @@ class UNetConfig:
     """
 
     x_dim: int
-    horizon: int
+    length: int
     context_dim: int = 0
     guide_dim: int = 0
     dim: int = 32
@@ -35,8 +35,8 @@ class UNetConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dim_mults", tuple(int(m) for m in self.dim_mults))
-        if self.x_dim < 1 or self.horizon < 1:
-            raise ValueError(f"x_dim and horizon must be >= 1, got {self.x_dim}, {self.horizon}")
+        if self.x_dim < 1 or self.length < 1:
+            raise ValueError(f"x_dim and length must be >= 1, got {self.x_dim}, {self.length}")
         if self.context_dim < 0 or self.guide_dim < 0:
             raise ValueError("context_dim and guide_dim must be >= 0 (0 means absent)")
         if self.dim % 8 or self.dim < 8:
@@ -51,9 +51,9 @@ class UNetConfig:
         return len(self.dim_mults) - 1
 
     @property
-    def padded_horizon(self) -> int:
+    def padded_length(self) -> int:
         """Sequence length the network actually runs on (padded to a multiple of 2**n_down)."""
-        return padded_length(self.horizon, self.n_down)
+        return padded_length(self.length, self.n_down)
 
 
 def padded_length(length: int, n_down: int) -> int:

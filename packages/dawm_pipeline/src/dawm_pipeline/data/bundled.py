@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dawm_pipeline.data import atomic, minari_io
+from dawm_pipeline import atomic
+from dawm_pipeline.data import minari_io
 from dawm_pipeline.data.dataset import DatasetInfo, Episode, OfflineDataset
-from dawm_pipeline.data.names import BUNDLED_NAMESPACE, DIMS, REF_SCORES, DatasetName
+from dawm_pipeline.data.minari_io import BUNDLED_NAMESPACE
 from dawm_pipeline.data.policy import GaussianPolicy
 from dawm_pipeline.data.rollout import collect
-from dawm_pipeline.data.stochastic import STOCHASTIC
 from dawm_pipeline.data.validate import DatasetError, check_arrays
+from dawm_pipeline.tasks import STOCHASTIC, Task
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,9 @@ def save_episodes_npz(path: Path, dataset: OfflineDataset) -> None:
     atomic.write_npz(path, arrays, compressed=True)
 
 
-def load_episodes_npz(path: Path, name: DatasetName, info: DatasetInfo) -> OfflineDataset:
+def load_episodes_npz(path: Path, name: Task, info: DatasetInfo) -> OfflineDataset:
     """Read `save_episodes_npz`'s format, validated."""
-    fix = f"reinstall dawm-pipeline or rebuild with `python -m dawm_pipeline.datasets build --env {name.env}`"
+    fix = f"reinstall dawm-pipeline or rebuild with `python -m dawm_pipeline.datasets build --env {name.robot.name}`"
     if not Path(path).is_file():
         raise FileNotFoundError(f"bundled file {path} not found; {fix}")
     try:
@@ -114,15 +115,15 @@ def load_episodes_npz(path: Path, name: DatasetName, info: DatasetInfo) -> Offli
     return OfflineDataset(**arrays, episode_lengths=lengths.astype(np.int64), info=info)
 
 
-def dataset_info(name: DatasetName, recipe: dict | None = None) -> DatasetInfo:
+def dataset_info(name: Task, recipe: dict | None = None) -> DatasetInfo:
     """Metadata of a bundled dataset (D4RL's reference scores, Gymnasium v5 env)."""
-    lo, hi = REF_SCORES[name.env]
-    act_dim = DIMS[name.env][1]
+    lo, hi = name.robot.score_refs
+    act_dim = name.robot.act_dim
     return DatasetInfo(
         name=name.name,
         source="bundled",
         dataset_id=name.minari_id(BUNDLED_NAMESPACE),
-        env_id=name.gym_env_id,
+        env_id=name.gym_id,
         action_low=-np.ones(act_dim, dtype=np.float32),
         action_high=np.ones(act_dim, dtype=np.float32),
         ref_min_score=lo,
@@ -131,17 +132,17 @@ def dataset_info(name: DatasetName, recipe: dict | None = None) -> DatasetInfo:
     )
 
 
-def _dynamics(name: DatasetName) -> dict[str, str]:
+def _dynamics(name: Task) -> dict[str, str]:
     """The `dynamics` entry of a stochastic dataset's info (it shows in its source label)."""
     return {"dynamics": STOCHASTIC.label} if name.stochastic else {}
 
 
-def generate(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset:
+def generate(name: Task, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset:
     """Make one level in memory from the shipped files (deterministic for the manifest's seeds)."""
     bundle_dir = Path(bundle_dir)
-    manifest = read_manifest(name.env, bundle_dir)
+    manifest = read_manifest(name.robot.name, bundle_dir)
     info = dataset_info(name, manifest.get("recipe"))
-    folder = bundle_dir / name.env
+    folder = bundle_dir / name.robot.name
     if name.level == "medium-replay":
         return load_episodes_npz(folder / manifest["files"]["medium-replay"], name, info)
     spec = manifest["regenerate"]
@@ -149,29 +150,27 @@ def generate(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset
     if name.level == "medium":
         episodes = _rollouts(folder, manifest, "medium", spec["medium"], name)
     else:  # medium-expert: the medium dataset plus as many expert transitions (D4RL §5)
-        medium = load_bundled(DatasetName(name.env, "medium", name.stochastic), bundle_dir)
+        medium = load_bundled(name.with_level("medium"), bundle_dir)
         episodes = list(medium.episodes())
         episodes += _rollouts(folder, manifest, "expert", spec["expert"], name)
     return OfflineDataset.from_episodes(episodes, info)
 
 
-def _rollouts(
-    folder: Path, manifest: dict, which: str, spec: dict, name: DatasetName
-) -> list[Episode]:
+def _rollouts(folder: Path, manifest: dict, which: str, spec: dict, name: Task) -> list[Episode]:
     policy = GaussianPolicy.load(folder / manifest["files"][f"policy_{which}"])
     return collect(
         policy,
-        name.gym_env_id,
+        name.gym_id,
         min_transitions=int(spec["transitions"]),
         seed=int(spec["seed"]),
-        desc=f"dawm {name.env}: {which} policy rollouts",
+        desc=f"dawm {name.robot.name}: {which} policy rollouts",
     )
 
 
-def load_bundled(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset:
+def load_bundled(name: Task, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset:
     """Load `dawm/<env>/<level>-v0` from local Minari storage, creating it there first."""
     dataset_id = name.minari_id(BUNDLED_NAMESPACE)
-    manifest = read_manifest(name.env, bundle_dir)
+    manifest = read_manifest(name.robot.name, bundle_dir)
     if not minari_io.has_local(dataset_id):
         log.info("dawm bundled %s: building %s in %s", name, dataset_id, minari_io.storage_root())
         ds = generate(name, bundle_dir)
@@ -183,10 +182,10 @@ def load_bundled(name: DatasetName, bundle_dir: Path = BUNDLE_DIR) -> OfflineDat
             "training": manifest.get("recipe", {}),
             "fingerprint": ds.fingerprint,
         }
-        desc = DESCRIPTION.format(name=name.name, env_id=name.gym_env_id)
+        desc = DESCRIPTION.format(name=name.name, env_id=name.gym_id)
         if name.stochastic:
             meta["perturbation"] = dataclasses.asdict(STOCHASTIC)
-            desc += STOCHASTIC_NOTE.format(label=STOCHASTIC.label, env_id=name.gym_env_id)
+            desc += STOCHASTIC_NOTE.format(label=STOCHASTIC.label, env_id=name.gym_id)
         try:
             minari_io.write_minari(ds, dataset_id, desc, meta)
         except OSError as e:  # read-only storage, or another process got there first

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from dawm_pipeline.data.dataset import DatasetInfo, OfflineDataset
-from dawm_pipeline.data.names import REF_SCORES, DatasetName
 from dawm_pipeline.data.validate import DatasetError, check_arrays, episode_lengths
+from dawm_pipeline.tasks import Task
 
 KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
 
 
-def load_d4rl_hdf5(path: Path, name: DatasetName) -> OfflineDataset:
+def load_d4rl_hdf5(path: Path, name: Task) -> OfflineDataset:
     """Load and validate a D4RL-format hdf5 file for the task `name`."""
     import h5py
 
@@ -47,12 +47,12 @@ def load_d4rl_hdf5(path: Path, name: DatasetName) -> OfflineDataset:
     lengths, timeouts = episode_lengths(arrays["terminals"], arrays["timeouts"])
     arrays["terminals"] = arrays["terminals"].astype(bool)
     arrays["timeouts"] = timeouts
-    lo, hi = REF_SCORES[name.env]
+    lo, hi = name.robot.score_refs
     info = DatasetInfo(
         name=name.name,
         source="d4rl",
         dataset_id=str(path),
-        env_id=name.gym_env_id,
+        env_id=name.gym_id,
         action_low=-np.ones(arrays["actions"].shape[1], dtype=np.float32),
         action_high=np.ones(arrays["actions"].shape[1], dtype=np.float32),
         ref_min_score=lo,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dawm_pipeline.data.names import normalized_score
+from dawm_pipeline.tasks import normalized_score
 
 ARRAY_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
 SOURCES = ("minari", "d4rl", "bundled")
@@ -128,6 +128,33 @@ class OfflineDataset:
     def episode_starts(self) -> np.ndarray:
         """Index of each episode's first transition in the flat arrays."""
         return np.concatenate([[0], np.cumsum(self.episode_lengths)[:-1]]).astype(np.int64)
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """(num_episodes, 2) int64 [start, end) row range of each episode."""
+        starts = self.episode_starts
+        return np.stack([starts, starts + self.episode_lengths], axis=1).astype(np.int64)
+
+    def select(self, episodes: np.ndarray) -> OfflineDataset:
+        """The dataset made of the given episode indices, in that order (same info)."""
+        episodes = np.asarray(episodes, np.int64)
+        bounds = self.bounds[episodes]
+        rows = (
+            np.concatenate([np.arange(s, e) for s, e in bounds])
+            if len(bounds)
+            else np.zeros(0, np.int64)
+        )
+        arrays = {k: getattr(self, k)[rows] for k in ARRAY_FIELDS}
+        return OfflineDataset(
+            **arrays, episode_lengths=self.episode_lengths[episodes].copy(), info=self.info
+        )
+
+    def episode_states(self) -> list[np.ndarray]:
+        """Per episode the T + 1 states s_0..s_T (the last one is the final next state)."""
+        return [
+            np.concatenate([self.observations[s:e], self.next_observations[e - 1 : e]])
+            for s, e in self.bounds
+        ]
 
     def episode(self, i: int) -> Episode:
         start = int(self.episode_starts[i])

@@ -13,14 +13,15 @@ from pathlib import Path
 from dawm_pipeline.data import bundled, minari_io
 from dawm_pipeline.data.d4rl_hdf5 import load_d4rl_hdf5
 from dawm_pipeline.data.dataset import SOURCES, OfflineDataset
-from dawm_pipeline.data.names import MINARI_NAMESPACE, parse_name
+from dawm_pipeline.data.minari_io import MINARI_NAMESPACE
+from dawm_pipeline.tasks import resolve
 
 log = logging.getLogger(__name__)
 
 
 def resolve_source(name: str, source: str = "auto", path: str | Path | None = None) -> str:
     """Which source `load_dataset` would read (no data is loaded)."""
-    parsed = parse_name(name)
+    parsed = resolve(name)
     if source not in ("auto", *SOURCES):
         raise ValueError(f"unknown source {source!r}: use auto, {', '.join(SOURCES)}")
     if parsed.stochastic and source not in ("auto", "bundled"):
@@ -45,7 +46,7 @@ def load_dataset(name: str, source: str = "auto", path: str | Path | None = None
     source: "auto" (the order above), or force "minari", "d4rl" (needs `path`, an hdf5
     file) or "bundled" (`path`, if given, is a bundle folder in place of the shipped one).
     """
-    parsed = parse_name(name)
+    parsed = resolve(name)
     chosen = resolve_source(name, source, path)
     if chosen == "minari":
         ds = minari_io.load_minari(parsed.minari_id(MINARI_NAMESPACE), parsed, source="minari")

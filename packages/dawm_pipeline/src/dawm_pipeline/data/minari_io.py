@@ -19,8 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from dawm_pipeline.data.dataset import DatasetInfo, Episode, OfflineDataset
-from dawm_pipeline.data.names import REF_SCORES, DatasetName
 from dawm_pipeline.data.validate import DatasetError, check_arrays
+from dawm_pipeline.tasks import Task
+
+MINARI_NAMESPACE = "mujoco"  # Farama's Minari port of the D4RL MuJoCo datasets
+BUNDLED_NAMESPACE = "dawm"  # this project's recipe
 
 
 def storage_root() -> Path:
@@ -38,7 +41,7 @@ def has_local(dataset_id: str) -> bool:
     return (dataset_dir(dataset_id) / "data").is_dir()
 
 
-def load_minari(dataset_id: str, name: DatasetName, source: str) -> OfflineDataset:
+def load_minari(dataset_id: str, name: Task, source: str) -> OfflineDataset:
     """Load a local Minari dataset into an `OfflineDataset`."""
     import minari
 
@@ -58,13 +61,13 @@ def load_minari(dataset_id: str, name: DatasetName, source: str) -> OfflineDatas
     meta = mds.storage.metadata
     arrays = {k: np.concatenate([getattr(e, k) for e in episodes]) for k in _FIELDS}
     check_arrays(arrays, name, f"Minari dataset {dataset_id}", fix)
-    lo, hi = REF_SCORES[name.env]
+    lo, hi = name.robot.score_refs
     space = mds.action_space
     info = DatasetInfo(
         name=name.name,
         source=source,
         dataset_id=dataset_id,
-        env_id=name.gym_env_id,
+        env_id=name.gym_id,
         action_low=np.asarray(space.low, dtype=np.float32),
         action_high=np.asarray(space.high, dtype=np.float32),
         ref_min_score=float(meta.get("ref_min_score", lo) or lo),

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from dawm_pipeline.data.names import DIMS, DatasetName
+from dawm_pipeline.tasks import Task
 
 
 class DatasetError(ValueError):
     """A dataset file or storage entry is unusable (the message says why and what to do)."""
 
 
-def check_arrays(arrays: dict[str, np.ndarray], name: DatasetName, where: str, fix: str) -> None:
+def check_arrays(arrays: dict[str, np.ndarray], name: Task, where: str, fix: str) -> None:
     """Shapes, lengths, dims of the task and finiteness of flat transition arrays."""
-    obs_dim, act_dim = DIMS[name.env]
+    obs_dim, act_dim = name.robot.obs_dim, name.robot.act_dim
     expected = {
         "observations": (2, obs_dim),
         "next_observations": (2, obs_dim),
@@ -33,7 +33,7 @@ def check_arrays(arrays: dict[str, np.ndarray], name: DatasetName, where: str, f
         if a.ndim != ndim or (width is not None and a.shape[1] != width):
             want = f"(N, {width})" if width is not None else "(N,)"
             raise DatasetError(
-                f"{where}: {key} has shape {a.shape}, expected {want} for {name.env}; {fix}"
+                f"{where}: {key} has shape {a.shape}, expected {want} for {name.robot.name}; {fix}"
             )
         if n is None:
             n = a.shape[0]

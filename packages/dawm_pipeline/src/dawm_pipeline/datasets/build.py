@@ -2,7 +2,10 @@
 
 Per D4RL's protocol (Fu et al. 2020, arXiv 2004.07219, §5) applied to our training run:
   expert        = the best evaluated checkpoint within the fixed budget (labelled as such);
-  medium        = the earliest checkpoint whose mean return ≥ MEDIUM_FRACTION × expert's;
+  medium        = the checkpoint (up to the expert's step) whose return, averaged with its
+                  neighbours' (SMOOTHING evaluations), is closest to the robot's medium target
+                  (D4RL's medium-data level: tasks/builtin.py), so one noisy evaluation
+                  cannot decide the level;
   medium-replay = every replay-buffer transition collected up to the medium checkpoint;
   medium-expert = medium rollouts + as many expert rollouts (regenerated on first use).
 The build then regenerates every level once (in a throwaway Minari storage) to record
@@ -22,21 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dawm_pipeline.data import atomic, bundled
+from dawm_pipeline import atomic
+from dawm_pipeline.data import bundled
 from dawm_pipeline.data.dataset import OfflineDataset
-from dawm_pipeline.data.names import (
-    DIMS,
-    GYM_ENV_IDS,
-    LEVELS,
-    DatasetName,
-    normalized_score,
-    parse_env,
-)
 from dawm_pipeline.data.validate import episode_lengths
 from dawm_pipeline.datasets.train import read_evals
+from dawm_pipeline.tasks import LEVELS, Robot, Task, robot, robots
 
-# D4RL: "medium" is a policy stopped at about a third of the expert's return.
-MEDIUM_FRACTION = 1.0 / 3.0
+SMOOTHING = 3  # evaluations averaged when choosing the medium checkpoint
 # Regenerated sizes: D4RL's medium has 1M transitions and medium-expert 2M (1M + 1M).
 REGEN_TRANSITIONS = 1_000_000
 MEDIUM_SEED, EXPERT_SEED = 1, 2
@@ -46,8 +42,8 @@ MEDIUM_SEED, EXPERT_SEED = 1, 2
 class BuildConfig:
     """Turn finished training runs into bundled dataset files."""
 
-    env: tuple[str, ...] = ("hopper", "walker2d", "halfcheetah")
-    """Environments to build; those whose training has not finished are skipped."""
+    env: tuple[str, ...] = robots()
+    """Robots to build; those whose training has not finished are skipped."""
     work_dir: Path = Path(".cache/dawm_datasets")
     bundle_dir: Path = bundled.BUNDLE_DIR
     transitions: int = REGEN_TRANSITIONS
@@ -58,21 +54,28 @@ class BuildConfig:
     """Regenerate every level once to record sizes, returns and fingerprints."""
 
 
-def pick_checkpoints(evals: list[dict], fraction: float = MEDIUM_FRACTION) -> tuple[dict, dict]:
-    """(medium, expert) evaluation entries: expert = best mean return, medium = the
-    earliest entry reaching `fraction` of it."""
+def smoothed_returns(evals: list[dict], window: int = SMOOTHING) -> np.ndarray:
+    """Each evaluation's mean return averaged with its neighbours' (centred window, shrunk at
+    the ends), in step order."""
+    r = np.array([e["mean_return"] for e in evals], np.float64)
+    half = window // 2
+    return np.array([r[max(0, i - half) : i + half + 1].mean() for i in range(len(r))])
+
+
+def pick_checkpoints(evals: list[dict], bot: Robot) -> tuple[dict, dict]:
+    """(medium, expert) evaluation entries: expert = best mean return; medium = the entry up
+    to the expert's step whose smoothed normalized return is closest to the robot's
+    `behaviour.medium_target`."""
     if not evals:
         raise ValueError("no evaluations in the training log: train first")
-    expert = max(evals, key=lambda e: e["mean_return"])
-    medium = next(
-        e
-        for e in sorted(evals, key=lambda e: e["step"])
-        if e["mean_return"] >= fraction * expert["mean_return"]
-    )
-    return medium, expert
+    evals = sorted(evals, key=lambda e: e["step"])
+    best = max(range(len(evals)), key=lambda i: evals[i]["mean_return"])
+    smooth = bot.normalized_score(smoothed_returns(evals))[: best + 1]
+    medium = int(np.argmin(np.abs(smooth - bot.behaviour.medium_target)))
+    return evals[medium], evals[best]
 
 
-def replay_dataset(buffer: dict[str, np.ndarray], steps: int, name: DatasetName) -> OfflineDataset:
+def replay_dataset(buffer: dict[str, np.ndarray], steps: int, name: Task) -> OfflineDataset:
     """The first `steps` replay transitions, split into episodes (SB3 `dones` mark ends,
     `timeouts` the truncations; an episode still running at `steps` is closed as truncated)."""
     n = min(steps, int(buffer["rewards"].shape[0]))
@@ -112,19 +115,20 @@ def _scratch_minari():
             os.environ["MINARI_DATASETS_PATH"] = old
 
 
-def _entry(e: dict, env: str) -> dict:
+def _entry(e: dict, bot: Robot) -> dict:
     return {
         "step": e["step"],
         "mean_return": round(e["mean_return"], 2),
         "std_return": round(e["std_return"], 2),
-        "normalized": round(float(normalized_score(env, e["mean_return"])), 2),
+        "normalized": round(float(bot.normalized_score(e["mean_return"])), 2),
         "policy_file": e["policy"],
     }
 
 
 def build_env(env: str, cfg: BuildConfig) -> bool:
     """Write `bundle_dir/<env>/`; False (and a message) when training is not finished."""
-    env = parse_env(env)
+    bot = robot(env)
+    env = bot.name
     env_dir = cfg.work_dir / env
     log = read_evals(env_dir)
     if not log["evaluations"]:
@@ -136,8 +140,8 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
             f"[{env}] training at {last}/{log['budget']} steps, not finished: skipped", flush=True
         )
         return False
-    medium, expert = pick_checkpoints(log["evaluations"])
-    name_mr = DatasetName(env, "medium-replay")
+    medium, expert = pick_checkpoints(log["evaluations"], bot)
+    name_mr = Task(bot, "medium-replay")
     progress = json.loads((env_dir / "state" / "progress.json").read_text())
     with np.load(env_dir / "state" / progress["folder"] / "buffer.npz") as z:
         buffer = {k: z[k] for k in z.files}
@@ -157,9 +161,9 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
     budget_k = f"{log['budget'] // 1000}k"
     manifest = {
         "env": env,
-        "env_id": GYM_ENV_IDS[env],
-        "obs_dim": DIMS[env][0],
-        "act_dim": DIMS[env][1],
+        "env_id": bot.gym_id,
+        "obs_dim": bot.obs_dim,
+        "act_dim": bot.act_dim,
         "not_d4rl": True,
         "recipe": {
             "algorithm": log["algorithm"],
@@ -170,13 +174,17 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
             "finished": bool(log.get("finished")),
             "eval_every": log["eval_every"],
             "eval_episodes": log["eval_episodes"],
-            "medium_fraction": MEDIUM_FRACTION,
+            "medium_rule": {
+                "target_normalized": bot.behaviour.medium_target,
+                "target_source": bot.behaviour.medium_target_source,
+                "smoothing_evaluations": SMOOTHING,
+            },
             "expert": {
-                **_entry(expert, env),
+                **_entry(expert, bot),
                 "label": f"best evaluated SAC policy within a fixed {budget_k}-step CPU budget "
                 "(this project's 'expert', not D4RL's expert policy)",
             },
-            "medium": _entry(medium, env),
+            "medium": _entry(medium, bot),
             "evaluations": [
                 {"step": e["step"], "mean_return": round(e["mean_return"], 2)}
                 for e in log["evaluations"]
@@ -208,7 +216,7 @@ def measure_env(env: str, bundle_dir: Path) -> None:
     stats, prints, seconds = {}, {}, {}
     with _scratch_minari():
         for level in LEVELS:
-            name = DatasetName(env, level)
+            name = Task(robot(env), level)
             t0 = time.time()
             ds = bundled.load_bundled(name, bundle_dir)
             seconds[name.name] = round(time.time() - t0, 1)
@@ -223,14 +231,14 @@ def measure_env(env: str, bundle_dir: Path) -> None:
 class MeasureConfig:
     """Measure already built bundles (regenerates medium and medium-expert once)."""
 
-    env: tuple[str, ...] = ("hopper", "walker2d", "halfcheetah")
+    env: tuple[str, ...] = robots()
     bundle_dir: Path = bundled.BUNDLE_DIR
 
 
 def measure(cfg: MeasureConfig) -> None:
     for env in cfg.env:
         try:
-            measure_env(parse_env(env), cfg.bundle_dir)
+            measure_env(robot(env).name, cfg.bundle_dir)
         except FileNotFoundError as e:
             print(f"[{env}] skipped: {e}", flush=True)
 

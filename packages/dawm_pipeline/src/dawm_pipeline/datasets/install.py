@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dawm_pipeline.data import bundled, minari_io
-from dawm_pipeline.data.names import ENVS, LEVELS, DatasetName
+from dawm_pipeline.tasks import LEVELS, resolve, robots
 
 
 @dataclass
 class InstallConfig:
     """Create `dawm/<env>/<level>-v0` in local Minari storage for every built environment."""
 
-    env: tuple[str, ...] = ENVS
+    env: tuple[str, ...] = robots()
     level: tuple[str, ...] = LEVELS
     bundle_dir: Path = bundled.BUNDLE_DIR
 
@@ -33,5 +33,5 @@ def install(cfg: InstallConfig) -> None:
             continue
         for level in cfg.level:
             t0 = time.time()
-            ds = bundled.load_bundled(DatasetName(env, level), cfg.bundle_dir)
+            ds = bundled.load_bundled(resolve(f"{env}-{level}"), cfg.bundle_dir)
             print(f"{ds!r} ready in {time.time() - t0:.1f} s", flush=True)

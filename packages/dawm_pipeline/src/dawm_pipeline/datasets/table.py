@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dawm_pipeline.data import bundled
-from dawm_pipeline.data.names import ENVS, LEVELS
+from dawm_pipeline.tasks import LEVELS, robots
 
 # D4RL v2 transition counts for the same names (Fu et al. 2020): medium = 1M rollouts of the
 # medium policy, medium-expert = medium + 1M expert transitions, medium-replay = the replay
@@ -31,7 +31,7 @@ def policy_table(bundle_dir: Path) -> str:
         "medium: step, return (normalized) |",
         "|---|---|---|---|---|",
     ]
-    for env in ENVS:
+    for env in robots():
         try:
             r = bundled.read_manifest(env, bundle_dir)["recipe"]
         except FileNotFoundError:
@@ -53,7 +53,7 @@ def dataset_table(bundle_dir: Path) -> str:
         "timeouts | first build (s) | D4RL v2 transitions |",
         "|---|---|---|---|---|---|---|",
     ]
-    for env in ENVS:
+    for env in robots():
         try:
             m = bundled.read_manifest(env, bundle_dir)
         except FileNotFoundError:
@@ -68,7 +68,7 @@ def dataset_table(bundle_dir: Path) -> str:
                 f"| dawm {name} | {s['transitions']:,} | {s['episodes']:,} | "
                 f"{s['return_mean']:.0f} ± {s['return_std']:.0f} ({s['normalized_mean']:.1f}) | "
                 f"{s['terminals']:,} / {s['timeouts']:,} | {m['build_seconds'][name]} | "
-                f"{D4RL_TRANSITIONS[level][env]} |"
+                f"{D4RL_TRANSITIONS[level].get(env, 'none')} |"
             )
     return "\n".join(rows)
 

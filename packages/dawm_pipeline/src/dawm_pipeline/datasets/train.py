@@ -24,16 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dawm_pipeline.data import atomic
-from dawm_pipeline.data.names import GYM_ENV_IDS, REF_SCORES, parse_env
+from dawm_pipeline import atomic
 from dawm_pipeline.data.policy import GaussianPolicy
 from dawm_pipeline.data.rollout import evaluate
+from dawm_pipeline.tasks import robot
 
-# Fixed env-step budgets. SB3 SAC ran at 77 steps/s alone on our 2 cores (torch 1 thread)
-# and fell to 30-60 steps/s while other jobs shared them (2026-11-25), so hopper gets 130k
-# steps (~1 h there) to land the bundled hopper data early, walker2d 300k, and halfcheetah,
-# trained last beside the experiments, 200k (~1 h at ~50 steps/s).
-TRAIN_BUDGETS = {"hopper": 130_000, "walker2d": 300_000, "halfcheetah": 200_000}
 EVAL_SEED = 10_000  # evaluation episodes use seeds disjoint from training (seed 0..)
 
 
@@ -42,15 +37,16 @@ class TrainConfig:
     """SAC behaviour-policy training (stable-baselines3 defaults otherwise)."""
 
     env: tuple[str, ...] = ("hopper",)
-    """Environments to train, in order (hopper, walker2d, halfcheetah)."""
+    """Robots to train, in order (any registered robot: hopper, walker2d, halfcheetah, pusher)."""
     work_dir: Path = Path(".cache/dawm_datasets")
     """Git-ignored folder for checkpoints, replay buffers and evaluation logs."""
     steps: int | None = None
-    """Env steps per environment; None uses TRAIN_BUDGETS."""
+    """Env steps per robot; None uses its registered recipe (`behaviour.sac_steps`)."""
     eval_every: int = 10_000
     """Evaluate (and checkpoint the policy and the training state) every this many steps."""
     eval_episodes: int = 10
-    seed: int = 0
+    seed: int | None = None
+    """SAC seed; None uses the robot's recipe (`behaviour.seed`)."""
     threads: int = 1
     """torch threads (the machine's cores are shared)."""
 
@@ -154,9 +150,10 @@ def train_env(env: str, cfg: TrainConfig) -> None:
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
-    env = parse_env(env)
-    env_id = GYM_ENV_IDS[env]
-    budget = cfg.steps if cfg.steps is not None else TRAIN_BUDGETS[env]
+    bot = robot(env)
+    env, env_id = bot.name, bot.gym_id
+    budget = cfg.steps if cfg.steps is not None else bot.behaviour.sac_steps
+    seed = cfg.seed if cfg.seed is not None else bot.behaviour.seed
     env_dir = cfg.work_dir / env
     log = read_evals(env_dir)
     log.update(
@@ -165,11 +162,11 @@ def train_env(env: str, cfg: TrainConfig) -> None:
         budget=budget,
         eval_every=cfg.eval_every,
         eval_episodes=cfg.eval_episodes,
-        seed=cfg.seed,
+        seed=seed,
         algorithm="SAC",
         implementation="stable-baselines3 defaults (MlpPolicy 256-256)",
     )
-    model = SAC("MlpPolicy", env_id, seed=cfg.seed, verbose=0, device="cpu")
+    model = SAC("MlpPolicy", env_id, seed=seed, verbose=0, device="cpu")
     start = load_state(model, env_dir / "state")
     if start >= budget:
         print(f"[{env}] already trained to {start} steps (budget {budget})", flush=True)
@@ -205,10 +202,9 @@ def train_env(env: str, cfg: TrainConfig) -> None:
                 save_state(self.model, env_dir / "state")
                 atomic.write_json(env_dir / "evals.json", log)
                 rate = (step - steps0) / (time.time() - t0)
-                lo, hi = REF_SCORES[env]
                 print(
                     f"[{env}] step {step}/{budget}: return {returns.mean():.1f} ± "
-                    f"{returns.std():.1f} (D4RL-normalized {100 * (returns.mean() - lo) / (hi - lo):.1f}), "
+                    f"{returns.std():.1f} (normalized {bot.normalized_score(returns.mean()):.1f}), "
                     f"{rate:.0f} steps/s",
                     flush=True,
                 )

@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dawm_pipeline.data.names import STOCHASTIC_SUFFIX
-from dawm_pipeline.data.stochastic import STOCHASTIC
+from dawm_pipeline.atomic import write_text
 from dawm_pipeline.experiments import paper, plots
 from dawm_pipeline.experiments.plan import (
     ALGOS,
@@ -23,7 +22,8 @@ from dawm_pipeline.experiments.plan import (
 )
 from dawm_pipeline.experiments.results import ResultStore
 from dawm_pipeline.experiments.summary import Entry, group, latest, variant
-from dawm_pipeline.runs import write_text
+from dawm_pipeline.tasks import STOCHASTIC, STOCHASTIC_SUFFIX, resolve
+from dawm_pipeline.verdict import WORDS
 
 ALGO_NAMES = {"td3bc": "TD3BC", "iql": "IQL"}
 CMD = "python -m dawm_pipeline.experiments"
@@ -37,11 +37,10 @@ def pending_reason(task: str) -> str:
     """'pending: dataset not built' when the task's data cannot be loaded here, else 'not run'."""
     from dawm_pipeline.data import bundled
     from dawm_pipeline.data.load import resolve_source
-    from dawm_pipeline.data.names import parse_name
 
     try:
         if resolve_source(task) == "bundled":
-            bundled.read_manifest(parse_name(task).env)
+            bundled.read_manifest(resolve(task).robot.name)
     except FileNotFoundError:
         return "pending: dataset not built"
     return "pending: not run"
@@ -57,7 +56,7 @@ class _Doc:
         self.reasons: dict[str, str] = {}
         self.lines: list[str] = []
         self.notes: list[str] = []
-        self.tally: dict[str, int] = {"helped": 0, "hurt": 0, "mixed": 0}
+        self.tally: dict[str, int] = dict.fromkeys(WORDS, 0)
 
     def reason(self, task: str) -> str:
         if task not in self.reasons:
@@ -89,19 +88,9 @@ class _Doc:
         return " †" if any(on_gpu(r) for r in entry.rows) else ""
 
     def verdict(self, label: str, entry: Entry) -> str:
-        real, dawm = entry.scores("real"), entry.scores("dawm")
-        wins = int((dawm > real).sum())
-        if wins == len(real):
-            word, kind = "DAWM helped on every seed", "helped"
-        elif wins == 0:
-            word, kind = "DAWM hurt on every seed", "hurt"
-        else:
-            word, kind = "no consistent difference", "mixed"
-        self.tally[kind] += 1
-        return (
-            f"{label}: real only {entry.text('real')}, real + DAWM {entry.text('dawm')} "
-            f"→ {entry.change()}; {word} (n = {entry.n})"
-        )
+        comparison = entry.comparison()
+        self.tally[comparison.kind] += 1
+        return comparison.sentence(label)
 
     def command(
         self, experiment: str, scale: str, rows: list[dict[str, Any]] | None = None
@@ -325,7 +314,7 @@ class _Doc:
             "Design: the same task twice. Plain: the dataset as is, agents scored in the plain "
             "environment. Stochastic: the `-stochastic` dataset, regenerated with the same "
             "behaviour policies and seeds in a stochastic environment (Gymnasium wrapper "
-            f"`dawm_pipeline.data.stochastic.StochasticDynamics`: Gaussian action noise σ = "
+            f"`dawm_pipeline.tasks.stochastic.StochasticDynamics`: Gaussian action noise σ = "
             f"{p.action_noise} on actions in [-1, 1], torso mass × {p.torso_mass_scale}), agents "
             "scored in that environment. Each is run real only and real + DAWM; the last "
             "column is how much more (negative) or less (positive) real + DAWM loses than real "

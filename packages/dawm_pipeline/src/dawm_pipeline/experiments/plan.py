@@ -11,11 +11,11 @@ import dataclasses
 from dataclasses import dataclass
 
 from dawm_pipeline.config import PipelineConfig, preset
-from dawm_pipeline.data.names import STOCHASTIC_SUFFIX, parse_name
+from dawm_pipeline.tasks import LEVELS, STOCHASTIC_SUFFIX, resolve
 
-ROBOTS = ("halfcheetah", "hopper", "walker2d")
-QUALITIES = ("medium", "medium-replay", "medium-expert")
-TASKS = tuple(f"{robot}-{quality}" for quality in QUALITIES for robot in ROBOTS)
+PAPER_ROBOTS = ("halfcheetah", "hopper", "walker2d")
+"""The robots of the paper's main table (DAWM arXiv 2509.19538, D4RL locomotion)."""
+TASKS = tuple(f"{robot}-{level}" for level in LEVELS for robot in PAPER_ROBOTS)
 """The 9 D4RL locomotion tasks, in the order of the paper's main table."""
 ABLATION_TASKS = ("hopper-medium-replay", "walker2d-medium-replay", "halfcheetah-medium-replay")
 ALGOS = ("td3bc", "iql")
@@ -144,7 +144,7 @@ def plan(
             raise ValueError(f"unknown task {task!r}: use some of {', '.join(TASKS)}")
     if "stochastic" in exp.eval_envs:
         for task in tasks or exp.tasks:
-            parse_name(stochastic_task(task))  # medium-replay has no stochastic data
+            resolve(stochastic_task(task))  # medium-replay has no stochastic data
     for algo in algos or ():
         if algo not in ALGOS:
             raise ValueError(f"unknown algorithm {algo!r}: use td3bc and/or iql")

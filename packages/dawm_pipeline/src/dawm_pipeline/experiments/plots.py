@@ -10,19 +10,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dawm_pipeline.atomic import save_figure
 from dawm_pipeline.experiments.summary import Entry
 
 COLORS = {"real": "tab:blue", "dawm": "tab:orange"}
 LABELS = {"real": "real only", "dawm": "real + DAWM"}
-
-
-def _save(fig, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path.name
 
 
 def bars(entries: dict[str, Entry], title: str, path: Path) -> str:
@@ -45,7 +37,7 @@ def bars(entries: dict[str, Entry], title: str, path: Path) -> str:
     ax.set_ylabel("normalized score")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def curves(entries: dict[str, Entry], path: Path) -> str:
@@ -66,7 +58,7 @@ def curves(entries: dict[str, Entry], path: Path) -> str:
         ax.set_xlabel("agent updates")
         ax.set_ylabel("normalized score")
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def horizon(series: dict[str, dict[int, Entry]], path: Path) -> str:
@@ -90,4 +82,4 @@ def horizon(series: dict[str, dict[int, Entry]], path: Path) -> str:
         ax.set_ylabel("normalized score")
         ax.set_title(task, fontsize=9)
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)

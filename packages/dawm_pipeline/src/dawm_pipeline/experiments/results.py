@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dawm_pipeline.runs import write_text
+from dawm_pipeline.atomic import write_text
 
 
 class ResultStore:

@@ -1,11 +1,12 @@
-"""Running cells: shared model stages once per model config, agents once per (algo, seed).
+"""Running cells: every stage once per distinct input, shared across cells.
 
-Layout under `<out>/<task>/<scale>-<model hash>/`: the pipeline stages `data`, `train-wm`,
-`train-idm` and `generate` (shared by every algorithm and seed that uses the same world
-model), and `agents/<algo>-seed<k>-<hash>/` with `train-agent` and `evaluate`. Agents are
+Cells use the pipeline's own layout under `<out>/<task>/`: stage folders named by the hash
+of their inputs (`stages/<stage>-<hash>/`), so a world model, IDM or generated set is made
+once for every cell that needs the same one (e.g. DAWM-T's 1x and 8x cells share the world
+model), plus one record folder per cell (`<scale>-<algo>-seed<k>-<key>/run.json`). Agents are
 evaluated in their dataset's env: a `-stochastic` task's data come from, and its agents are
-scored in, the stochastic env. The pipeline's own stage hashes decide what is finished; an
-interrupted stage resumes from its checkpoints.
+scored in, the stochastic env. The stage hashes decide what is finished; an interrupted stage
+resumes from its checkpoints.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ import torch
 from tqdm import tqdm
 
 from dawm_pipeline.config import PipelineConfig
-from dawm_pipeline.data.stochastic import perturbation_record
 from dawm_pipeline.experiments.plan import SCALES, Cell, cell_config, plan
 from dawm_pipeline.experiments.results import ResultStore
-from dawm_pipeline.pipeline import Context, run_stage, stage_inputs
+from dawm_pipeline.pipeline import run_stage
 from dawm_pipeline.runs import config_hash, package_versions, write_run_record
+from dawm_pipeline.stage_graph import Context, stage_inputs
 from dawm_pipeline.stages.train_agent import job_name
+from dawm_pipeline.tasks import resolve
+from dawm_pipeline.tasks.stochastic import perturbation_record
 
-SHARED = ("data", "train-wm", "train-idm", "generate")
+MODEL_STAGES = ("data", "train-wm", "train-idm", "generate")
 CURVE = "curve.csv"
 
 
@@ -39,16 +42,6 @@ class DatasetMissing(Exception):
 
 def log(msg: str) -> None:
     print(f"[experiments] {msg}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class CellContext(Context):
-    """A pipeline context whose model stages live in a shared directory."""
-
-    shared: Path = Path()
-
-    def dir(self, stage: str) -> Path:
-        return self.shared / stage if stage in SHARED else self.run_dir / stage
 
 
 @dataclass
@@ -77,13 +70,10 @@ def cell_key(cell: Cell, cfg: PipelineConfig) -> str:
     return config_hash({"cell": dataclasses.asdict(cell), "inputs": stage_inputs(cfg, last)})
 
 
-def _dirs(sweep: Sweep, cell: Cell, cfg: PipelineConfig) -> tuple[Path, Path]:
-    model = config_hash(stage_inputs(cfg, "generate"))[:10]
-    shared = Path(sweep.out) / cell.task / f"{sweep.scale}-{model}"
-    if cell.algo is None:
-        return shared, shared
-    agents = config_hash(stage_inputs(cfg, "train-agent"))[:8]
-    return shared, shared / "agents" / f"{cell.algo}-seed{cell.seed}-{agents}"
+def cell_dir(sweep: Sweep, cell: Cell, cfg: PipelineConfig) -> Path:
+    """The cell's record folder (its stages live in the task's shared stage store)."""
+    who = f"{cell.algo}-seed{cell.seed}" if cell.algo is not None else "model"
+    return Path(sweep.out) / cell.task / f"{sweep.scale}-{who}-{cell_key(cell, cfg)[:10]}"
 
 
 def _curve(path: Path) -> list[list[float]]:
@@ -101,14 +91,13 @@ def run_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
     """Run (or reuse) every stage a cell needs; returns its results row."""
     cfg = sweep.config(cell)
     torch.set_num_threads(cfg.threads)
-    shared, cell_dir = _dirs(sweep, cell, cfg)
     start = time.perf_counter()
-    ctx = CellContext(cfg, cell_dir, shared=shared)
+    ctx = Context(cfg, cell_dir(sweep, cell, cfg))
     try:
         records = {"data": run_stage(ctx, "data")}
     except FileNotFoundError as e:
         raise DatasetMissing(str(e)) from e
-    records |= {name: run_stage(ctx, name) for name in SHARED[1:]}
+    records |= {name: run_stage(ctx, name) for name in MODEL_STAGES[1:]}
     dataset = records["data"]["summary"]["dataset"]
     row: dict[str, Any] = {
         "experiment": cell.experiment,
@@ -117,8 +106,9 @@ def run_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
         "scale": sweep.scale,
         "dataset": {k: dataset[k] for k in ("name", "source_label", "dataset_id", "fingerprint")}
         | {"transitions": records["data"]["summary"]["used_transitions"]},
-        "model_dir": str(shared),
-        "stage_seconds": {name: records[name]["seconds"] for name in SHARED},
+        "model_dir": str(ctx.dir("train-wm")),
+        "stage_dirs": {name: str(ctx.dir(name)) for name in MODEL_STAGES},
+        "stage_seconds": {name: records[name]["seconds"] for name in MODEL_STAGES},
         "settings": {
             "preset": cfg.preset,
             "wm_dim": cfg.wm.dim,
@@ -135,15 +125,15 @@ def run_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
     if cell.algo is not None:
         run_stage(ctx, "train-agent")
         evaluate = run_stage(ctx, "evaluate")
-        row |= perturbation_record(cell.task)
+        row |= perturbation_record(resolve(cell.task))
         table = evaluate["summary"]["table"][cell.algo]
         row["scores"] = {cond: table[cond]["mean"] for cond in table}
         row["curves"] = {
             cond: _curve(ctx.dir("train-agent") / job_name(cell.algo, cell.seed, cond) / CURVE)
             for cond in table
         }
-        row["agent_dir"] = str(cell_dir)
-        write_run_record(cell_dir, cfg.to_dict(), dataset)
+        row["agent_dir"] = str(ctx.dir("train-agent"))
+        write_run_record(ctx.run_dir, cfg.to_dict(), dataset, ctx.stage_dirs())
     row |= {
         "config_hash": config_hash(cfg.to_dict()),
         "device": cfg.device,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from dawm_pipeline.experiments.plan import Cell
+from dawm_pipeline.verdict import Comparison
 
 
 @dataclass
@@ -26,19 +27,19 @@ class Entry:
         return float(s.mean()), float(s.std())
 
     def text(self, condition: str) -> str:
-        mean, std = self.mean_std(condition)
-        return f"{mean:.1f} ± {std:.1f}"
+        return Comparison.mean_std(self.scores(condition))
 
     @property
     def n(self) -> int:
         return len(self.rows)
 
+    def comparison(self) -> Comparison:
+        """Real-only vs real + DAWM, seed by seed (rows are sorted by seed)."""
+        return Comparison(self.scores("real"), self.scores("dawm"))
+
     def change(self) -> str:
         """Relative change of the mean, and on how many seeds DAWM beat real-only."""
-        real, dawm = self.scores("real"), self.scores("dawm")
-        wins = int((dawm > real).sum())
-        rel = (dawm.mean() - real.mean()) / abs(real.mean()) * 100 if real.mean() else np.nan
-        return f"{rel:+.1f}% ({wins}/{len(real)} seeds)"
+        return self.comparison().change()
 
 
 def latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

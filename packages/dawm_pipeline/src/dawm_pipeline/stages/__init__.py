@@ -1,27 +1,12 @@
-"""One module per pipeline stage; each exposes `run(ctx, out_dir) -> summary dict`."""
+"""One module per pipeline stage (`train-wm` -> `train_wm.py`); each exposes
+`run(ctx, out_dir) -> summary dict`. The stage list and graph are stage_graph.py's."""
 
 from __future__ import annotations
 
 from importlib import import_module
-
-_NAMES = {
-    "data": "data",
-    "train-wm": "train_wm",
-    "train-idm": "train_idm",
-    "generate": "generate",
-    "train-agent": "train_agent",
-    "evaluate": "evaluate",
-    "report": "report",
-}
+from types import ModuleType
 
 
-class _Modules(dict):
-    """Imports a stage module on first use (a stage's heavy imports load only when it runs)."""
-
-    def __missing__(self, name: str):
-        module = import_module(f"dawm_pipeline.stages.{_NAMES[name]}")
-        self[name] = module
-        return module
-
-
-MODULES = _Modules()
+def module(stage: str) -> ModuleType:
+    """A stage's module, imported on first use (its heavy imports load only when it runs)."""
+    return import_module(f"dawm_pipeline.stages.{stage.replace('-', '_')}")

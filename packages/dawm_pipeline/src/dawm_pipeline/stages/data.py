@@ -1,7 +1,8 @@
 """Stage `data`: resolve and load the dataset, take the DAWM-T fraction, split IDM hold-out.
 
-Writes `real.npz` (the transitions every later stage uses, with episode bounds and the IDM
-hold-out mask) so downstream stages never depend on where the dataset came from.
+Writes `real.npz` (the episodes every later stage uses, with the IDM hold-out mask) and
+`info.json` (where they came from), so downstream stages never depend on the source and
+get the same `OfflineDataset` type the loaders return.
 """
 
 from __future__ import annotations
@@ -11,39 +12,40 @@ from typing import Any
 
 import numpy as np
 
-from dawm_pipeline.runs import read_npz, write_npz
-from dawm_pipeline.sequences import Transitions, from_dataset
+from dawm_pipeline.atomic import read_json, read_npz, write_json, write_npz
+from dawm_pipeline.data.dataset import ARRAY_FIELDS, DatasetInfo, OfflineDataset
 
 REAL = "real.npz"
+INFO = "info.json"
 
 
 def run(ctx, out: Path) -> dict[str, Any]:
     from dawm_pipeline.data import load_dataset
 
     cfg = ctx.cfg
-    ds = load_dataset(cfg.env, source=cfg.dataset_source, path=cfg.dataset_path)
-    full = from_dataset(ds)
-    n_ep = len(full.bounds)
+    full = load_dataset(cfg.env, source=cfg.dataset_source, path=cfg.dataset_path)
+    n_ep = full.num_episodes
     keep = max(1, int(np.ceil(cfg.data_scale * n_ep)))
     chosen = np.sort(np.random.default_rng(0).permutation(n_ep)[:keep])
     data = full.select(chosen)
     n_hold = round(cfg.idm.holdout_fraction * keep) if keep >= 2 else 0
     holdout = np.zeros(keep, bool)
     holdout[np.random.default_rng(1).permutation(keep)[:n_hold]] = True
-    write_npz(out / REAL, **vars(data), idm_holdout=holdout)  # load() rebuilds Transitions
-    info = ds.info
-    dataset = {
-        **ds.summary(),
-        "env_id": info.env_id,
-        "action_low": np.asarray(info.action_low, float).tolist(),
-        "action_high": np.asarray(info.action_high, float).tolist(),
-        "ref_min_score": float(info.ref_min_score),
-        "ref_max_score": float(info.ref_max_score),
-        "obs_dim": data.obs_dim,
-        "act_dim": data.act_dim,
-    }
+    arrays = {k: getattr(data, k) for k in (*ARRAY_FIELDS, "episode_lengths")}
+    write_npz(out / REAL, {**arrays, "idm_holdout": holdout})
+    info = {**vars(full.info), "extra": {}}  # extra (recipe, dynamics) stays in the summary
+    info["action_low"] = np.asarray(info["action_low"], float).tolist()
+    info["action_high"] = np.asarray(info["action_high"], float).tolist()
+    write_json(out / INFO, info)
     return {
-        "dataset": dataset,
+        "dataset": {
+            **full.summary(),
+            **{k: info[k] for k in ("action_low", "action_high")},
+            "ref_min_score": float(info["ref_min_score"]),
+            "ref_max_score": float(info["ref_max_score"]),
+            "obs_dim": data.obs_dim,
+            "act_dim": data.act_dim,
+        },
         "data_scale": cfg.data_scale,
         "used_episodes": keep,
         "used_transitions": len(data),
@@ -51,9 +53,16 @@ def run(ctx, out: Path) -> dict[str, Any]:
     }
 
 
-def load(ctx) -> tuple[Transitions, np.ndarray, dict[str, Any]]:
-    """The stage's transitions, per-episode IDM hold-out mask and dataset record."""
+def load_info(ctx) -> DatasetInfo:
+    """Where the stage's data came from: evaluation env, action bounds, score references."""
+    info = read_json(ctx.dir("data") / INFO)
+    for key in ("action_low", "action_high"):
+        info[key] = np.asarray(info[key], np.float32)
+    return DatasetInfo(**info)
+
+
+def load(ctx) -> tuple[OfflineDataset, np.ndarray]:
+    """The stage's episodes (as an OfflineDataset) and the per-episode IDM hold-out mask."""
     arrays = read_npz(ctx.dir("data") / REAL)
     holdout = arrays.pop("idm_holdout")
-    data = Transitions(**arrays)
-    return data, holdout, ctx.done("data")["summary"]["dataset"]
+    return OfflineDataset(**arrays, info=load_info(ctx)), holdout

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from dawm_pipeline.runs import write_json
+from dawm_pipeline.atomic import write_json
+from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import train_agent
 
 EVAL_SEED_OFFSET = 100_000
@@ -18,12 +19,12 @@ EVAL_SEED_OFFSET = 100_000
 
 def run(ctx, out: Path) -> dict[str, Any]:
     cfg = ctx.cfg
-    ds = ctx.done("data")["summary"]["dataset"]
+    info = data_stage.load_info(ctx)
     per_job: dict[str, Any] = {}
     for algo, seed, condition in train_agent.jobs(cfg):
         agent = train_agent.load_agent(ctx, algo, seed, condition)
         result = train_agent.evaluate_agent(
-            agent, ds, cfg.agent.final_eval_episodes, EVAL_SEED_OFFSET + 1000 * seed
+            agent, info, cfg.agent.final_eval_episodes, EVAL_SEED_OFFSET + 1000 * seed
         )
         per_job[train_agent.job_name(algo, seed, condition)] = {
             "algo": algo,

@@ -18,9 +18,8 @@ from tqdm.auto import tqdm
 
 from dawm_pipeline import generate as gen
 from dawm_pipeline import simcheck
-from dawm_pipeline.config import TARGET_RTG
-from dawm_pipeline.runs import read_npz, write_json, write_npz
-from dawm_pipeline.sequences import returns_to_go
+from dawm_pipeline.atomic import read_npz, write_json, write_npz
+from dawm_pipeline.sequences import returns_to_go, sequence_length
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import train_idm, train_wm
 
@@ -35,7 +34,7 @@ REWARD_BINS = 50
 
 def _guide(cfg, rtg: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if cfg.gen.rtg_source == "target":
-        target = cfg.gen.target_rtg if cfg.gen.target_rtg is not None else TARGET_RTG[cfg.robot]
+        target = cfg.gen.target_rtg if cfg.gen.target_rtg is not None else cfg.task.target_rtg
         return np.full((len(rows), 1), target, np.float32)
     return (rtg[rows] / cfg.rtg_scale).astype(np.float32)[:, None]
 
@@ -43,24 +42,21 @@ def _guide(cfg, rtg: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def _sample(cfg, data, rtg, rows, wm, idm, sampler: str, engine, chunk: int) -> dict:
     states, actions = data.observations[rows], data.actions[rows]
     guide = _guide(cfg, rtg, rows)
-    noise = gen.initial_noise(cfg.model_seed, chunk, len(rows), cfg.horizon + 1, data.obs_dim + 1)
+    length = sequence_length(cfg.horizon)
+    noise = gen.initial_noise(cfg.model_seed, chunk, len(rows), length, data.obs_dim + 1)
     if sampler == "native":
         rollouts = gen.native_generate(engine, states, actions, guide, noise)
     else:
-        rollouts = gen.torch_generate(wm, idm, states, actions, guide, noise)
-    return gen.to_transitions(cfg.robot, states, rollouts, guide[:, 0])
+        rollouts = gen.torch_generate(wm, idm, states, actions, guide, noise, cfg.sampling())
+    return gen.to_transitions(cfg.task.robot, states, rollouts, guide[:, 0])
 
 
 def run(ctx, out: Path) -> dict[str, Any]:
     cfg = ctx.cfg
-    data, _, _ = data_stage.load(ctx)
+    data, _ = data_stage.load(ctx)
     wm, idm = train_wm.load(ctx), train_idm.load(ctx)
     sampler = gen.resolve_sampler(cfg.sampler)
-    engine = (
-        gen.native_engine(wm, idm, cfg.gen.guidance, cfg.gen.sampling_steps, cfg.device)
-        if sampler == "native"
-        else None
-    )
+    engine = gen.native_engine(wm, idm, cfg.sampling(), cfg.device) if sampler == "native" else None
     rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
     n_target = round(cfg.synthetic_ratio * len(data))
     if cfg.gen.max_transitions is not None:
@@ -76,11 +72,11 @@ def run(ctx, out: Path) -> dict[str, Any]:
         if path.exists():
             continue
         rows = starts[c * CHUNK : (c + 1) * CHUNK]
-        write_npz(path, **_sample(cfg, data, rtg, rows, wm, idm, sampler, engine, c))
+        write_npz(path, _sample(cfg, data, rtg, rows, wm, idm, sampler, engine, c))
     parts = [read_npz(chunk_dir / f"{c:05d}.npz") for c in range(n_chunks)]
     synthetic = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
     if synthetic:
-        write_npz(out / SYNTHETIC, **synthetic)
+        write_npz(out / SYNTHETIC, synthetic)
     shutil.rmtree(chunk_dir)
 
     stats = statistics(data, synthetic)
@@ -152,7 +148,7 @@ def sim_checks(ctx, data, synthetic: dict[str, np.ndarray]) -> dict[str, Any]:
         pick = rng.permutation(rows)[:SIM_ROWS]
         out[name] = (
             simcheck.consistency(
-                cfg.robot,
+                cfg.task,
                 synthetic["observations"][pick],
                 synthetic["actions"][pick],
                 synthetic["next_observations"][pick],
@@ -181,8 +177,7 @@ def write_projection(out: Path, data, synthetic: dict[str, np.ndarray], seed: in
     basis = vt[:2].T
     write_npz(
         out / "projection.npz",
-        real=((real - mean) / std) @ basis,
-        generated=((fake - mean) / std) @ basis,
+        {"real": ((real - mean) / std) @ basis, "generated": ((fake - mean) / std) @ basis},
     )
 
 

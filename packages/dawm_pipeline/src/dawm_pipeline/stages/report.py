@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from dawm_pipeline import report
-from dawm_pipeline.pipeline import STAGES, run_name
-from dawm_pipeline.runs import package_versions, read_json, read_npz, write_json, write_text
+from dawm_pipeline.atomic import read_json, read_npz, write_json, write_text
+from dawm_pipeline.runs import package_versions
+from dawm_pipeline.stage_graph import DEPENDS
 from dawm_pipeline.stages import train_agent
 
 
@@ -24,7 +25,7 @@ def _curve(path: Path) -> list[list[float]]:
 
 def gather(ctx) -> dict[str, Any]:
     cfg = ctx.cfg
-    done = {s: ctx.done(s) for s in STAGES if s != "report"}
+    done = {s: ctx.done(s) for s in DEPENDS["report"]}
     gen_stats = read_json(ctx.dir("generate") / "stats.json")
     curves: dict[str, dict[str, list]] = {}
     for algo, seed, condition in train_agent.jobs(cfg):
@@ -34,7 +35,7 @@ def gather(ctx) -> dict[str, Any]:
     share = cfg.synthetic_share()
     return {
         "env": cfg.env,
-        "run": run_name(cfg),
+        "run": ctx.run,
         "preset": cfg.preset,
         "threads": cfg.threads,
         "config": cfg.to_dict(),
@@ -64,7 +65,7 @@ def gather(ctx) -> dict[str, Any]:
         "total_seconds": float(sum(done[s]["seconds"] for s in done)),
         # Wall time of this command up to the report, when it computed every stage itself.
         "wall_seconds": time.perf_counter() - ctx.started
-        if len(ctx.ran) == len(STAGES) - 1
+        if len(ctx.ran) == len(DEPENDS["report"])
         else None,
         "versions": package_versions(),
     }

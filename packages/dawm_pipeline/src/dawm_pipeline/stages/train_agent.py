@@ -16,7 +16,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dawm_pipeline.runs import write_json
+from dawm_pipeline.atomic import write_json
+from dawm_pipeline.data.dataset import DatasetInfo, OfflineDataset
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate as generate_stage
 
@@ -40,13 +41,14 @@ def job_name(algo: str, seed: int, condition: str) -> str:
     return f"{algo}-{condition}-seed{seed}"
 
 
-def make_agent(cfg, algo: str, seed: int, ds: dict[str, Any], episode_returns: np.ndarray):
+def make_agent(cfg, algo: str, seed: int, data: OfflineDataset):
     """An agent with the library's published defaults, our batch/width, and for IQL the
     locomotion reward scale 1000 / (max - min episode return) of the real data (IQL's code)."""
     from offline_agents import locomotion_reward_scale
 
     cls = agent_class(algo)
-    extra = {"reward_scale": locomotion_reward_scale(episode_returns)} if algo == "iql" else {}
+    returns = data.episode_returns()
+    extra = {"reward_scale": locomotion_reward_scale(returns)} if algo == "iql" else {}
     config = dataclasses.replace(
         cls.config_cls(),
         seed=seed,
@@ -54,41 +56,40 @@ def make_agent(cfg, algo: str, seed: int, ds: dict[str, Any], episode_returns: n
         hidden=(cfg.agent.hidden, cfg.agent.hidden),
         **extra,
     )
-    max_action = np.maximum(np.abs(ds["action_low"]), np.abs(ds["action_high"]))
-    return cls(ds["obs_dim"], ds["act_dim"], max_action, config, cfg.device)
+    info = data.info
+    max_action = np.maximum(np.abs(info.action_low), np.abs(info.action_high))
+    return cls(data.obs_dim, data.act_dim, max_action, config, cfg.device)
 
 
-def evaluate_agent(agent, ds: dict[str, Any], episodes: int, seed: int):
+def evaluate_agent(agent, info: DatasetInfo, episodes: int, seed: int):
     from offline_agents import evaluate
 
     return evaluate(
         agent.act,
-        lambda: gym.make(ds["env_id"]),
+        lambda: gym.make(info.env_id),
         episodes,
         seed,
-        ref_min=ds["ref_min_score"],
-        ref_max=ds["ref_max_score"],
+        ref_min=info.ref_min_score,
+        ref_max=info.ref_max_score,
     )
 
 
-def _transitions(arrays: dict[str, np.ndarray]):
+def _transitions(arrays: dict[str, np.ndarray] | OfflineDataset):
+    """offline_agents' plain-array boundary type, from a dataset or generated arrays."""
     from offline_agents import Transitions
 
-    return Transitions(
-        arrays["observations"],
-        arrays["actions"],
-        arrays["rewards"],
-        arrays["next_observations"],
-        arrays["terminals"],
-    )
+    if isinstance(arrays, OfflineDataset):
+        arrays = vars(arrays)
+    keys = ("observations", "actions", "rewards", "next_observations", "terminals")
+    return Transitions(*(arrays[k] for k in keys))
 
 
 def run(ctx, out: Path) -> dict[str, Any]:
     from offline_agents import ReplayBuffer
 
     cfg = ctx.cfg
-    data, _, ds = data_stage.load(ctx)
-    real = _transitions(vars(data))
+    data, _ = data_stage.load(ctx)
+    real = _transitions(data)
     synthetic_arrays = generate_stage.load(ctx)
     synthetic = _transitions(synthetic_arrays) if synthetic_arrays else None
     for algo, seed, condition in jobs(cfg):
@@ -103,11 +104,11 @@ def run(ctx, out: Path) -> dict[str, Any]:
             cfg.synthetic_share() if use_synthetic else None,
             cfg.device,
         )
-        agent = make_agent(cfg, algo, seed, ds, data.episode_returns())
+        agent = make_agent(cfg, algo, seed, data)
         curve_seed = 10_000 + 1000 * seed
 
         def eval_fn(a, _seed=curve_seed):
-            return evaluate_agent(a, ds, cfg.agent.eval_episodes, _seed)
+            return evaluate_agent(a, data.info, cfg.agent.eval_episodes, _seed)
 
         agent.train(
             buffer,

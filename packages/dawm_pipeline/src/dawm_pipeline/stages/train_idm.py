@@ -17,15 +17,15 @@ from inverse_dynamics import load as load_idm
 from inverse_dynamics import save as save_idm
 
 from dawm_pipeline import simcheck
-from dawm_pipeline.runs import write_json
-from dawm_pipeline.sequences import Transitions
+from dawm_pipeline.atomic import write_json
+from dawm_pipeline.data.dataset import OfflineDataset
 from dawm_pipeline.stages import data as data_stage
 
 MODEL = "model"
 SIM_ROWS = 2000  # simulator-checked transitions (cheap: ~0.1 ms each)
 
 
-def episodes(data: Transitions) -> list[tuple[np.ndarray, np.ndarray]]:
+def episodes(data: OfflineDataset) -> list[tuple[np.ndarray, np.ndarray]]:
     """(states s_0..s_T, actions a_0..a_{T-1}) per episode, as make_windows takes them."""
     return [
         (s, data.actions[b0:b1])
@@ -33,14 +33,14 @@ def episodes(data: Transitions) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
-def sim_scale(data: Transitions) -> simcheck.SimScale:
+def sim_scale(data: OfflineDataset) -> simcheck.SimScale:
     """The real data's variances: the simulator check's yardstick for real and generated."""
     return simcheck.SimScale.of(data.observations, data.next_observations)
 
 
 def run(ctx, out: Path) -> dict[str, Any]:
     cfg = ctx.cfg
-    data, holdout, ds = data_stage.load(ctx)
+    data, holdout = data_stage.load(ctx)
     train = data.select(np.flatnonzero(~holdout))
     held = data.select(np.flatnonzero(holdout)) if holdout.any() else train
     m = cfg.idm.history
@@ -48,8 +48,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
     torch.manual_seed(cfg.model_seed)  # the initial weights: same seed, same model
     model = InverseDynamicsModel(
         IDMConfig(data.obs_dim, data.act_dim, history=m, hidden_sizes=cfg.idm.hidden_sizes),
-        action_low=np.asarray(ds["action_low"], np.float32),
-        action_high=np.asarray(ds["action_high"], np.float32),
+        action_low=data.info.action_low,
+        action_high=data.info.action_high,
     )
     result = fit(
         model,
@@ -74,8 +74,9 @@ def run(ctx, out: Path) -> dict[str, Any]:
     predicted = model.predict(held_windows[rows])
     scale = sim_scale(data)
     sim = {
-        "true_action": simcheck.consistency(cfg.robot, obs, held.actions[rows], nxt, scale),
-        "idm_action": simcheck.consistency(cfg.robot, obs, predicted, nxt, scale),
+        "true_action": simcheck.consistency(cfg.task, obs, held.actions[rows], nxt, scale),
+        "idm_action": simcheck.consistency(cfg.task, obs, predicted, nxt, scale),
+        "random_action": simcheck.random_floor(cfg.task, obs, nxt, scale, cfg.model_seed),
     }
     write_json(out / "metrics.json", {"fit": result.to_dict(), "heldout": metrics, "sim": sim})
     return {
@@ -88,6 +89,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "sim_r2_idm_action": sim["idm_action"]["delta_r2"],
         "sim_state_r2_true_action": sim["true_action"]["state_r2"],
         "sim_state_r2_idm_action": sim["idm_action"]["state_r2"],
+        **{f"sim_velocity_r2_{k}": v["velocity_r2"] for k, v in sim.items()},
+        "sim_clipped_rows": sim["true_action"]["n_clipped"],
         "epochs": len(result.train_nll),
     }
 

@@ -13,12 +13,32 @@ import torch
 from diffusion_wm import DiffusionWorldModel, WorldModelConfig
 from diffusion_wm.training import CHECKPOINT_FILE
 
-from dawm_pipeline.runs import write_json
-from dawm_pipeline.sequences import build_conditions, build_x, returns_to_go, window_starts
+from dawm_pipeline.atomic import write_json
+from dawm_pipeline.sequences import (
+    build_conditions,
+    build_x,
+    returns_to_go,
+    sequence_length,
+    window_starts,
+)
 from dawm_pipeline.stages import data as data_stage
 
 MODEL = "model"
 CHECKPOINTS = "checkpoint"
+
+
+def ema_decay(cfg) -> float:
+    """Per-update EMA decay: DWM's, unless that would make the sampled weights' mean age
+    (every · d / (1 − d) steps) exceed `ema_max_age` of the run; then the decay whose mean age
+    is exactly that."""
+    wm = cfg.wm
+    age = wm.ema_max_age * wm.steps
+    return min(wm.ema_decay, age / (age + wm.ema_every))
+
+
+def ema_mean_age(decay: float, every: int) -> float:
+    """Mean age in steps of the weights an EMA with this per-update decay holds."""
+    return every * decay / (1.0 - decay)
 
 
 def model_config(cfg, obs_dim: int, act_dim: int) -> WorldModelConfig:
@@ -26,17 +46,16 @@ def model_config(cfg, obs_dim: int, act_dim: int) -> WorldModelConfig:
     wm = cfg.wm
     return WorldModelConfig(
         x_dim=obs_dim + 1,
-        horizon=cfg.horizon + 1,
+        length=sequence_length(cfg.horizon),
         context_dim=obs_dim + act_dim,
         guide_dim=1,
         dim=wm.dim,
         dim_mults=wm.dim_mults,
         prediction=wm.prediction,
         diffusion_steps=wm.diffusion_steps,
-        sampling_steps=cfg.gen.sampling_steps,
-        guidance=cfg.gen.guidance,
         p_uncond=wm.p_uncond,
-        ema_decay=wm.ema_decay,
+        ema_decay=ema_decay(cfg),
+        ema_every=wm.ema_every,
         ema_start=min(1000, wm.steps // 10),
         inpaint_tokens=1,
     )
@@ -50,7 +69,7 @@ def _checkpoint_step(path: Path) -> int:
 
 def run(ctx, out: Path) -> dict[str, Any]:
     cfg = ctx.cfg
-    data, _, _ = data_stage.load(ctx)
+    data, _ = data_stage.load(ctx)
     rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
     starts = window_starts(data.bounds, cfg.horizon)
     if len(starts) < 2:

@@ -1,0 +1,84 @@
+"""One aggregation of seeds and one rule for "did DAWM help", for every report.
+
+Real-only and real + DAWM agents share seeds, so scores are compared seed by seed: DAWM
+*helped* when real + DAWM beat real-only on every seed, *hurt* when it lost on every seed, and
+otherwise the difference is *not consistent*. With one seed nothing is decided (docs/results.md,
+"How to read the tables"). The run report and the experiments report both use this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+WORDS = {
+    "helped": "DAWM helped on every seed",
+    "hurt": "DAWM hurt on every seed",
+    "mixed": "no consistent difference",
+    "one seed": "one seed: nothing decided",
+}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Per-seed final scores of both conditions, in the same seed order."""
+
+    real: np.ndarray
+    dawm: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "real", np.asarray(self.real, float))
+        object.__setattr__(self, "dawm", np.asarray(self.dawm, float))
+        if self.real.shape != self.dawm.shape or self.real.ndim != 1 or not len(self.real):
+            raise ValueError(
+                f"paired seeds needed: {self.real.shape} real-only vs {self.dawm.shape} DAWM"
+            )
+
+    @property
+    def n(self) -> int:
+        return len(self.real)
+
+    @property
+    def wins(self) -> int:
+        return int((self.dawm > self.real).sum())
+
+    @property
+    def kind(self) -> str:
+        if self.n < 2:
+            return "one seed"
+        if self.wins == self.n:
+            return "helped"
+        if self.wins == 0 and bool((self.dawm < self.real).all()):
+            return "hurt"
+        return "mixed"
+
+    @property
+    def relative_change(self) -> float:
+        """(mean DAWM − mean real) / |mean real|, in percent (nan when real's mean is 0)."""
+        base = self.real.mean()
+        return float((self.dawm.mean() - base) / abs(base) * 100) if base else float("nan")
+
+    @staticmethod
+    def mean_std(scores: np.ndarray) -> str:
+        return f"{scores.mean():.1f} ± {scores.std():.1f}"
+
+    def change(self) -> str:
+        return f"{self.relative_change:+.1f}% ({self.wins}/{self.n} seeds)"
+
+    def sentence(self, label: str) -> str:
+        return (
+            f"{label}: real only {self.mean_std(self.real)}, real + DAWM "
+            f"{self.mean_std(self.dawm)} → {self.change()}; {WORDS[self.kind]} (n = {self.n})"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "real": self.real.tolist(),
+            "dawm": self.dawm.tolist(),
+            "dawm_minus_real": float(self.dawm.mean() - self.real.mean()),
+            "relative_change_percent": self.relative_change,
+            "wins": self.wins,
+            "seeds": self.n,
+            "kind": self.kind,
+        }
