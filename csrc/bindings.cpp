@@ -67,6 +67,7 @@ std::shared_ptr<Model> build(const py::dict& unet, const py::dict& idm, const py
   cfg.length = get<int>(c, "length");
   cfg.state_col = get<int>(c, "state_col");
   cfg.reward_col = get<int>(c, "reward_col");
+  cfg.action_col = get<int>(c, "action_col");
   cfg.inpaint_first = get<bool>(c, "inpaint_first");
   auto m = std::make_shared<Model>();
   {

@@ -29,8 +29,9 @@ struct BuildConfig {
   std::vector<int> hidden;
   std::string activation = "relu";
   // DAWM layout: sequence length L (the U-Net export's "length"; build_model derives the
-  // H = L - 1 generated steps), columns of the state and the reward
-  int length = 2, state_col = 0, reward_col = 0;
+  // H = L - 1 generated steps), columns of the state and the reward, and of the action when
+  // tokens carry it (-1: they do not; token 0's a_t is then inpainted beside s_t)
+  int length = 2, state_col = 0, reward_col = 0, action_col = -1;
   bool inpaint_first = true;
 };
 

@@ -265,11 +265,18 @@ Model build_model(const WeightMap& unet, const WeightMap& idm, const BuildConfig
   // place the number of generated steps H is derived from the sequence length.
   l.obs_dim = cfg.obs_dim, l.act_dim = cfg.act_dim, l.H = u.L - 1;
   l.state_col = cfg.state_col, l.reward_col = cfg.reward_col, l.inpaint_first = cfg.inpaint_first;
+  l.action_col = cfg.action_col;
   require(cfg.state_col >= 0 && cfg.state_col + cfg.obs_dim <= cfg.x_dim,
           "the state columns fall outside x");
   require(cfg.reward_col >= 0 && cfg.reward_col < cfg.x_dim &&
               (cfg.reward_col < cfg.state_col || cfg.reward_col >= cfg.state_col + cfg.obs_dim),
           "the reward column must be an x column outside the state columns");
+  require(cfg.action_col == -1 ||
+              (cfg.action_col >= 0 && cfg.action_col + cfg.act_dim <= cfg.x_dim &&
+               (cfg.action_col >= cfg.state_col + cfg.obs_dim ||
+                cfg.action_col + cfg.act_dim <= cfg.state_col) &&
+               (cfg.reward_col < cfg.action_col || cfg.reward_col >= cfg.action_col + cfg.act_dim)),
+          "the action columns must be x columns apart from the state and reward columns");
   require(u.c_dim == 0 || u.c_dim == cfg.obs_dim + cfg.act_dim,
           "the U-Net's context_dim must be obs_dim + act_dim (context = [s_t, a_t]) or 0");
   const Tensor& lo = pk.get("normalizer.x_lo", {cfg.x_dim});

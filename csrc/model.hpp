@@ -70,7 +70,7 @@ struct SamplerDesc {
 // Which x columns hold the state and the reward (the DAWM layout), and the normalizers.
 struct LayoutDesc {
   int obs_dim = 0, act_dim = 0, H = 0;  // H = unet.L - 1 generated steps (set by build_model)
-  int state_col = 0, reward_col = 0;
+  int state_col = 0, reward_col = 0, action_col = -1;  // action_col -1: no action slots
   bool inpaint_first = true;
   int64_t x_lo = -1, x_range = -1, c_mean = -1, c_std = -1, g_mean = -1, g_std = -1;
 };

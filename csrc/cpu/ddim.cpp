@@ -92,6 +92,8 @@ void inpaint(const LayoutDesc& l, int n, int x_dim, int L, const float* known, f
     float* row = x + int64_t(i) * L * x_dim;  // token 0
     const float* k = known + int64_t(i) * x_dim;
     for (int o = 0; o < l.obs_dim; ++o) row[l.state_col + o] = k[l.state_col + o];
+    if (l.action_col >= 0)
+      for (int a = 0; a < l.act_dim; ++a) row[l.action_col + a] = k[l.action_col + a];
     row[l.reward_col] = k[l.reward_col];
   }
 }
@@ -126,7 +128,7 @@ void process_tile(const EngineDesc& d, const float* prm, const Batch& bt, int64_
     embed_mlp(u.guide0, u.guide2, prm, n, sc.cin, sc.hid, sc.gemb, ws);
   }
 
-  // x_K and the known token 0 = normalize([s_t, reward 0]).
+  // x_K and the known token 0 = normalize([s_t, (a_t,) reward 0]).
   for (int i = 0; i < n; ++i) {
     float* x = sc.x + int64_t(i) * Lx;
     if (bt.noise) {
@@ -139,6 +141,11 @@ void process_tile(const EngineDesc& d, const float* prm, const Batch& bt, int64_
       const int c = lay.state_col + o;
       k[c] = 2.0f * (s_t[i * obs + o] - lo[c]) / range[c] - 1.0f;
     }
+    if (lay.action_col >= 0)
+      for (int a = 0; a < act; ++a) {
+        const int c = lay.action_col + a;
+        k[c] = 2.0f * (a_t[i * act + a] - lo[c]) / range[c] - 1.0f;
+      }
     k[lay.reward_col] = 2.0f * (0.0f - lo[lay.reward_col]) / range[lay.reward_col] - 1.0f;
   }
   inpaint(lay, n, xd, L, sc.known, sc.x);

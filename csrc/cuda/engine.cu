@@ -214,9 +214,13 @@ __global__ void prepare_kernel(Dev v, int n) {
         v.noise ? v.noise[int64_t(i) * Lx + e] : normal_at(v.seed, v.sample0 + i, e, Lx);
   __syncthreads();
   float* k = v.known + int64_t(i) * u.x_dim;
-  for (int o = threadIdx.x; o <= obs; o += blockDim.x) {
-    const int c = o < obs ? l.state_col + o : l.reward_col;
-    const float raw = o < obs ? v.states[int64_t(i) * obs + o] : 0.0f;
+  const int n_act = l.action_col >= 0 ? act : 0;
+  for (int o = threadIdx.x; o <= obs + n_act; o += blockDim.x) {
+    const bool state = o < obs, action = o >= obs && o < obs + n_act;
+    const int c = state ? l.state_col + o : action ? l.action_col + o - obs : l.reward_col;
+    const float raw = state    ? v.states[int64_t(i) * obs + o]
+                      : action ? v.actions[int64_t(i) * act + o - obs]
+                               : 0.0f;
     k[c] = 2.0f * (raw - lo[c]) / range[c] - 1.0f;
     if (l.inpaint_first) v.x[int64_t(i) * Lx + c] = k[c];
   }
@@ -258,8 +262,10 @@ __global__ void ddim_kernel(Dev v, int n, int step, Act P) {
     x0 = fminf(fmaxf(x0, -sm.clip), sm.clip);
     const float eps = __fdiv_rn(x - sa * x0, sb);
     float nx = sm.sqrt_ap[step] * x0 + sm.sqrt_1map[step] * eps;
-    const bool known = l.inpaint_first && r == 0 &&
-                       ((c >= l.state_col && c < l.state_col + l.obs_dim) || c == l.reward_col);
+    const bool known =
+        l.inpaint_first && r == 0 &&
+        ((c >= l.state_col && c < l.state_col + l.obs_dim) || c == l.reward_col ||
+         (l.action_col >= 0 && c >= l.action_col && c < l.action_col + l.act_dim));
     if (known) nx = v.known[int64_t(i) * u.x_dim + c];
     v.x[idx] = nx;
   }

@@ -21,10 +21,13 @@ Export = tuple[Mapping[str, np.ndarray], Mapping[str, Any]]
 class Layout:
     """Where the state and the reward sit in each token of x (docs/engine_contract.md, DAWM
     layout): token j = [s_{t+j} at columns state_col.., r_{t+j-1} at reward_col]; token 0 is
-    the real [s_t, 0] inpainted at every step when `inpaint_first`. reward_col None = obs_dim."""
+    the real [s_t, 0] inpainted at every step when `inpaint_first`. reward_col None = obs_dim.
+    With `action_col`, tokens also carry an action at columns action_col.. and token 0's are
+    the real a_t, inpainted with s_t (the pipeline's action tokens)."""
 
     state_col: int = 0
     reward_col: int | None = None
+    action_col: int | None = None
     inpaint_first: bool = True
 
 
@@ -242,6 +245,7 @@ class Engine:
             "length": length,
             "state_col": int(layout.state_col),
             "reward_col": int(reward_col),
+            "action_col": -1 if layout.action_col is None else int(layout.action_col),
             "inpaint_first": bool(layout.inpaint_first),
             **_ddim_table(schedule, unet_w, steps),
         }

@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
 from dawm_pipeline.generate import (
     Rollouts,
@@ -11,6 +12,7 @@ from dawm_pipeline.generate import (
     to_transitions,
     torch_generate,
 )
+from dawm_pipeline.sequences import TokenLayout
 from dawm_pipeline.tasks import robot
 from diffusion_wm import SamplingConfig
 
@@ -70,19 +72,24 @@ class _LinearIDM:
         return torch.as_tensor(windows[:, -1, :3] - windows[:, -2, :3]).numpy()
 
 
-def test_torch_generate_wires_context_inpaint_and_idm():
+@pytest.mark.parametrize("action_tokens", [False, True])
+def test_torch_generate_wires_context_inpaint_and_idm(action_tokens):
     b, h, od, ad = 3, 4, 11, 3
+    layout = TokenLayout(od, ad, action_tokens)
     states = np.random.default_rng(0).normal(size=(b, od)).astype(np.float32)
     actions = np.ones((b, ad), np.float32)
     wm = _FakeWM()
     sampling = SamplingConfig(steps=2, guidance=1.5)
+    noise = np.zeros((b, h + 1, layout.x_dim))
     out = torch_generate(
-        wm, _LinearIDM(), states, actions, np.zeros((b, 1)), np.zeros((b, h + 1, od + 1)), sampling
+        wm, _LinearIDM(), states, actions, np.zeros((b, 1)), noise, sampling, layout
     )
     context, _, _, mask, given = wm.args
     assert given is sampling  # sampling settings come from the caller, not the model
     np.testing.assert_array_equal(context, np.concatenate([states, actions], 1))
     assert mask[0].all() and not mask[1:].any()
+    assert mask.shape == (h + 1, od + 1 + (ad if action_tokens else 0))
+    np.testing.assert_array_equal(out.rewards, 0.5)  # read from the layout's reward column
     assert out.states.shape == (b, h, od) and np.all(out.states == 0.5)
     np.testing.assert_array_equal(out.actions[:, 0], actions)  # â_t is the real a_t
     np.testing.assert_array_equal(out.actions[:, 1:], 0.0)  # IDM(ŝ_{t+i}, ŝ_{t+i+1}) = 0.5 - 0.5

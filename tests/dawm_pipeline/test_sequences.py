@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 from dawm_pipeline.data import DatasetInfo, OfflineDataset
 from dawm_pipeline.sequences import (
+    TokenLayout,
     build_conditions,
-    build_x,
-    inpaint_mask,
     returns_to_go,
     window_starts,
 )
@@ -59,7 +58,7 @@ def test_windows_stay_inside_episodes_and_follow_the_layout():
     starts = window_starts(data.bounds, h)
     # Episode 0 (5 steps): t = 0, 1, 2; episode 1 (3 steps): t = 5; episode 2 (6 steps): 8..11.
     assert starts.tolist() == [0, 1, 2, 5, 8, 9, 10, 11]
-    x = build_x(data, starts, h)
+    x = TokenLayout(2, 1).build_x(data, starts, h)
     assert x.shape == (8, h + 1, 3)
     for row, t in enumerate(starts):
         e, i = data.observations[t]
@@ -74,10 +73,28 @@ def test_windows_stay_inside_episodes_and_follow_the_layout():
     np.testing.assert_allclose(guide[:, 0], rtg[starts] / 400.0)
 
 
+def test_action_tokens_carry_each_states_action_and_need_one_more_row():
+    data = _toy()
+    layout, h = TokenLayout(2, 1, actions=True), 3
+    assert (layout.x_dim, layout.action_col, layout.reward_col) == (4, 2, 3)
+    starts = window_starts(data.bounds, layout.rows_needed(h))
+    # a_{t+H} must exist too: episode 1 (3 steps) has no window, episode 0 stops at t = 1.
+    assert starts.tolist() == [0, 1, 8, 9, 10]
+    x = layout.build_x(data, starts, h)
+    for row, t in enumerate(starts):
+        e, i = data.observations[t]
+        np.testing.assert_array_equal(x[row, :, 2], [10 * e + i + j for j in range(h + 1)])
+        np.testing.assert_array_equal(x[row, 1:, 3], [100 * e + i + j for j in range(h)])
+    mask, values = layout.inpaint(data.observations[starts], data.actions[starts], h + 1)
+    assert mask.shape == (h + 1, 4) and mask[0].all() and not mask[1:].any()
+    np.testing.assert_array_equal(values[:, 0], x[:, 0])  # [s_t, a_t, 0]
+
+
 def test_select_and_mask():
     data = _toy()
     sub = data.select(np.array([2, 0]))
     assert sub.bounds.tolist() == [[0, 6], [6, 11]]
     assert sub.observations[0].tolist() == [2, 0] and sub.observations[6].tolist() == [0, 0]
-    mask = inpaint_mask(4, 2)  # length 4 = H 3 + 1
+    mask, values = TokenLayout(2, 1).inpaint(sub.observations[:2], sub.actions[:2], 4)
     assert mask.shape == (4, 3) and mask[0].all() and not mask[1:].any()
+    np.testing.assert_array_equal(values[:, 0, :2], sub.observations[:2])

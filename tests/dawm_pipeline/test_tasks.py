@@ -8,6 +8,7 @@ that judges the world model could not fail.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import gymnasium as gym
 import h5py
@@ -24,6 +25,7 @@ from dawm_pipeline.tasks import (
     robots,
     unregister,
 )
+from sim_rows import transitions
 
 
 @pytest.mark.parametrize("name", ["hopper", "walker2d"])
@@ -75,27 +77,6 @@ def test_registry_resolves_every_shipped_robot_from_one_place():
         resolve("pusher-medium-stochastic")
     with pytest.raises(ValueError, match="unknown robot 'ant'"):
         robot("ant")
-
-
-def transitions(name: str, n: int = 300, seed: int = 0) -> tuple[np.ndarray, ...]:
-    """Real (s, a, s') rows of the robot's env under a smooth random policy."""
-    bot = robot(name)
-    env = gym.make(bot.gym_id)
-    rng = np.random.default_rng(seed)
-    obs, _ = env.reset(seed=seed)
-    rows: list[tuple] = []
-    for t in range(n):
-        action = np.clip(
-            bot.action_bound * (0.6 * np.sin(0.2 * t + np.arange(bot.act_dim)))
-            + 0.3 * rng.normal(size=bot.act_dim),
-            -bot.action_bound,
-            bot.action_bound,
-        ).astype(np.float32)
-        nxt, _, terminated, truncated, _ = env.step(action)
-        rows.append((obs, action, nxt))
-        obs = env.reset()[0] if terminated or truncated else nxt
-    env.close()
-    return tuple(np.asarray(c, np.float32) for c in zip(*rows, strict=True))
 
 
 @pytest.mark.parametrize("name", ["hopper", "walker2d", "halfcheetah", "pusher"])
@@ -202,3 +183,24 @@ def test_a_new_task_is_one_registration(pendulum, tmp_path):
     idm = read_json(Path(idm_dir) / "done.json")["summary"]
     assert idm["sim_velocity_r2_true_action"] > 0.99  # recorded actions replay exactly
     assert idm["sim_velocity_r2_random_action"] < 0.9
+
+
+def test_iql_follows_corl_per_task_settings():
+    """CORL configs/offline/iql/<robot>/<level>_v2.yaml, read through the registry."""
+    from dawm_pipeline.config import preset
+    from dawm_pipeline.stages.train_agent import iql_settings
+
+    data = SimpleNamespace(episode_returns=lambda: np.array([100.0, 600.0]))
+    cfg = preset("tiny")
+    expected = {
+        "hopper-medium": (0.7, 3.0, 0.001, True, 2.0),
+        "hopper-medium-replay": (0.7, 3.0, 0.001, True, 2.0),
+        "hopper-medium-expert": (0.5, 6.0, 0.005, False, 1.0),
+        "walker2d-medium-replay": (0.7, 3.0, 0.005, False, 1.0),
+        "halfcheetah-medium": (0.7, 3.0, 0.005, False, 1.0),
+    }
+    for name, values in expected.items():
+        cfg.env = name
+        s = iql_settings(cfg, data)
+        keys = ("expectile", "beta", "tau", "deterministic_actor", "reward_scale")
+        assert tuple(s[k] for k in keys) == values, name  # 1000 / (600 - 100) = 2

@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 from diffusion_wm import SamplingConfig
 
+from dawm_pipeline.sequences import TokenLayout
 from dawm_pipeline.tasks import Task, resolve
 
 Preset = Literal["quick", "paper", "tiny"]
@@ -38,6 +39,10 @@ class WorldModelSettings:
     (predict_epsilon=False): with K = 5 steps the first DDIM step has alpha_bar ~ 0, where an
     epsilon-network's x0 = (x - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar) blows up; measured
     on hopper data, epsilon gave ~19x the next-state error of x0 at equal training."""
+    action_tokens: bool = False
+    """Every token carries its action and token 0's a_t is inpainted beside s_t (DWM arXiv
+    2402.03570 inpaints the first token's state-action slots); off: a_t enters only through
+    the global condition embedding (sequences.py, TokenLayout)."""
     p_uncond: float = 0.25
     """Probability of dropping the RTG guide in training (DWM arXiv 2402.03570: 0.25)."""
     lr: float = 1e-4
@@ -87,8 +92,15 @@ class GenerationSettings:
     """k, DDIM steps at generation (DAWM arXiv 2509.19538: k = 3)."""
     guidance: float = 1.2
     """omega, classifier-free guidance weight (Decision Diffuser's 1.2; DWM does not state it)."""
-    rtg_source: Literal["data", "target"] = "data"
-    """R_tg at generation: the start state's own return-to-go from the data, or a fixed target."""
+    rtg_source: Literal["quantile", "data", "target"] = "quantile"
+    """R_tg at generation: one target from the dataset's return quantile (default), the start
+    state's own return-to-go in the data, or a fixed target (--gen.target-rtg or the task's)."""
+    rtg_quantile: float = 0.9
+    """With rtg_source='quantile', R_tg = this quantile of the dataset's own returns-to-go
+    over all its states: a high return the data shows is reachable. DWM (arXiv 2402.03570)
+    and DAWM condition every rollout on one fixed per-task target, from a grid on D4RL's
+    scale; on our own datasets those grids are far off (halfcheetah's 0.5 is ~10x our data),
+    so the target comes from the data instead."""
     target_rtg: float | None = None
     """Normalized target R_tg when rtg_source='target' (None: the task's registered target,
     the middle of DWM's per-task grid for the locomotion tasks)."""
@@ -115,7 +127,10 @@ class AgentSettings:
     eval_episodes: int = 10
     """Episodes per learning-curve evaluation (TD3+BC: 10)."""
     final_eval_episodes: int = 10
-    """Episodes of the final evaluation stage."""
+    """Episodes of the final evaluation stage (the run's last-point score)."""
+    score_points: int = 5
+    """The final score is the mean of the last this many learning-curve evaluations: one
+    evaluation swings by tens of points between nearby checkpoints (docs/results.md)."""
     checkpoint_every: int = 10_000
     """Steps between resumable checkpoints."""
     hidden: int = 256
@@ -233,6 +248,9 @@ class PipelineConfig:
     def task(self) -> Task:
         """The dataset name resolved in the task registry (robot facts live there)."""
         return resolve(self.env)
+
+    def token_layout(self, obs_dim: int, act_dim: int) -> TokenLayout:
+        return TokenLayout(obs_dim, act_dim, self.wm.action_tokens)
 
     @property
     def rtg_scale(self) -> float:

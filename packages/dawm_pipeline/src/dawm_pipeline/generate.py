@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from diffusion_wm import SamplingConfig
 
-from dawm_pipeline.sequences import inpaint_mask
+from dawm_pipeline.sequences import TokenLayout
 from dawm_pipeline.tasks import Robot
 
 
@@ -46,21 +46,26 @@ def idm_windows(start: np.ndarray, states: np.ndarray, history: int) -> np.ndarr
 
 
 def torch_generate(
-    wm, idm, states, actions, guide, noise: np.ndarray, sampling: SamplingConfig
+    wm,
+    idm,
+    states,
+    actions,
+    guide,
+    noise: np.ndarray,
+    sampling: SamplingConfig,
+    layout: TokenLayout,
 ) -> Rollouts:
     """The PyTorch reference path (diffusion_wm.sample + inverse_dynamics.predict)."""
-    b, length, x_dim = noise.shape
+    b, length, _ = noise.shape
     obs_dim = states.shape[1]
-    values = np.zeros((b, length, x_dim), np.float32)
-    values[:, 0, :obs_dim] = states
     x = wm.sample(
         np.concatenate([states, actions], axis=1),
         guide,
         noise=noise,
-        inpaint=(inpaint_mask(length, obs_dim), values),
+        inpaint=layout.inpaint(states, actions, length),
         sampling=sampling,
     )
-    gen_states, rewards = x[:, 1:, :obs_dim], x[:, 1:, obs_dim]
+    gen_states, rewards = x[:, 1:, :obs_dim], x[:, 1:, layout.reward_col]
     horizon = length - 1
     acts = np.empty((b, horizon, actions.shape[1]), np.float32)
     acts[:, 0] = actions
@@ -89,15 +94,16 @@ def resolve_sampler(sampler: str) -> str:
     return sampler
 
 
-def native_engine(wm, idm, sampling: SamplingConfig, device: str = "cpu"):
-    """A dawm_kernels engine built from the two models' exports (DAWM layout by default),
-    sampling with the same settings the PyTorch path gets."""
+def native_engine(wm, idm, sampling: SamplingConfig, layout: TokenLayout, device: str = "cpu"):
+    """A dawm_kernels engine built from the two models' exports, with the same token layout
+    and sampling settings the PyTorch path gets."""
     import dawm_kernels
 
     return dawm_kernels.Engine.from_exports(
         wm.export(sampling),
         idm.export(),
         device=device,
+        layout=dawm_kernels.Layout(reward_col=layout.reward_col, action_col=layout.action_col),
         threads=torch.get_num_threads(),
     )
 

@@ -122,6 +122,24 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
+def fidelity_lines(f: dict[str, Any]) -> list[str]:
+    """The world model's step-0 fidelity table (fidelity.py), each score beside its floor."""
+    return [
+        "### World model, step 0, against the simulator",
+        "",
+        f"On {f['n']} real start rows ({f['n_clipped']} with velocities at the env's clip "
+        "left out of the velocity scores): does ŝ_{t+1} follow a_t as MuJoCo does?",
+        "",
+        "| metric | world model | random action (floor) | target |",
+        "|---|---|---|---|",
+        f"| R² of the velocity change | {f['velocity_r2']:.3f} | "
+        f"{f['velocity_r2_random_action']:.3f} | ≥ 0.9 |",
+        f"| action sensitivity (model / simulator) | {f['action_sensitivity']:.2f} | 0 | 0.8–1.2 |",
+        f"| R² of r̂_t | {f['reward_r2']:.3f} | {f['reward_r2_random_action']:.3f} | ≥ 0.9 |",
+        "",
+    ]
+
+
 def markdown(r: dict[str, Any]) -> str:
     """The human-readable report from the report.json dict."""
     ds, gen, idm, wm = r["dataset"], r["generated"], r["idm"], r["world_model"]
@@ -156,9 +174,11 @@ def markdown(r: dict[str, Any]) -> str:
         )
     lines.append("")
     lines.append(
-        "Normalized score = 100·(R − R_random)/(R_expert − R_random) with D4RL's "
+        "Normalized score = 100·(R − R_random)/(R_expert − R_random) with the task's "
         f"reference returns ({ds['ref_min_score']}, {ds['ref_max_score']}); mean ± std "
-        f"over seeds of each seed's mean over {r['agents']['episodes']} final episodes."
+        f"over seeds of each seed's score, the mean of its last {r['agents']['score_points']} "
+        f"learning-curve evaluations ({r['settings']['eval_episodes']} episodes each); the "
+        f"final agent's own evaluation ({r['agents']['episodes']} episodes) is in report.json."
     )
     lines.append("")
     for algo, v in r["verdict"].items():
@@ -210,6 +230,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"| generated, steps 1..H−1 | IDM on generated states | "
         f"{later['delta_r2']:.3f} | {later['state_r2']:.3f} |",
         "",
+        *fidelity_lines(gen["sim"]["wm_fidelity"]),
     ]
     drop = gen["sim"]["idm_relative_drop"]
     if gen["sim"]["idm_drop_flag"]:

@@ -3,11 +3,16 @@
 The x layout is fixed by docs/engine_contract.md, "DAWM layout": with horizon H a window has
 H + 1 tokens, token j = [s_{t+j}, r_{t+j-1}] for j >= 1 and token 0 = [s_t, 0] (inpainted at
 sampling); context = [s_t, a_t]; guide = [R_tg], the discounted return-to-go from t divided by
-the per-robot scale. Windows never cross an episode boundary.
+the per-robot scale. With action tokens (`TokenLayout.actions`, DWM arXiv 2402.03570's
+conditioning) every token also carries the action taken from its state,
+token j = [s_{t+j}, a_{t+j}, r_{t+j-1}], and token 0 = [s_t, a_t, 0] is inpainted, so a_t sits
+beside s_t in the sequence the convolutions see instead of only in the global embedding.
+Windows never cross an episode boundary.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,22 +41,61 @@ def sequence_length(horizon: int) -> int:
     return horizon + 1
 
 
-def window_starts(bounds: np.ndarray, horizon: int) -> np.ndarray:
-    """Row indices t whose H following steps stay inside the episode (t + H <= end)."""
-    parts = [np.arange(s, e - horizon + 1) for s, e in bounds if e - s >= horizon]
+@dataclass(frozen=True)
+class TokenLayout:
+    """Columns of one token of x: the state, the action (with action tokens), the reward."""
+
+    obs_dim: int
+    act_dim: int
+    actions: bool = False
+
+    @property
+    def x_dim(self) -> int:
+        return self.obs_dim + (self.act_dim if self.actions else 0) + 1
+
+    @property
+    def action_col(self) -> int | None:
+        return self.obs_dim if self.actions else None
+
+    @property
+    def reward_col(self) -> int:
+        return self.x_dim - 1
+
+    def rows_needed(self, horizon: int) -> int:
+        """Real rows a window reads: H steps, plus a_{t+H} in the last token with actions."""
+        return horizon + 1 if self.actions else horizon
+
+    def build_x(self, data: OfflineDataset, starts: np.ndarray, horizon: int) -> np.ndarray:
+        """x (N, H + 1, x_dim) for the given window starts (layout in the module doc)."""
+        d, a = self.obs_dim, self.act_dim
+        x = np.zeros((len(starts), sequence_length(horizon), self.x_dim), np.float32)
+        x[:, 0, :d] = data.observations[starts]
+        for j in range(1, horizon + 1):
+            rows = starts + j - 1
+            x[:, j, :d] = data.next_observations[rows]
+            x[:, j, self.reward_col] = data.rewards[rows]
+        if self.actions:
+            for j in range(horizon + 1):
+                x[:, j, d : d + a] = data.actions[starts + j]
+        return x
+
+    def inpaint(
+        self, states: np.ndarray, actions: np.ndarray, length: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(mask (L, x_dim), values (B, L, x_dim)): token 0 known, [s_t, (a_t,) 0]."""
+        mask = np.zeros((length, self.x_dim), bool)
+        mask[0] = True
+        values = np.zeros((len(states), length, self.x_dim), np.float32)
+        values[:, 0, : self.obs_dim] = states
+        if self.actions:
+            values[:, 0, self.obs_dim : self.obs_dim + self.act_dim] = actions
+        return mask, values
+
+
+def window_starts(bounds: np.ndarray, rows: int) -> np.ndarray:
+    """Row indices t whose `rows` rows t..t+rows-1 stay inside the episode (t + rows <= end)."""
+    parts = [np.arange(s, e - rows + 1) for s, e in bounds if e - s >= rows]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-
-def build_x(data: OfflineDataset, starts: np.ndarray, horizon: int) -> np.ndarray:
-    """x (N, H + 1, obs_dim + 1) for the given window starts (layout in the module doc)."""
-    n, d = len(starts), data.obs_dim
-    x = np.zeros((n, sequence_length(horizon), d + 1), np.float32)
-    x[:, 0, :d] = data.observations[starts]
-    for j in range(1, horizon + 1):
-        rows = starts + j - 1
-        x[:, j, :d] = data.next_observations[rows]
-        x[:, j, d] = data.rewards[rows]
-    return x
 
 
 def build_conditions(
@@ -61,10 +105,3 @@ def build_conditions(
     context = np.concatenate([data.observations[starts], data.actions[starts]], axis=1)
     guide = (rtg[starts] / rtg_scale).astype(np.float32)[:, None]
     return context.astype(np.float32), guide
-
-
-def inpaint_mask(length: int, obs_dim: int) -> np.ndarray:
-    """Token 0 entirely known (the real s_t and a zero reward slot)."""
-    mask = np.zeros((length, obs_dim + 1), bool)
-    mask[0] = True
-    return mask

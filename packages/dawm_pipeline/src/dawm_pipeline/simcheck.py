@@ -52,23 +52,26 @@ class Simulator:
         self.env.reset(seed=seed)
         self.raw = self.env.unwrapped
 
-    def step_from(self, obs: np.ndarray, action: np.ndarray) -> np.ndarray:
-        """The observation after one env step from `obs` with `action`."""
+    def step_from(self, obs: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, float]:
+        """The observation and reward after one env step from `obs` with `action`."""
         self.spec.set_state(self.raw, obs)
-        nxt, *_ = self.env.step(np.asarray(action, np.float32))
-        return np.asarray(nxt, np.float32)
+        nxt, reward, *_ = self.env.step(np.asarray(action, np.float32))
+        return np.asarray(nxt, np.float32), float(reward)
 
     def close(self) -> None:
         self.env.close()
 
 
-def simulate(task: Task, obs: np.ndarray, actions: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Next observation of one simulator step for each (obs, action) row."""
+def simulate(
+    task: Task, obs: np.ndarray, actions: np.ndarray, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Next observation (N, obs) and reward (N,) of one simulator step for each row."""
     sim = Simulator(task, seed)
     try:
-        return np.stack([sim.step_from(o, a) for o, a in zip(obs, actions, strict=True)])
+        steps = [sim.step_from(o, a) for o, a in zip(obs, actions, strict=True)]
     finally:
         sim.close()
+    return np.stack([s[0] for s in steps]), np.asarray([s[1] for s in steps], np.float32)
 
 
 def r2(target: np.ndarray, predicted: np.ndarray, var: np.ndarray) -> float:
@@ -117,7 +120,7 @@ def consistency(
     seed: int = 0,
 ) -> dict[str, float]:
     """Simulate every row with its action and score how well it reproduces `target_next`."""
-    return score(task, obs, simulate(task, obs, actions, seed), target_next, scale)
+    return score(task, obs, simulate(task, obs, actions, seed)[0], target_next, scale)
 
 
 def random_floor(

@@ -28,32 +28,39 @@ class Scale:
     name: str
     preset: str
     seeds: tuple[int, ...]
-    description: str
+    note: str = ""
+    """What the preset's numbers do not say (where it runs, what it costs)."""
+
+    @property
+    def description(self) -> str:
+        """The preset's settings in words, generated from the preset itself."""
+        cfg = preset(self.preset)
+        wm, agent, gen = cfg.wm, cfg.agent, cfg.gen
+        cap = f" capped at {gen.max_transitions:,} transitions" if gen.max_transitions else ""
+        text = (
+            f"the pipeline's {self.preset} preset: world model dim {wm.dim} mults "
+            f"{tuple(wm.dim_mults)}, {wm.steps:,} steps at batch {wm.batch_size}, lr {wm.lr:g}"
+            f"{', action tokens' if wm.action_tokens else ''}; IDM <= {cfg.idm.max_epochs} "
+            f"epochs; {cfg.synthetic_ratio:g}x synthetic data{cap}, H = {cfg.horizon}, "
+            f"R_tg: {gen.rtg_source}; agents {agent.steps:,} updates at batch "
+            f"{agent.batch_size}, learning curve every {agent.eval_every:,} updates "
+            f"({agent.eval_episodes} episodes), score = mean of the last {agent.score_points} "
+            f"curve points; {len(self.seeds)} seeds"
+        )
+        return f"{text}. {self.note}" if self.note else text
 
 
 SCALES = {
-    "cpu": Scale(
-        "cpu",
-        "quick",
-        (0, 1, 2),
-        "the pipeline's quick preset (2 shared CPU cores): world model dim 32 mults (1, 2), "
-        "4,000 steps at batch 256, lr 1e-3; IDM <= 3 epochs; 8x synthetic data capped at 1M "
-        "transitions (batches keep 8/9 synthetic), H = 7; agents 4,000 updates at batch 256, "
-        "learning curve every 1,000 updates (3 episodes), final score over 10 episodes; "
-        "3 seeds",
-    ),
+    "cpu": Scale("cpu", "quick", (0, 1, 2)),
     "paper": Scale(
         "paper",
         "paper",
         (0, 1, 2, 3, 4),
-        "the paper's settings (GPU): world model dim 128 mults (1, 4, 8), 2M steps at batch "
-        "64; 8x synthetic data, H = 7; agents 1M updates, evaluation every 5k updates "
-        "(10 episodes); 5 seeds. Measured on an H100 (docs/performance.md): the world model "
-        "trains at 43 steps/s in eager PyTorch (about 13 h per task for 2M steps), agents at "
-        "284 (TD3+BC) and 196 (IQL) updates/s (1 to 1.4 h per 1M-update run), so it has not "
-        "been run here",
+        "Measured on an H100 (docs/performance.md): the world model trains at 43 steps/s in "
+        "eager PyTorch (about 13 h per task for 2M steps), agents at 284 (TD3+BC) and 196 "
+        "(IQL) updates/s (1 to 1.4 h per 1M-update run), so it has not been run here",
     ),
-    "tiny": Scale("tiny", "tiny", (0,), "tests only: tiny networks and tens of steps"),
+    "tiny": Scale("tiny", "tiny", (0,), "Tests only"),
 }
 
 

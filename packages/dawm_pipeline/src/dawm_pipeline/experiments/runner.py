@@ -11,7 +11,6 @@ resumes from its checkpoints.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import sys
 import time
@@ -28,12 +27,11 @@ from dawm_pipeline.experiments.results import ResultStore
 from dawm_pipeline.pipeline import run_stage
 from dawm_pipeline.runs import config_hash, package_versions, write_run_record
 from dawm_pipeline.stage_graph import Context, stage_inputs
-from dawm_pipeline.stages.train_agent import job_name
+from dawm_pipeline.stages.train_agent import read_curve
 from dawm_pipeline.tasks import resolve
 from dawm_pipeline.tasks.stochastic import perturbation_record
 
 MODEL_STAGES = ("data", "train-wm", "train-idm", "generate")
-CURVE = "curve.csv"
 
 
 class DatasetMissing(Exception):
@@ -74,17 +72,6 @@ def cell_dir(sweep: Sweep, cell: Cell, cfg: PipelineConfig) -> Path:
     """The cell's record folder (its stages live in the task's shared stage store)."""
     who = f"{cell.algo}-seed{cell.seed}" if cell.algo is not None else "model"
     return Path(sweep.out) / cell.task / f"{sweep.scale}-{who}-{cell_key(cell, cfg)[:10]}"
-
-
-def _curve(path: Path) -> list[list[float]]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return [
-            [float(row["step"]), float(row["eval_normalized_mean"])]
-            for row in csv.DictReader(f)
-            if row.get("eval_normalized_mean")
-        ]
 
 
 def run_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
@@ -128,10 +115,7 @@ def run_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
         row |= perturbation_record(resolve(cell.task))
         table = evaluate["summary"]["table"][cell.algo]
         row["scores"] = {cond: table[cond]["mean"] for cond in table}
-        row["curves"] = {
-            cond: _curve(ctx.dir("train-agent") / job_name(cell.algo, cell.seed, cond) / CURVE)
-            for cond in table
-        }
+        row["curves"] = {cond: read_curve(ctx, cell.algo, cell.seed, cond) for cond in table}
         row["agent_dir"] = str(ctx.dir("train-agent"))
         write_run_record(ctx.run_dir, cfg.to_dict(), dataset, ctx.stage_dirs())
     row |= {

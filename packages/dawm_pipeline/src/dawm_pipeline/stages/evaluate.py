@@ -1,6 +1,9 @@
 """Stage `evaluate`: final normalized scores of every trained agent, aggregated over seeds.
 
-Episodes use seeds disjoint from the learning-curve evaluations (EVAL_SEED_OFFSET + ...).
+An agent's score is the mean normalized return of its last `agent.score_points` learning-curve
+evaluations (one evaluation of one checkpoint is too noisy to rank agents); the evaluation of
+the final agent over `final_eval_episodes` fresh episodes (seeds disjoint from the curve's,
+EVAL_SEED_OFFSET + ...) is kept beside it as the last-point score.
 """
 
 from __future__ import annotations
@@ -26,18 +29,29 @@ def run(ctx, out: Path) -> dict[str, Any]:
         result = train_agent.evaluate_agent(
             agent, info, cfg.agent.final_eval_episodes, EVAL_SEED_OFFSET + 1000 * seed
         )
-        per_job[train_agent.job_name(algo, seed, condition)] = {
+        name = train_agent.job_name(algo, seed, condition)
+        curve = [score for _, score in train_agent.read_curve(ctx, algo, seed, condition)]
+        last = curve[-cfg.agent.score_points :] or [result.normalized_mean]
+        per_job[name] = {
             "algo": algo,
             "seed": seed,
             "condition": condition,
-            "returns": result.returns,
-            "normalized": result.normalized,
-            "normalized_mean": result.normalized_mean,
-            "return_mean": result.mean,
+            "normalized_mean": float(np.mean(last)),
+            "score_points": len(last),
+            "last_point": {
+                "returns": result.returns,
+                "normalized": result.normalized,
+                "normalized_mean": result.normalized_mean,
+                "return_mean": result.mean,
+            },
         }
     table = aggregate(per_job)
     write_json(out / "scores.json", {"jobs": per_job, "table": table})
-    return {"table": table, "episodes": cfg.agent.final_eval_episodes}
+    return {
+        "table": table,
+        "episodes": cfg.agent.final_eval_episodes,
+        "score_points": cfg.agent.score_points,
+    }
 
 
 def aggregate(per_job: dict[str, Any]) -> dict[str, Any]:

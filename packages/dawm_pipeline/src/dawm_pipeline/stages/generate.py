@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from dawm_pipeline import generate as gen
 from dawm_pipeline import simcheck
 from dawm_pipeline.atomic import read_npz, write_json, write_npz
+from dawm_pipeline.fidelity import step_zero_fidelity
 from dawm_pipeline.sequences import returns_to_go, sequence_length
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import train_idm, train_wm
@@ -32,9 +33,16 @@ IDM_DROP_FLAG = 0.15  # flag when the IDM's simulator R² on generated states dr
 REWARD_BINS = 50
 
 
+def target_rtg(cfg, rtg: np.ndarray) -> float:
+    """The one normalized R_tg every rollout is guided to (rtg_source quantile or target)."""
+    if cfg.gen.rtg_source == "quantile":
+        return float(np.quantile(rtg, cfg.gen.rtg_quantile) / cfg.rtg_scale)
+    return cfg.gen.target_rtg if cfg.gen.target_rtg is not None else cfg.task.target_rtg
+
+
 def _guide(cfg, rtg: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    if cfg.gen.rtg_source == "target":
-        target = cfg.gen.target_rtg if cfg.gen.target_rtg is not None else cfg.task.target_rtg
+    if cfg.gen.rtg_source != "data":
+        target = target_rtg(cfg, rtg)
         return np.full((len(rows), 1), target, np.float32)
     return (rtg[rows] / cfg.rtg_scale).astype(np.float32)[:, None]
 
@@ -42,12 +50,15 @@ def _guide(cfg, rtg: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def _sample(cfg, data, rtg, rows, wm, idm, sampler: str, engine, chunk: int) -> dict:
     states, actions = data.observations[rows], data.actions[rows]
     guide = _guide(cfg, rtg, rows)
+    layout = cfg.token_layout(data.obs_dim, data.act_dim)
     length = sequence_length(cfg.horizon)
-    noise = gen.initial_noise(cfg.model_seed, chunk, len(rows), length, data.obs_dim + 1)
+    noise = gen.initial_noise(cfg.model_seed, chunk, len(rows), length, layout.x_dim)
     if sampler == "native":
         rollouts = gen.native_generate(engine, states, actions, guide, noise)
     else:
-        rollouts = gen.torch_generate(wm, idm, states, actions, guide, noise, cfg.sampling())
+        rollouts = gen.torch_generate(
+            wm, idm, states, actions, guide, noise, cfg.sampling(), layout
+        )
     return gen.to_transitions(cfg.task.robot, states, rollouts, guide[:, 0])
 
 
@@ -56,7 +67,10 @@ def run(ctx, out: Path) -> dict[str, Any]:
     data, _ = data_stage.load(ctx)
     wm, idm = train_wm.load(ctx), train_idm.load(ctx)
     sampler = gen.resolve_sampler(cfg.sampler)
-    engine = gen.native_engine(wm, idm, cfg.sampling(), cfg.device) if sampler == "native" else None
+    layout = cfg.token_layout(data.obs_dim, data.act_dim)
+    engine = None
+    if sampler == "native":
+        engine = gen.native_engine(wm, idm, cfg.sampling(), layout, cfg.device)
     rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
     n_target = round(cfg.synthetic_ratio * len(data))
     if cfg.gen.max_transitions is not None:
@@ -81,6 +95,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
 
     stats = statistics(data, synthetic)
     checks = sim_checks(ctx, data, synthetic)
+    checks["wm_fidelity"] = wm_fidelity(cfg, data, rtg, wm, idm, engine)
     write_json(out / "stats.json", {"stats": stats, "sim": checks})
     write_projection(out, data, synthetic, cfg.model_seed)
     return {
@@ -91,10 +106,39 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "real_transitions": len(data),
         "terminal_fraction": float(synthetic["terminals"].mean()) if synthetic else 0.0,
         "rtg_source": cfg.gen.rtg_source,
+        "rtg_target": None if cfg.gen.rtg_source == "data" else target_rtg(cfg, rtg),
         "idm_sim_r2_generated": checks["generated_idm_steps"]["delta_r2"],
         "wm_sim_r2_step0": checks["generated_step0"]["delta_r2"],
         "idm_drop_flag": checks["idm_drop_flag"],
+        **{f"wm_{k}": v for k, v in checks["wm_fidelity"].items() if k not in ("n",)},
     }
+
+
+def wm_fidelity(cfg, data, rtg, wm, idm, engine) -> dict[str, float]:
+    """Step-0 fidelity against the simulator (fidelity.py) on SIM_ROWS real start rows,
+    sampled by the backend that generated the data, from one fixed noise draw."""
+    rows = np.random.default_rng(cfg.model_seed + 3).permutation(len(data))[:SIM_ROWS]
+    guide = _guide(cfg, rtg, rows)
+    layout = cfg.token_layout(data.obs_dim, data.act_dim)
+    length = sequence_length(cfg.horizon)
+    noise = gen.initial_noise(cfg.model_seed + 1, 0, len(rows), length, layout.x_dim)
+
+    def step_zero(states: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if engine is not None:
+            out = gen.native_generate(engine, states, actions, guide, noise)
+        else:
+            out = gen.torch_generate(wm, idm, states, actions, guide, noise, cfg.sampling(), layout)
+        return out.states[:, 0], out.rewards[:, 0]
+
+    return step_zero_fidelity(
+        cfg.task,
+        step_zero,
+        data.observations[rows],
+        data.actions[rows],
+        train_idm.sim_scale(data),
+        float(data.rewards.var()),
+        cfg.model_seed,
+    )
 
 
 def statistics(data, synthetic: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 from typing import Any
@@ -14,23 +13,14 @@ from dawm_pipeline.stage_graph import DEPENDS
 from dawm_pipeline.stages import train_agent
 
 
-def _curve(path: Path) -> list[list[float]]:
-    with path.open(newline="") as f:
-        return [
-            [float(row["step"]), float(row["eval_normalized_mean"])]
-            for row in csv.DictReader(f)
-            if row.get("eval_normalized_mean")
-        ]
-
-
 def gather(ctx) -> dict[str, Any]:
     cfg = ctx.cfg
     done = {s: ctx.done(s) for s in DEPENDS["report"]}
     gen_stats = read_json(ctx.dir("generate") / "stats.json")
     curves: dict[str, dict[str, list]] = {}
     for algo, seed, condition in train_agent.jobs(cfg):
-        path = ctx.dir("train-agent") / train_agent.job_name(algo, seed, condition) / "curve.csv"
-        curves.setdefault(algo, {}).setdefault(condition, []).append(_curve(path))
+        curve = train_agent.read_curve(ctx, algo, seed, condition)
+        curves.setdefault(algo, {}).setdefault(condition, []).append(curve)
     table = done["evaluate"]["summary"]["table"]
     share = cfg.synthetic_share()
     return {
@@ -46,6 +36,7 @@ def gather(ctx) -> dict[str, Any]:
             "guidance": cfg.gen.guidance,
             "agent_steps": cfg.agent.steps,
             "agent_batch": cfg.agent.batch_size,
+            "eval_episodes": cfg.agent.eval_episodes,
             "synthetic_share": "uniform over real + synthetic" if share is None else share,
         },
         "dataset": done["data"]["summary"]["dataset"],
@@ -59,6 +50,7 @@ def gather(ctx) -> dict[str, Any]:
             "table": table,
             "curves": curves,
             "episodes": done["evaluate"]["summary"]["episodes"],
+            "score_points": done["evaluate"]["summary"]["score_points"],
         },
         "verdict": report.verdict(table),
         "stage_seconds": {s: done[s]["seconds"] for s in done},

@@ -7,6 +7,7 @@ agent and `result.json`; a rerun skips finished jobs and resumes the interrupted
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import importlib
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate as generate_stage
 
 CONDITIONS = ("real", "dawm")
+CURVE = "curve.csv"
 AGENT_CLASSES = {"td3bc": ("offline_agents", "TD3BC"), "iql": ("offline_agents", "IQL")}
 
 
@@ -41,14 +43,27 @@ def job_name(algo: str, seed: int, condition: str) -> str:
     return f"{algo}-{condition}-seed{seed}"
 
 
-def make_agent(cfg, algo: str, seed: int, data: OfflineDataset):
-    """An agent with the library's published defaults, our batch/width, and for IQL the
-    locomotion reward scale 1000 / (max - min episode return) of the real data (IQL's code)."""
+def iql_settings(cfg, data: OfflineDataset) -> dict[str, Any]:
+    """IQL's per-task settings (CORL, via the task registry); rewards scaled by
+    1000 / (max − min episode return) of the real data where CORL normalizes them."""
     from offline_agents import locomotion_reward_scale
 
+    s = cfg.task.iql
+    scale = locomotion_reward_scale(data.episode_returns()) if s.scale_rewards else 1.0
+    return {
+        "expectile": s.expectile,
+        "beta": s.beta,
+        "tau": s.tau,
+        "deterministic_actor": s.deterministic_actor,
+        "reward_scale": scale,
+    }
+
+
+def make_agent(cfg, algo: str, seed: int, data: OfflineDataset):
+    """An agent with the library's published defaults, our batch/width, and for IQL the
+    task's CORL settings."""
     cls = agent_class(algo)
-    returns = data.episode_returns()
-    extra = {"reward_scale": locomotion_reward_scale(returns)} if algo == "iql" else {}
+    extra = iql_settings(cfg, data) if algo == "iql" else {}
     config = dataclasses.replace(
         cls.config_cls(),
         seed=seed,
@@ -118,7 +133,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
             log_every=cfg.agent.eval_every,
             checkpoint_dir=job / "checkpoint",
             checkpoint_every=cfg.agent.checkpoint_every,
-            log_csv=job / "curve.csv",
+            log_csv=job / CURVE,
             progress=True,
         )
         agent.save(job / "agent")
@@ -138,6 +153,19 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "real": len(real),
         "synthetic": 0 if synthetic is None else len(synthetic),
     }
+
+
+def read_curve(ctx, algo: str, seed: int, condition: str) -> list[list[float]]:
+    """[step, normalized score] of every learning-curve evaluation of one job ([] if none)."""
+    path = ctx.dir("train-agent") / job_name(algo, seed, condition) / CURVE
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [
+            [float(row["step"]), float(row["eval_normalized_mean"])]
+            for row in csv.DictReader(f)
+            if row.get("eval_normalized_mean")
+        ]
 
 
 def load_agent(ctx, algo: str, seed: int, condition: str):

@@ -16,7 +16,6 @@ from diffusion_wm.training import CHECKPOINT_FILE
 from dawm_pipeline.atomic import write_json
 from dawm_pipeline.sequences import (
     build_conditions,
-    build_x,
     returns_to_go,
     sequence_length,
     window_starts,
@@ -45,7 +44,7 @@ def model_config(cfg, obs_dim: int, act_dim: int) -> WorldModelConfig:
     """The DAWM layout of docs/engine_contract.md as a diffusion_wm config."""
     wm = cfg.wm
     return WorldModelConfig(
-        x_dim=obs_dim + 1,
+        x_dim=cfg.token_layout(obs_dim, act_dim).x_dim,
         length=sequence_length(cfg.horizon),
         context_dim=obs_dim + act_dim,
         guide_dim=1,
@@ -71,12 +70,13 @@ def run(ctx, out: Path) -> dict[str, Any]:
     cfg = ctx.cfg
     data, _ = data_stage.load(ctx)
     rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
-    starts = window_starts(data.bounds, cfg.horizon)
+    layout = cfg.token_layout(data.obs_dim, data.act_dim)
+    starts = window_starts(data.bounds, layout.rows_needed(cfg.horizon))
     if len(starts) < 2:
         raise ValueError(
             f"no episode of the dataset is longer than --horizon {cfg.horizon}: lower the horizon"
         )
-    x = build_x(data, starts, cfg.horizon)
+    x = layout.build_x(data, starts, cfg.horizon)
     context, guide = build_conditions(data, starts, rtg, cfg.rtg_scale)
     torch.manual_seed(cfg.model_seed)  # the initial weights: same seed, same model
     model = DiffusionWorldModel(model_config(cfg, data.obs_dim, data.act_dim), cfg.device)

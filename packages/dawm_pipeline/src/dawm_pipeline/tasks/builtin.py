@@ -11,6 +11,7 @@ import numpy as np
 
 from dawm_pipeline.tasks.registry import (
     BehaviourRecipe,
+    IQLSettings,
     Robot,
     SimulatorSpec,
     register,
@@ -47,6 +48,17 @@ def _walker2d_healthy(obs: np.ndarray) -> np.ndarray:
     return (z > 0.8) & (z < 2.0) & (angle > -1.0) & (angle < 1.0)
 
 
+# CORL configs/offline/iql/hopper/{medium,medium_replay,medium_expert}_v2.yaml: a deterministic
+# actor, target rate 0.001 and reward normalization on hopper-medium(-replay); expectile 0.5
+# and beta 6 on hopper-medium-expert. Every other locomotion task uses CORL's defaults.
+_HOPPER_MEDIUM_IQL = IQLSettings(tau=0.001, deterministic_actor=True, scale_rewards=True)
+HOPPER_IQL = {
+    "medium": _HOPPER_MEDIUM_IQL,
+    "medium-replay": _HOPPER_MEDIUM_IQL,
+    "medium-expert": IQLSettings(expectile=0.5, beta=6.0),
+}
+
+
 def _dwm_targets(medium: float, expert: float) -> dict[str, float]:
     return {"medium": medium, "medium-replay": medium, "medium-expert": expert}
 
@@ -70,6 +82,7 @@ HOPPER = register(
             sac_steps=130_000, medium_target=53.5, medium_target_source=CORL_BC
         ),
         perturbed_body="torso",
+        iql=HOPPER_IQL,
     )
 )
 

@@ -10,7 +10,7 @@ for a toy registration).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,19 @@ class BehaviourRecipe:
 
 
 @dataclass(frozen=True)
+class IQLSettings:
+    """IQL's per-task settings (CORL configs/offline/iql/<robot>/<level>_v2.yaml); the
+    defaults are CORL's for every task without an override (walker2d, halfcheetah)."""
+
+    expectile: float = 0.7
+    beta: float = 3.0
+    tau: float = 0.005
+    deterministic_actor: bool = False
+    scale_rewards: bool = False
+    """Rewards × 1000 / (max − min episode return) (CORL `normalize_reward`)."""
+
+
+@dataclass(frozen=True)
 class Robot:
     """One simulated robot: its Gymnasium env and everything the pipeline derives from it."""
 
@@ -76,6 +89,8 @@ class Robot:
     behaviour: BehaviourRecipe
     perturbed_body: str | None = None
     """MuJoCo body whose mass the stochastic variant scales; None: no stochastic variant."""
+    iql: dict[str, IQLSettings] = field(default_factory=dict)
+    """Per-level IQL overrides (CORL); levels not named use IQLSettings()."""
 
     def normalized_score(self, returns: float | np.ndarray) -> float | np.ndarray:
         lo, hi = self.score_refs
@@ -144,6 +159,10 @@ class Task:
     @property
     def target_rtg(self) -> float:
         return self.robot.target_rtg[self.level]
+
+    @property
+    def iql(self) -> IQLSettings:
+        return self.robot.iql.get(self.level, IQLSettings())
 
     def minari_id(self, namespace: str) -> str:
         suffix = STOCHASTIC_SUFFIX if self.stochastic else ""
