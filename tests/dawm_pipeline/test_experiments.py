@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import torch
 from dawm_pipeline.data import bundled
-from dawm_pipeline.experiments import ResultStore, markdown, paper, plan
+from dawm_pipeline.experiments import ResultStore, paper, plan
+from dawm_pipeline.experiments import doc as results_doc
 from dawm_pipeline.experiments.cli import main
+from dawm_pipeline.experiments.doc import base as doc_base
 from dawm_pipeline.experiments.plan import TASKS
 from dawm_pipeline.experiments.runner import Sweep, run_experiment
 from test_data import make_bundle
@@ -193,7 +195,7 @@ def _row(
 
 def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
     monkeypatch.setattr(
-        markdown, "pending_reason",
+        doc_base, "pending_reason",
         lambda task: "pending: not run" if task.startswith("hopper") else
         "pending: dataset not built",
     )  # fmt: skip
@@ -210,7 +212,7 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
     store = ResultStore(tmp_path / "r.jsonl")
     for row in rows:
         store.append(row)
-    doc = markdown.write_report(store.path, tmp_path / "results.md").read_text()
+    doc = results_doc.write_report(store.path, tmp_path / "results.md").read_text()
     lines = doc.splitlines()
     main_line = next(line for line in lines if line.startswith(f"| {TASK} |") and "4/4" in line)
     # the stale row of seed 0 is superseded; seed 3 (GPU) joins the entry, marked †
@@ -245,8 +247,8 @@ def test_published_per_task_table_is_complete_and_rendered_apart(tmp_path, monke
     for method, average in printed.items():
         mean = sum(paper.PER_TASK[t][method][0] for t in TASKS) / len(TASKS)
         assert mean == pytest.approx(average, abs=0.0015), method
-    monkeypatch.setattr(markdown, "pending_reason", lambda task: "pending: not run")
-    doc = markdown.render([], tmp_path, "results/", "r.jsonl")
+    monkeypatch.setattr(doc_base, "pending_reason", lambda task: "pending: not run")
+    doc = results_doc.render([], tmp_path, "results/", "r.jsonl")
     published = doc[doc.index("### Published numbers (D4RL data, not ours)") :]
     published = published[: published.index("\n## ")]
     assert "| task (D4RL, not ours) | TD3+BC | DWM-TD3BC | IQL | DWM-IQL | DD |" in published

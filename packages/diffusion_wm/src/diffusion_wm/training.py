@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -27,7 +27,25 @@ from .io import as_float_array, check_vector
 from .normalizer import Normalizer
 
 if TYPE_CHECKING:
-    from .model import DiffusionWorldModel
+    from .config import WorldModelConfig
+    from .diffusion import GaussianDiffusion
+
+
+class Trainable(Protocol):
+    """What the training loop needs of a model (DiffusionWorldModel is one): declared here so
+    this module does not import model.py, which imports it."""
+
+    config: WorldModelConfig
+    net: torch.nn.Module
+    ema: torch.nn.Module
+    normalizer: Normalizer | None
+    history: FitHistory | None
+    device: torch.device
+
+    def to(self, device: torch.device | str) -> Trainable: ...
+
+    def diffusion(self) -> GaussianDiffusion: ...
+
 
 CHECKPOINT_FILE = "checkpoint.pt"
 MAX_VAL_ROWS = 4096  # validation is a fixed batch: cheap enough to run often
@@ -98,7 +116,7 @@ def _fingerprint(x: np.ndarray, c: np.ndarray | None, g: np.ndarray | None) -> l
 
 
 def fit_model(
-    model: DiffusionWorldModel,
+    model: Trainable,
     x: Any,
     context: Any = None,
     guide: Any = None,
@@ -281,7 +299,7 @@ def fit_model(
 
 def _write_checkpoint(
     path: Path,
-    model: DiffusionWorldModel,
+    model: Trainable,
     optimizer: torch.optim.Optimizer,
     gen: torch.Generator,
     history: FitHistory,
@@ -307,7 +325,7 @@ def _write_checkpoint(
 
 
 def _read_checkpoint(
-    path: Path, model: DiffusionWorldModel, fit_args: dict[str, Any], fingerprint: list[float]
+    path: Path, model: Trainable, fit_args: dict[str, Any], fingerprint: list[float]
 ) -> dict[str, Any]:
     """Load with weights_only=True (never unpickles code) and check it belongs to this run."""
     try:

@@ -59,7 +59,7 @@ def _dataset_paths(items: Sequence[str]) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from dawm_pipeline.experiments.markdown import write_report
+    from dawm_pipeline.experiments.doc import write_report
     from dawm_pipeline.experiments.runner import Sweep, run_experiment
 
     try:

@@ -1,0 +1,123 @@
+"""What every section of docs/results.md shares: the rows, the output lines, the verdict tally,
+the pending-cell reasons and the reproduce commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dawm_pipeline.experiments import paper
+from dawm_pipeline.experiments.plan import (
+    ALGOS,
+    SCALES,
+    TASKS,
+    plan,
+)
+from dawm_pipeline.experiments.summary import Entry, group, latest, variant
+from dawm_pipeline.tasks import resolve
+from dawm_pipeline.verdict import WORDS
+
+ALGO_NAMES = {"td3bc": "TD3BC", "iql": "IQL"}
+CMD = "python -m dawm_pipeline.experiments"
+
+
+def on_gpu(row: dict[str, Any]) -> bool:
+    return str(row.get("device", "cpu")).startswith("cuda")
+
+
+def pending_reason(task: str) -> str:
+    """'pending: dataset not built' when the task's data cannot be loaded here, else 'not run'."""
+    from dawm_pipeline.data import bundled
+    from dawm_pipeline.data.load import resolve_source
+
+    try:
+        if resolve_source(task) == "bundled":
+            bundled.read_manifest(resolve(task).robot.name)
+    except FileNotFoundError:
+        return "pending: dataset not built"
+    return "pending: not run"
+
+
+class Doc:
+    """Builds the markdown for one results file."""
+
+    def __init__(self, rows: list[dict[str, Any]], plot_dir: Path, plot_prefix: str):
+        self.rows = latest(rows)
+        self.plot_dir = plot_dir
+        self.prefix = plot_prefix
+        self.reasons: dict[str, str] = {}
+        self.lines: list[str] = []
+        self.notes: list[str] = []
+        self.tally: dict[str, int] = dict.fromkeys(WORDS, 0)
+
+    def reason(self, task: str) -> str:
+        if task not in self.reasons:
+            self.reasons[task] = pending_reason(task)
+        return self.reasons[task]
+
+    def of(self, experiment: str) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["experiment"] == experiment]
+
+    def scales(self, experiment: str) -> list[str]:
+        present = {r["scale"] for r in self.of(experiment)}
+        return [s for s in SCALES if s in present] or ["cpu"]
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def table(self, header: list[str], body: list[list[str]]) -> None:
+        self.add("| " + " | ".join(header) + " |", "|" + "---|" * len(header))
+        self.add(*("| " + " | ".join(row) + " |" for row in body), "")
+
+    def image(self, name: str, alt: str) -> None:
+        self.add(f"![{alt}]({self.prefix}{name})", "")
+
+    def entries(self, experiment: str, scale: str) -> dict[tuple, Entry]:
+        return group([r for r in self.of(experiment) if r["scale"] == scale])
+
+    @staticmethod
+    def gpu(entry: Entry) -> str:
+        return " †" if any(on_gpu(r) for r in entry.rows) else ""
+
+    def verdict(self, label: str, entry: Entry) -> str:
+        comparison = entry.comparison()
+        self.tally[comparison.kind] += 1
+        return comparison.sentence(label)
+
+    def command(
+        self, experiment: str, scale: str, rows: list[dict[str, Any]] | None = None
+    ) -> None:
+        """The commands that recompute (or, when finished, skip) this section's rows
+        (default: every row of the experiment at this scale): one for the rows measured on
+        the CPU, one for those measured on a GPU."""
+        if rows is None:
+            rows = [r for r in self.of(experiment) if r["scale"] == scale]
+        for gpu in (False, True):
+            part = [r for r in rows if on_gpu(r) == gpu]
+            if not part:
+                continue
+            parts = [CMD, experiment, "--scale", scale, "--tasks"]
+            parts += [t for t in TASKS if any(r["task"] == t for r in part)]
+            algos = [a for a in ALGOS if any(r.get("algo") == a for r in part)]
+            if algos:
+                parts += ["--algos", *algos, "--seeds"]
+                parts += [
+                    str(s) for s in sorted({r["seed"] for r in part if r.get("seed") is not None})
+                ]
+            if gpu:
+                parts += ["--device", "cuda"]
+            label = "Measured rows on a GPU (†)" if gpu else "Measured rows"
+            self.add(f"{label}: `{' '.join(parts)}`", "")
+
+
+def variants(experiment: str, scale: str) -> list[tuple]:
+    seen: dict[tuple, None] = {}
+    for cell in plan(experiment, scale):
+        seen[variant(cell)] = None
+    return list(seen)
+
+
+def published_score(mean: float, std: float | None) -> str:
+    """A published 0-1 score on our 0-100 scale, at the two digits the table printed."""
+    text = f"{mean * paper.PER_TASK_SCALE:.0f}"
+    return text if std is None else f"{text} ± {std * paper.PER_TASK_SCALE:.0f}"
