@@ -25,27 +25,16 @@ import time
 import numpy as np
 import torch
 from dawm_pipeline.config import preset
-from dawm_pipeline.data import OfflineDataset, load_dataset
+from dawm_pipeline.data import load_dataset
 from dawm_pipeline.fidelity import step_zero_fidelity
 from dawm_pipeline.sequences import (
-    build_conditions,
-    returns_to_go,
     sequence_length,
-    window_starts,
 )
 from dawm_pipeline.simcheck import SimScale
-from dawm_pipeline.stages.train_wm import model_config
+from dawm_pipeline.stages.train_wm import model_config, windows
 from diffusion_wm import DiffusionWorldModel
 
 HELD_OUT_WINDOWS = 1000
-
-
-def windows(cfg, data: OfflineDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    layout = cfg.token_layout(data.obs_dim, data.act_dim)
-    rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
-    starts = window_starts(data.bounds, layout.rows_needed(cfg.horizon))
-    x = layout.build_x(data, starts, cfg.horizon)
-    return x, *build_conditions(data, starts, rtg, cfg.rtg_scale)
 
 
 def r2(pred: np.ndarray, target: np.ndarray, var: np.ndarray) -> float:

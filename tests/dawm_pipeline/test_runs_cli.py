@@ -163,3 +163,14 @@ def test_ema_of_the_sampled_weights_is_scaled_to_the_run():
     assert age == pytest.approx(quick.wm.ema_max_age * quick.wm.steps)  # 200 of 4,000 steps
     assert ema_mean_age(quick.wm.ema_decay, quick.wm.ema_every) > 0.4 * quick.wm.steps  # DWM's
     assert ema_decay(paper) == 0.995  # 2M steps: DWM's decay is already young enough
+
+
+def test_world_model_training_stops_when_its_quality_stalls():
+    from dawm_pipeline.stages.train_wm import stale
+
+    rising = [[1000, 0.5], [2000, 0.7], [3000, 0.8]]
+    assert not stale(rising, 2, 0.005)
+    flat = [*rising, [4000, 0.802], [5000, 0.79]]
+    assert stale(flat, 2, 0.005)  # two checks without a 0.005 gain on 0.8
+    assert not stale(flat[:4], 2, 0.005)  # only one check since the best
+    assert not stale(flat, 3, 0.005)  # 0.8 at 3000 was itself a gain on 0.7

@@ -130,6 +130,22 @@ def test_sampling_settings_do_not_retrain_the_world_model(full_run):
     assert first.shape == second.shape and not np.allclose(first, second)
 
 
+def test_world_model_stops_on_held_out_quality(full_run):
+    """Early stopping: chunks of --wm.stop-every steps, a held-out check after each, a cap."""
+    args, run_dir, _ = full_run
+    extra = ["--wm.stop-patience", "1", "--wm.stop-every", "10", "--wm.steps", "60"]
+    proc = cli("data", "train-wm", *args, "--run", "early", *extra)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    early = json.loads((stage(run_dir.parent / "early", "train-wm") / "done.json").read_text())
+    full = json.loads((stage(run_dir, "train-wm") / "done.json").read_text())["summary"]
+    summary = early["summary"]
+    checks = summary["step_zero_r2"]
+    assert [s for s, _ in checks] == list(range(10, 10 * len(checks) + 1, 10))
+    assert summary["steps"] == checks[-1][0] <= 60
+    assert summary["stopped_early"] == (summary["steps"] < 60)
+    assert summary["windows"] < full["windows"]  # the hold-out episodes are not trained on
+
+
 def test_max_transitions_caps_the_synthetic_volume(full_run):
     args, run_dir, _ = full_run
     stages = ("data", "train-wm", "train-idm", "generate")

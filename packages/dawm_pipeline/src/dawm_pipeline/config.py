@@ -62,6 +62,15 @@ class WorldModelSettings:
     a 4,000-step CPU run, whose sampled weights would then be far behind the trained ones."""
     checkpoint_every: int = 10_000
     """Steps between resumable checkpoints."""
+    stop_patience: int | None = None
+    """Stop training once this many quality checks in a row (every `stop_every` steps) gained
+    less than `stop_min_gain` on the best so far; `steps` is then a cap. The check: R² of the
+    first generated velocity change against the real one on held-out episodes (the IDM's
+    hold-out, left out of world-model training). None: train exactly `steps`."""
+    stop_every: int = 1_000
+    """Steps between quality checks (with stop_patience)."""
+    stop_min_gain: float = 0.005
+    """Smallest R² gain over the best check that counts as progress."""
 
 
 @dataclass

@@ -22,12 +22,18 @@ CONDITION_LABELS = {"real": "real only", "dawm": "real + DAWM"}
 
 
 def plot_wm_loss(history: dict[str, Any], path: Path) -> str:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    quality = history.get("step_zero_r2") or []
+    fig, axes = plt.subplots(1, 2 if quality else 1, figsize=(11 if quality else 6, 3.5))
+    ax = axes[0] if quality else axes
     ax.plot(history["step"], history["loss"], label="train (running mean)")
     if history.get("val_step"):
         ax.plot(history["val_step"], history["val_loss"], "o-", label="held-out (EMA net)")
     ax.set(xlabel="step", ylabel="diffusion loss", title="World-model loss", yscale="log")
     ax.legend()
+    if quality:
+        steps, r2 = zip(*quality, strict=True)
+        axes[1].plot(steps, r2, "o-")
+        axes[1].set(xlabel="step", ylabel="R²", title="Held-out step-0 velocity-change R²")
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -200,7 +206,13 @@ def markdown(r: dict[str, Any]) -> str:
         f"{wm['windows']} training windows (H = {r['settings']['horizon']}), "
         f"{wm['steps']} steps at {wm['steps_per_second']:.1f} steps/s, final train loss "
         f"{_fmt(wm['final_loss'], 4)}, held-out loss {_fmt(wm['final_val_loss'], 4)}; "
-        f"R_tg scale {wm['rtg_scale']} (DWM arXiv 2402.03570).",
+        f"R_tg scale {wm['rtg_scale']} (DWM arXiv 2402.03570)."
+        + (
+            f" Training stopped early at step {wm['steps']} of at most {wm['steps_cap']}: "
+            "the held-out step-0 check (right panel) had stopped improving."
+            if wm.get("stopped_early")
+            else ""
+        ),
         "",
         f"![world-model loss]({r['plots']['wm_loss']})",
         "",

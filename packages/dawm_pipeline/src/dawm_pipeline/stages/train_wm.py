@@ -1,7 +1,10 @@
 """Stage `train-wm`: fit the diffusion world model on real (x, context, guide) windows.
 
 Resumable: the library checkpoints to `<stage>/checkpoint/` and a rerun after an interrupt
-continues from the last checkpoint's step (recorded as `resumed_from`).
+continues from the last checkpoint's step (recorded as `resumed_from`). With
+`wm.stop_patience` the model trains in chunks of `wm.stop_every` steps and stops once its
+held-out step-0 quality stops improving (`StepZeroCheck`, `stale`); the checks are kept in the
+checkpoint folder, so a resumed stage continues the same curve.
 """
 
 from __future__ import annotations
@@ -9,21 +12,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from diffusion_wm import DiffusionWorldModel, WorldModelConfig
 from diffusion_wm.training import CHECKPOINT_FILE
 
-from dawm_pipeline.atomic import write_json
+from dawm_pipeline.atomic import read_json, write_json
+from dawm_pipeline.data.dataset import OfflineDataset
 from dawm_pipeline.sequences import (
     build_conditions,
     returns_to_go,
     sequence_length,
     window_starts,
 )
+from dawm_pipeline.simcheck import SimScale, score
 from dawm_pipeline.stages import data as data_stage
 
 MODEL = "model"
 CHECKPOINTS = "checkpoint"
+QUALITY = "step_zero_r2.json"  # the early-stopping checks so far, kept for a resume
+QUALITY_ROWS = 1000
 
 
 def ema_decay(cfg) -> float:
@@ -66,9 +74,8 @@ def _checkpoint_step(path: Path) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
 
 
-def run(ctx, out: Path) -> dict[str, Any]:
-    cfg = ctx.cfg
-    data, _ = data_stage.load(ctx)
+def windows(cfg, data: OfflineDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, context, guide) of every window of `data` (sequences.py's layout)."""
     rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
     layout = cfg.token_layout(data.obs_dim, data.act_dim)
     starts = window_starts(data.bounds, layout.rows_needed(cfg.horizon))
@@ -76,32 +83,99 @@ def run(ctx, out: Path) -> dict[str, Any]:
         raise ValueError(
             f"no episode of the dataset is longer than --horizon {cfg.horizon}: lower the horizon"
         )
-    x = layout.build_x(data, starts, cfg.horizon)
-    context, guide = build_conditions(data, starts, rtg, cfg.rtg_scale)
+    return layout.build_x(data, starts, cfg.horizon), *build_conditions(
+        data, starts, rtg, cfg.rtg_scale
+    )
+
+
+class StepZeroCheck:
+    """Held-out quality of a world model: R² of its first generated velocity change against
+    the real one (clipped rows left out), from one fixed noise draw."""
+
+    def __init__(self, cfg, held: OfflineDataset, rows: int = QUALITY_ROWS):
+        self.cfg = cfg
+        self.layout = cfg.token_layout(held.obs_dim, held.act_dim)
+        x, context, guide = windows(cfg, held)
+        pick = np.random.default_rng(cfg.model_seed).permutation(len(x))[:rows]
+        self.x, self.context, self.guide = x[pick], context[pick], guide[pick]
+        self.scale = SimScale.of(held.observations, held.next_observations)
+        gen = torch.Generator().manual_seed(cfg.model_seed)
+        self.noise = torch.randn(self.x.shape, generator=gen).numpy()
+
+    def __call__(self, model: DiffusionWorldModel) -> float:
+        d = self.layout.obs_dim
+        states, actions = self.context[:, :d], self.context[:, d:]
+        out = model.sample(
+            self.context,
+            self.guide,
+            sampling=self.cfg.sampling(),
+            noise=self.noise,
+            inpaint=self.layout.inpaint(states, actions, self.x.shape[1]),
+        )
+        real_next, model_next = self.x[:, 1, :d], out[:, 1, :d]
+        return score(self.cfg.task, states, model_next, real_next, self.scale)["velocity_r2"]
+
+
+def stale(quality: list[list[float]], patience: int, min_gain: float) -> bool:
+    """No check among the last `patience` gained `min_gain` on the best before them."""
+    if len(quality) <= patience:
+        return False
+    before = max(q for _, q in quality[:-patience])
+    return max(q for _, q in quality[-patience:]) < before + min_gain
+
+
+def run(ctx, out: Path) -> dict[str, Any]:
+    cfg = ctx.cfg
+    data, holdout = data_stage.load(ctx)
+    early = cfg.wm.stop_patience is not None and holdout.any()
+    train = data.select(np.flatnonzero(~holdout)) if early else data
+    x, context, guide = windows(cfg, train)
     torch.manual_seed(cfg.model_seed)  # the initial weights: same seed, same model
     model = DiffusionWorldModel(model_config(cfg, data.obs_dim, data.act_dim), cfg.device)
     ckpt = out / CHECKPOINTS
     resumed_from = _checkpoint_step(ckpt / CHECKPOINT_FILE)
-    history = model.fit(
-        x,
-        context,
-        guide,
-        steps=cfg.wm.steps,
-        batch_size=cfg.wm.batch_size,
-        lr=cfg.wm.lr,
-        checkpoint_dir=ckpt,
-        checkpoint_every=cfg.wm.checkpoint_every,
-        resume=True,
-        device=cfg.device,
-        seed=cfg.model_seed,
-        log_every=max(1, min(100, cfg.wm.steps // 50)),
-        eval_every=max(1, min(500, cfg.wm.steps // 10)),
-    )
+
+    def fit(steps: int):
+        return model.fit(
+            x,
+            context,
+            guide,
+            steps=steps,
+            batch_size=cfg.wm.batch_size,
+            lr=cfg.wm.lr,
+            checkpoint_dir=ckpt,
+            checkpoint_every=cfg.wm.checkpoint_every,
+            resume=True,
+            device=cfg.device,
+            seed=cfg.model_seed,
+            log_every=max(1, min(100, cfg.wm.steps // 50)),
+            eval_every=max(1, min(500, cfg.wm.steps // 10)),
+        )
+
+    quality: list[list[float]] = []
+    if early:
+        check = StepZeroCheck(cfg, data.select(np.flatnonzero(holdout)))
+        path = ckpt / QUALITY
+        quality = read_json(path) if path.is_file() else []
+        step = int(quality[-1][0]) if quality else 0
+        while step < cfg.wm.steps and not stale(
+            quality, cfg.wm.stop_patience, cfg.wm.stop_min_gain
+        ):
+            step = min(step + cfg.wm.stop_every, cfg.wm.steps)
+            history = fit(step)
+            quality.append([step, check(model)])
+            write_json(path, quality)
+        history = fit(step)  # returns at once: the checkpoint is at `step`
+    else:
+        history = fit(cfg.wm.steps)
     model.save(out / MODEL)
-    write_json(out / "history.json", history.to_dict())
+    write_json(out / "history.json", {**history.to_dict(), "step_zero_r2": quality})
     return {
         "windows": len(x),
-        "steps": cfg.wm.steps,
+        "steps": history.steps_done,
+        "steps_cap": cfg.wm.steps,
+        "stopped_early": bool(quality) and history.steps_done < cfg.wm.steps,
+        "step_zero_r2": quality,
         "resumed_from": resumed_from,
         "final_loss": history.loss[-1] if history.loss else None,
         "final_val_loss": history.val_loss[-1] if history.val_loss else None,
