@@ -1,6 +1,6 @@
 """`python -m dawm_pipeline [STAGE] [OPTIONS]`: the whole DAWM run, or one stage of it.
 
-The preset is read first (`--preset quick|paper|tiny`, default quick) and supplies the defaults
+The preset is read first (`--preset quick|bench|paper|tiny`, default quick) and supplies the defaults
 every other option overrides, so `--help` shows the chosen preset's values. Errors in the
 input are one line on stderr and exit status 2.
 """

@@ -42,8 +42,9 @@ class TrainConfig:
     """Git-ignored folder for checkpoints, replay buffers and evaluation logs."""
     steps: int | None = None
     """Env steps per robot; None uses its registered recipe (`behaviour.sac_steps`)."""
-    eval_every: int = 10_000
-    """Evaluate (and checkpoint the policy and the training state) every this many steps."""
+    eval_every: int | None = None
+    """Evaluate (and checkpoint the policy and the training state) every this many steps;
+    None uses the robot's recipe (`behaviour.eval_every`)."""
     eval_episodes: int = 10
     seed: int | None = None
     """SAC seed; None uses the robot's recipe (`behaviour.seed`)."""
@@ -154,19 +155,28 @@ def train_env(env: str, cfg: TrainConfig) -> None:
     env, env_id = bot.name, bot.gym_id
     budget = cfg.steps if cfg.steps is not None else bot.behaviour.sac_steps
     seed = cfg.seed if cfg.seed is not None else bot.behaviour.seed
+    eval_every = cfg.eval_every if cfg.eval_every is not None else bot.behaviour.eval_every
     env_dir = cfg.work_dir / env
     log = read_evals(env_dir)
     log.update(
         env=env,
         env_id=env_id,
         budget=budget,
-        eval_every=cfg.eval_every,
+        eval_every=eval_every,
         eval_episodes=cfg.eval_episodes,
         seed=seed,
         algorithm="SAC",
-        implementation="stable-baselines3 defaults (MlpPolicy 256-256)",
+        implementation="stable-baselines3 SAC defaults (MlpPolicy 256-256), learning_starts "
+        f"{bot.behaviour.learning_starts}",
     )
-    model = SAC("MlpPolicy", env_id, seed=seed, verbose=0, device="cpu")
+    model = SAC(
+        "MlpPolicy",
+        env_id,
+        seed=seed,
+        learning_starts=bot.behaviour.learning_starts,
+        verbose=0,
+        device="cpu",
+    )
     start = load_state(model, env_dir / "state")
     if start >= budget:
         print(f"[{env}] already trained to {start} steps (budget {budget})", flush=True)
@@ -184,7 +194,7 @@ def train_env(env: str, cfg: TrainConfig) -> None:
 
         def _on_rollout_end(self) -> None:
             step = self.model.num_timesteps
-            if step % cfg.eval_every == 0:
+            if step % eval_every == 0:
                 path = env_dir / "policies" / f"step_{step}.safetensors"
                 export_actor(self.model, path, {"env": env, "env_id": env_id, "step": str(step)})
                 returns = evaluate(GaussianPolicy.load(path), env_id, cfg.eval_episodes, EVAL_SEED)

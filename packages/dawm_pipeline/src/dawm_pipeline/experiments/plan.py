@@ -52,6 +52,12 @@ class Scale:
 
 SCALES = {
     "cpu": Scale("cpu", "quick", (0, 1, 2)),
+    "bench": Scale(
+        "bench",
+        "bench",
+        (0, 1, 2, 3, 4),
+        "Sized for agents that learn (issue #19); run across sittings, two cells at a time",
+    ),
     "paper": Scale(
         "paper",
         "paper",

@@ -46,6 +46,10 @@ class BehaviourRecipe:
     """Env steps of SAC training (sized from measured speed; docs/datasets.md)."""
     seed: int = 0
     """SAC seed of the shipped run."""
+    eval_every: int = 10_000
+    """Env steps between evaluated (and exported) checkpoints."""
+    learning_starts: int = 100
+    """Uniform-random env steps before SAC's first update (stable-baselines3's default)."""
     medium_target: float = 33.3
     """Normalized score the medium checkpoint aims at (the rule in datasets/build.py)."""
     medium_target_source: str = "D4RL: medium = about 1/3 of the expert"
