@@ -176,6 +176,11 @@ def test_missing_dataset_is_pending_not_fatal(tmp_path, hopper_file):
     rows = ResultStore(sweep.results).rows()
     assert [r["task"] for r in rows] == [TASK]
     assert -1 <= rows[0]["idm"]["sim_r2_true_action"] <= 1.0001
+    doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
+    fidelity = doc.split("Velocity-based checks")[1]
+    line = next(ln for ln in fidelity.splitlines() if ln.startswith(f"| {TASK} |"))
+    assert f"{rows[0]['generate']['wm_action_sensitivity']:.2f}" in line  # the new metrics
+    assert "| hopper-medium | pending" in fidelity
 
 
 def _row(

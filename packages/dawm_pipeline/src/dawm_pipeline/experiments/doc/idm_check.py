@@ -57,4 +57,50 @@ def idm_check(doc: Doc) -> None:
             )
         doc.add(f"Scale `{scale}`.", "")
         doc.table(header, body)
+        fidelity_table(doc, rows)
         doc.command("idm-check", scale)
+
+
+FIDELITY_HEADER = [
+    "task",
+    "WM step 0: velocity R² (random a)",
+    "action sensitivity",
+    "reward R² (random a)",
+    "IDM velocity R²: real",
+    "generated",
+    "drop",
+    "flag",
+]
+
+
+def fidelity_table(doc: Doc, rows: dict) -> None:
+    """The velocity-based checks (fidelity.py, simcheck.py) of the rows that have them."""
+    body = []
+    for task in TASKS:
+        gen = rows[task]["generate"] if task in rows else {}
+        if "wm_velocity_r2" not in gen:
+            reason = "not rerun since these checks" if task in rows else doc.reason(task)
+            body.append([task, reason] + [""] * 6)
+            continue
+        drop = 100 * gen["idm_velocity_relative_drop"]
+        body.append(
+            [
+                task,
+                f"{gen['wm_velocity_r2']:.3f} ({gen['wm_velocity_r2_random_action']:.3f})",
+                f"{gen['wm_action_sensitivity']:.2f}",
+                f"{gen['wm_reward_r2']:.3f} ({gen['wm_reward_r2_random_action']:.3f})",
+                f"{gen['idm_velocity_r2_real']:.3f}",
+                f"{gen['idm_velocity_r2_generated']:.3f}",
+                f"{drop:.1f}%",
+                "> 15% drop" if gen["idm_drop_flag"] else "ok",
+            ]
+        )
+    doc.add(
+        "Velocity-based checks: the world model's first step with the real a_t against one "
+        "simulator step (R² of the velocity change, clipped rows left out; action "
+        "sensitivity = model / simulator movement when a_t is swapped for another row's, "
+        "target 0.8–1.2; reward R²), each beside a random action's score, and the IDM's "
+        "velocity R² on real vs generated states (flag: a drop of more than 15%).",
+        "",
+    )
+    doc.table(FIDELITY_HEADER, body)
