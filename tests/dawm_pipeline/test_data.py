@@ -27,7 +27,7 @@ from dawm_pipeline.data import (
 )
 from dawm_pipeline.datasets.build import BuildConfig, build_env
 from dawm_pipeline.datasets.table import dataset_table, policy_table
-from dawm_pipeline.tasks import LEVELS, Perturbation, robot
+from dawm_pipeline.tasks import LEVELS, Perturbation, robot, robots
 from dawm_pipeline.tasks import resolve as parse_name
 from dawm_pipeline.tasks.stochastic import StochasticDynamics, stochastic_gym_id
 
@@ -496,7 +496,7 @@ def test_build_measures_every_level_for_the_docs_table(tmp_path, minari_root, ca
 
 # --------------------------------------------------- the data shipped with the package
 
-SHIPPED = [f"{e}-{lv}" for e in ("hopper", "walker2d", "halfcheetah") for lv in LEVELS]
+SHIPPED = [f"{r}-{lv}" for r in robots() for lv in LEVELS]
 
 
 def _shipped_manifest(name: str) -> dict:

@@ -174,3 +174,12 @@ def test_world_model_training_stops_when_its_quality_stalls():
     assert stale(flat, 2, 0.005)  # two checks without a 0.005 gain on 0.8
     assert not stale(flat[:4], 2, 0.005)  # only one check since the best
     assert not stale(flat, 3, 0.005)  # 0.8 at 3000 was itself a gain on 0.7
+
+
+def test_cli_algorithm_choices_are_the_registered_agents():
+    from typing import get_args
+
+    from dawm_pipeline.agents import ALGOS
+    from dawm_pipeline.config import Algo
+
+    assert set(get_args(Algo)) == {*ALGOS, "both"}

@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 from diffusion_wm import SamplingConfig
 
+from dawm_pipeline.agents import ALGOS
 from dawm_pipeline.sequences import TokenLayout
 from dawm_pipeline.tasks import Task, resolve
 
@@ -214,7 +215,7 @@ class PipelineConfig:
 
     @property
     def algos(self) -> tuple[str, ...]:
-        return ("td3bc", "iql") if self.algo == "both" else (self.algo,)
+        return ALGOS if self.algo == "both" else (self.algo,)
 
     def validate(self) -> None:
         """Reject bad settings with one line naming the problem and the fix."""

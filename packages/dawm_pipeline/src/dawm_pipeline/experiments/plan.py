@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from dawm_pipeline.agents import ALGOS
 from dawm_pipeline.config import PipelineConfig, preset
 from dawm_pipeline.tasks import LEVELS, STOCHASTIC_SUFFIX, resolve
 
@@ -18,7 +19,6 @@ PAPER_ROBOTS = ("halfcheetah", "hopper", "walker2d")
 TASKS = tuple(f"{robot}-{level}" for level in LEVELS for robot in PAPER_ROBOTS)
 """The 9 D4RL locomotion tasks, in the order of the paper's main table."""
 ABLATION_TASKS = ("hopper-medium-replay", "walker2d-medium-replay", "halfcheetah-medium-replay")
-ALGOS = ("td3bc", "iql")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from dawm_pipeline.agents import AGENTS
 from dawm_pipeline.atomic import write_json
 from dawm_pipeline.data.dataset import DatasetInfo, OfflineDataset
 from dawm_pipeline.stages import data as data_stage
@@ -24,12 +24,10 @@ from dawm_pipeline.stages import generate as generate_stage
 
 CONDITIONS = ("real", "dawm")
 CURVE = "curve.csv"
-AGENT_CLASSES = {"td3bc": ("offline_agents", "TD3BC"), "iql": ("offline_agents", "IQL")}
 
 
 def agent_class(algo: str):
-    module, name = AGENT_CLASSES[algo]
-    return getattr(importlib.import_module(module), name)
+    return AGENTS[algo].load_class()
 
 
 def jobs(cfg) -> Iterator[tuple[str, int, str]]:

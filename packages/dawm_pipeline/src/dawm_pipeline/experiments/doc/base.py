@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dawm_pipeline.agents import AGENTS
 from dawm_pipeline.experiments import paper
 from dawm_pipeline.experiments.plan import (
     ALGOS,
@@ -17,7 +18,7 @@ from dawm_pipeline.experiments.summary import Entry, group, latest, variant
 from dawm_pipeline.tasks import resolve
 from dawm_pipeline.verdict import WORDS
 
-ALGO_NAMES = {"td3bc": "TD3BC", "iql": "IQL"}
+ALGO_NAMES = {name: spec.label for name, spec in AGENTS.items()}
 CMD = "python -m dawm_pipeline.experiments"
 
 
