@@ -18,6 +18,38 @@ D4RL_TRANSITIONS = {
 }
 
 
+# D4RL does not publish its datasets' mean returns. Behaviour cloning reproduces the behaviour
+# policy, so BC's normalized score on each D4RL v2 dataset is the closest published level:
+# CORL README, BC, final normalized score (tinkoff-ai/CORL).
+D4RL_BC = {
+    "medium": {"halfcheetah": 42.40, "hopper": 53.51, "walker2d": 63.23},
+    "medium-replay": {"halfcheetah": 35.66, "hopper": 29.81, "walker2d": 21.80},
+    "medium-expert": {"halfcheetah": 55.95, "hopper": 52.30, "walker2d": 98.96},
+}
+
+
+def level_table(bundle_dir: Path) -> str:
+    """Our datasets' mean normalized return beside D4RL's level (BC's score on it)."""
+    rows = [
+        "| dataset | ours: mean normalized return | D4RL v2: BC's normalized score (CORL) |",
+        "|---|---|---|",
+    ]
+    for env in robots():
+        try:
+            stats = bundled.read_manifest(env, bundle_dir).get("stats", {})
+        except FileNotFoundError:
+            continue
+        for level in LEVELS:
+            name = f"{env}-{level}"
+            ours = stats.get(name, {}).get("normalized_mean")
+            d4rl = D4RL_BC[level].get(env)
+            rows.append(
+                f"| {name} | {'not measured' if ours is None else f'{ours:.1f}'} | "
+                f"{'none (no D4RL data)' if d4rl is None else f'{d4rl:.1f}'} |"
+            )
+    return "\n".join(rows)
+
+
 @dataclass
 class TableConfig:
     """Print the measured tables of every built environment."""
@@ -77,3 +109,5 @@ def table(cfg: TableConfig) -> None:
     print(policy_table(cfg.bundle_dir))
     print()
     print(dataset_table(cfg.bundle_dir))
+    print()
+    print(level_table(cfg.bundle_dir))
