@@ -1,9 +1,7 @@
 """One aggregation of seeds and one rule for "did DAWM help", for every report.
 
-Real-only and real + DAWM agents share seeds, so scores are compared seed by seed: DAWM
-*helped* when real + DAWM beat real-only on every seed, *hurt* when it lost on every seed, and
-otherwise the difference is *not consistent*. With one seed nothing is decided (docs/results.md,
-"How to read the tables"). The run report and the experiments report both use this module.
+The rule (RULE, printed in both the run report and docs/results.md) compares the paired
+seeds of real-only and real + DAWM agents; both reports take their verdicts from this module.
 """
 
 from __future__ import annotations
@@ -11,6 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+RULE = (
+    "Verdict rule: real-only and real + DAWM agents share seeds and are compared seed by "
+    "seed. DAWM helped when real + DAWM scored higher on every seed, hurt when it scored "
+    "lower on every seed, and otherwise there is no consistent difference; with one seed "
+    "nothing is decided."
+)
 
 WORDS = {
     "helped": "DAWM helped on every seed",

@@ -6,6 +6,7 @@ from dawm_pipeline.experiments import paper, plots
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc, published_score
 from dawm_pipeline.experiments.plan import ALGOS, TASKS, plan
 from dawm_pipeline.experiments.summary import variant
+from dawm_pipeline.verdict import RULE
 
 
 def main(doc: Doc) -> None:
@@ -17,6 +18,8 @@ def main(doc: Doc) -> None:
         doc.add("Δ = relative change of the mean, and on how many seeds DAWM beat real only.")
         doc.add(
             "† = some of the entry's seeds ran on a GPU (the `--device cuda` command below).",
+            "",
+            RULE,
             "",
         )
         header = ["task"]
