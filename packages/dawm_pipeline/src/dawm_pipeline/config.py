@@ -336,22 +336,16 @@ def _bench() -> PipelineConfig:
     convergence. World model: the quick network, trained until its held-out step-0 check
     stalls (patience 2 checks of 1,000 steps, cap 16,000 steps).
     """
-    return PipelineConfig(
+    quick = _quick()
+    return dataclasses.replace(
+        quick,
         preset="bench",
         algo="both",
         seeds=(0, 1, 2, 3, 4),
-        threads=1,
-        wm=WorldModelSettings(
-            dim=32,
-            dim_mults=(1, 2),
-            batch_size=256,
-            lr=1e-3,
-            steps=16_000,
-            checkpoint_every=1_000,
-            stop_patience=2,
-            stop_every=1_000,
+        wm=dataclasses.replace(
+            quick.wm, steps=16_000, checkpoint_every=1_000, stop_patience=2, stop_every=1_000
         ),
-        gen=GenerationSettings(max_transitions=1_000_000),
+        idm=IDMSettings(),
         agent=AgentSettings(
             steps=100_000,
             eval_every=5_000,
