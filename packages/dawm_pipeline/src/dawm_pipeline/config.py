@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 from diffusion_wm import SamplingConfig
 
+from dawm_pipeline import options
 from dawm_pipeline.agents import ALGOS
 from dawm_pipeline.sequences import TokenLayout
 from dawm_pipeline.tasks import Task, resolve
@@ -23,6 +24,14 @@ Preset = Literal["quick", "bench", "paper", "tiny"]
 Algo = Literal["td3bc", "iql", "both"]
 Sampler = Literal["auto", "torch", "native"]
 DatasetSource = Literal["auto", "minari", "d4rl", "bundled"]
+
+
+def torch_device_ok(device: str) -> bool:
+    try:
+        torch.device(device)
+    except (RuntimeError, ValueError):
+        return False
+    return True
 
 
 @dataclass
@@ -220,39 +229,21 @@ class PipelineConfig:
     def validate(self) -> None:
         """Reject bad settings with one line naming the problem and the fix."""
         resolve(self.env)
+        options.check(self)
+        if not torch_device_ok(self.device):
+            raise ValueError(
+                f"--device {self.device!r} is not a torch device: use cpu, cuda or cuda:N"
+            )
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(
                 f"--device {self.device} but torch sees no CUDA device (the {self.preset} preset "
                 "is meant for a GPU): pass --device cpu to run it here"
             )
-        if self.horizon < 1:
-            raise ValueError(f"--horizon must be >= 1 (got {self.horizon}); the paper uses 7")
-        if self.synthetic_ratio <= 0:
-            raise ValueError(
-                f"--synthetic-ratio must be > 0 (got {self.synthetic_ratio}); the real-only "
-                "baseline is trained in every run anyway"
-            )
-        if not 0 < self.data_scale <= 1:
-            raise ValueError(f"--data-scale must be in (0, 1] (got {self.data_scale})")
-        if not self.seeds:
-            raise ValueError("--seeds needs at least one seed, e.g. --seeds 0 1 2")
         if self.gen.sampling_steps > self.wm.diffusion_steps:
             raise ValueError(
                 f"--gen.sampling-steps ({self.gen.sampling_steps}) must be <= "
                 f"--wm.diffusion-steps ({self.wm.diffusion_steps})"
             )
-        cap = self.gen.max_transitions
-        if cap is not None and cap < 1:
-            raise ValueError(f"--gen.max-transitions must be >= 1 or None (got {cap})")
-        frac = self.agent.synthetic_fraction
-        if frac is not None and not 0 <= frac <= 1:
-            raise ValueError(f"--agent.synthetic-fraction must be in [0, 1] (got {frac})")
-        for name in ("steps", "batch_size", "checkpoint_every"):
-            if getattr(self.wm, name) < 1:
-                raise ValueError(f"--wm.{name.replace('_', '-')} must be >= 1")
-        for name in ("steps", "batch_size", "eval_every", "eval_episodes", "checkpoint_every"):
-            if getattr(self.agent, name) < 1:
-                raise ValueError(f"--agent.{name.replace('_', '-')} must be >= 1")
 
     @property
     def task(self) -> Task:

@@ -1,0 +1,109 @@
+"""Every numeric option's valid range, checked before any stage runs (one table, one loop).
+
+`check(cfg)` walks RANGES and raises one line naming the flag, the bad value and the valid
+range; tests/dawm_pipeline/test_options.py walks the same table with bad values and checks
+that every numeric field of the config has a row, so a new option cannot skip validation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Range:
+    """A valid range: `ok(value)` and how to say it."""
+
+    ok: Callable[[float], bool]
+    text: str
+    optional: bool = False
+    """None is allowed too (the option's documented 'off' or 'default')."""
+    integer: bool = False
+
+    def accepts(self, value: Any) -> bool:
+        if value is None:
+            return self.optional
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.integer and not float(value).is_integer():
+            return False
+        return math.isfinite(value) and self.ok(value)
+
+
+def at_least(low: int, optional: bool = False) -> Range:
+    return Range(lambda v: v >= low, f">= {low}", optional, integer=True)
+
+
+POSITIVE = Range(lambda v: v > 0, "> 0")
+FINITE = Range(lambda v: True, "a finite number")
+FRACTION_OPEN = Range(lambda v: 0 <= v < 1, "in [0, 1)")
+FRACTION = Range(lambda v: 0 <= v <= 1, "in [0, 1]")
+
+RANGES: dict[str, Range] = {
+    "horizon": at_least(1),
+    "synthetic_ratio": POSITIVE,
+    "data_scale": Range(lambda v: 0 < v <= 1, "in (0, 1]"),
+    "gamma": Range(lambda v: 0 < v <= 1, "in (0, 1]"),
+    "threads": at_least(1),
+    "model_seed": at_least(0),
+    "wm.dim": at_least(8),
+    "wm.diffusion_steps": at_least(1),
+    "wm.p_uncond": FRACTION_OPEN,
+    "wm.lr": POSITIVE,
+    "wm.batch_size": at_least(1),
+    "wm.steps": at_least(1),
+    "wm.ema_decay": Range(lambda v: 0 < v < 1, "in (0, 1)"),
+    "wm.ema_every": at_least(1),
+    "wm.ema_max_age": POSITIVE,
+    "wm.checkpoint_every": at_least(1),
+    "wm.stop_patience": at_least(1, optional=True),
+    "wm.stop_every": at_least(1),
+    "wm.stop_min_gain": Range(lambda v: v >= 0, ">= 0"),
+    "idm.history": at_least(0),
+    "idm.lr": POSITIVE,
+    "idm.batch_size": at_least(1),
+    "idm.max_epochs": at_least(1),
+    "idm.patience": at_least(1),
+    "idm.holdout_fraction": FRACTION_OPEN,
+    "gen.sampling_steps": at_least(1),
+    "gen.guidance": FINITE,
+    "gen.rtg_quantile": FRACTION,
+    "gen.target_rtg": Range(lambda v: True, "a finite number", optional=True),
+    "gen.clip": POSITIVE,
+    "gen.max_transitions": at_least(1, optional=True),
+    "agent.steps": at_least(1),
+    "agent.batch_size": at_least(1),
+    "agent.synthetic_fraction": Range(lambda v: 0 <= v <= 1, "in [0, 1]", optional=True),
+    "agent.eval_every": at_least(1),
+    "agent.eval_episodes": at_least(1),
+    "agent.final_eval_episodes": at_least(1),
+    "agent.checkpoint_every": at_least(1),
+    "agent.hidden": at_least(1),
+    "agent.score_points": at_least(1),
+}
+
+
+def flag(path: str) -> str:
+    return "--" + path.replace("_", "-")
+
+
+def get(cfg, path: str) -> Any:
+    value = cfg
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def check(cfg) -> None:
+    """Raise ValueError for the first option outside its range (one line, with the fix)."""
+    for path, valid in RANGES.items():
+        value = get(cfg, path)
+        if not valid.accepts(value):
+            none = " or None" if valid.optional else ""
+            raise ValueError(f"{flag(path)} must be {valid.text}{none} (got {value!r})")
+    bad = [s for s in cfg.seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
+    if not cfg.seeds or bad:
+        raise ValueError(f"--seeds must be one or more integers >= 0 (got {list(cfg.seeds)})")

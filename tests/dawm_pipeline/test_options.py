@@ -1,0 +1,69 @@
+"""Every numeric option is range-checked before any stage runs, with one line naming it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+from dawm_pipeline import options
+from dawm_pipeline.config import PipelineConfig, preset
+
+
+def numeric_fields(obj, prefix: str = "") -> list[str]:
+    """Dotted paths of every int/float (or optional int/float) field of the config tree."""
+    out = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out += numeric_fields(value, f"{path}.")
+        elif any(t in str(f.type) for t in ("int", "float")) and "tuple" not in str(f.type):
+            out.append(path)
+    return out
+
+
+def test_every_numeric_option_has_a_range():
+    assert set(numeric_fields(PipelineConfig())) == set(options.RANGES)
+
+
+def bad_values(valid: options.Range) -> list:
+    candidates = [-1, 0, 0.5, 1, 1.5, 2, -0.5, math.nan, math.inf, -1e9, 1e9, None, True, "x"]
+    return [v for v in candidates if not valid.accepts(v)]
+
+
+@pytest.mark.parametrize("path", sorted(options.RANGES))
+def test_bad_values_are_refused_with_one_line_naming_the_flag(path):
+    valid = options.RANGES[path]
+    bad = bad_values(valid)
+    assert bad, f"no bad value found for {path}"
+    for value in bad:
+        cfg = preset("tiny")
+        *parents, leaf = path.split(".")
+        target = cfg
+        for part in parents:
+            target = getattr(target, part)
+        setattr(target, leaf, value)
+        with pytest.raises(ValueError) as e:
+            cfg.validate()
+        message = str(e.value)
+        assert message.startswith(options.flag(path)) and "\n" not in message, message
+        assert valid.text in message
+
+
+def test_the_presets_are_valid_and_the_harmful_cases_are_refused():
+    for name in ("tiny", "quick", "bench"):
+        preset(name).validate()
+    cfg = preset("tiny")
+    cfg.gamma = -0.5  # once accepted: a run on a meaningless return-to-go
+    with pytest.raises(ValueError, match=r"--gamma must be in \(0, 1\] \(got -0.5\)"):
+        cfg.validate()
+    for bad_seeds in ((), (-1,), (0, 1.5)):
+        cfg = preset("tiny")
+        cfg.seeds = bad_seeds
+        with pytest.raises(ValueError, match="--seeds must be one or more integers >= 0"):
+            cfg.validate()
+    cfg = preset("tiny")
+    cfg.device = "gpu0"
+    with pytest.raises(ValueError, match="is not a torch device"):
+        cfg.validate()
