@@ -34,8 +34,8 @@ from dawm_pipeline.tasks import LEVELS, Robot, Task, robot, robots
 
 SMOOTHING = 3  # evaluations averaged when choosing the medium checkpoint
 # A medium policy must stay clearly below the expert, or medium-expert mixes one level with
-# itself: at most 2/3 of the expert's return (D4RL's own medium data returns 44-72% of its
-# expert data's on the three robots). Binds where our expert is weak (walker2d: 77 normalized).
+# itself: at most 2/3 of the expert's normalized return (D4RL's own medium data returns 44-72%
+# of its expert data's on the three robots). Binds where our expert is weak (walker2d: 77).
 MEDIUM_CAP = 2.0 / 3.0
 # Regenerated sizes: D4RL's medium has 1M transitions and medium-expert 2M (1M + 1M).
 REGEN_TRANSITIONS = 1_000_000
@@ -68,16 +68,15 @@ def smoothed_returns(evals: list[dict], window: int = SMOOTHING) -> np.ndarray:
 
 def pick_checkpoints(evals: list[dict], bot: Robot) -> tuple[dict, dict]:
     """(medium, expert) evaluation entries: expert = best mean return; medium = among the
-    entries up to the expert's step whose smoothed return is at most MEDIUM_CAP of the
-    expert's, the one whose smoothed normalized return is closest to the robot's
-    `behaviour.medium_target`."""
+    entries up to the expert's step whose smoothed normalized return is at most MEDIUM_CAP of
+    the expert's, the one closest to the robot's `behaviour.medium_target`."""
     if not evals:
         raise ValueError("no evaluations in the training log: train first")
     evals = sorted(evals, key=lambda e: e["step"])
     best = max(range(len(evals)), key=lambda i: evals[i]["mean_return"])
-    smooth = smoothed_returns(evals)[: best + 1]
-    distance = np.abs(bot.normalized_score(smooth) - bot.behaviour.medium_target)
-    distance[smooth > MEDIUM_CAP * evals[best]["mean_return"]] = np.inf
+    smooth = bot.normalized_score(smoothed_returns(evals)[: best + 1])
+    distance = np.abs(smooth - bot.behaviour.medium_target)
+    distance[smooth > MEDIUM_CAP * bot.normalized_score(evals[best]["mean_return"])] = np.inf
     if np.isinf(distance).all():
         raise ValueError("no checkpoint before the expert's returns under 2/3 of it: train longer")
     medium = int(np.argmin(distance))
