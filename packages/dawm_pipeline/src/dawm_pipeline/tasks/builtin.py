@@ -158,7 +158,7 @@ PUSHER = register(
         # episodes), not a uniform random one (-149.9 ± 7.0): random actions pay Pusher's
         # control cost, so idling would already score 79 on a random-based scale although it
         # pushes nothing. 100 = our SAC expert's deterministic evaluation (docs/datasets.md).
-        score_refs=(-55.12, -33.2),
+        score_refs=(-55.12, -33.51),
         score_refs_source="this project: idle policy / our SAC expert (docs/datasets.md)",
         # Per-step rewards lie in about [-3, 0] and episodes last 100 steps, so discounted
         # returns-to-go lie in about [-150, 0]; 100 maps them to [-1.5, 0] like DWM's scales.
