@@ -183,3 +183,32 @@ def test_cli_algorithm_choices_are_the_registered_agents():
     from dawm_pipeline.config import Algo
 
     assert set(get_args(Algo)) == {*ALGOS, "both"}
+
+
+def test_finished_stage_outputs_are_verified_before_reuse(tmp_path):
+    from dawm_pipeline.runs import _VERIFIED
+
+    sd = StageDir(tmp_path / "s", {"x": 1})
+    sd.prepare()
+    (sd.path / "model").mkdir()
+    (sd.path / "model" / "w.bin").write_bytes(b"weights")
+    (sd.path / "checkpoint").mkdir()
+    (sd.path / "checkpoint" / "ckpt.pt").write_bytes(b"resume state")  # not an output
+    record = sd.finish({"ok": True}, 1.0)
+    assert set(record["outputs"]) == {"model/w.bin"}
+    assert sd.done() is not None
+    (sd.path / "checkpoint" / "ckpt.pt").unlink()  # checkpoints may go
+    _VERIFIED.clear()
+    assert sd.done() is not None
+    (sd.path / "model" / "w.bin").write_bytes(b"tampered")
+    _VERIFIED.clear()
+    with pytest.warns(UserWarning, match=r"w\.bin does not match the checksum"):
+        assert sd.done() is None
+    (sd.path / "model" / "w.bin").unlink()
+    with pytest.warns(UserWarning, match=r"w\.bin is missing; the stage will be recomputed"):
+        assert sd.done() is None
+    (sd.path / "done.json").write_text("{ torn")
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert sd.done() is None
+    sd.prepare()  # a recompute starts unfinished
+    assert not (sd.path / "done.json").exists()

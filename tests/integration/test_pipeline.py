@@ -93,6 +93,21 @@ def test_second_run_skips_every_stage(full_run):
     assert before == {s: (stage(run_dir, s) / "done.json").stat().st_mtime_ns for s in STAGES}
 
 
+def test_a_corrupt_output_is_recomputed_with_a_warning(tiny_hopper, tmp_path):
+    args = base(tiny_hopper, tmp_path)
+    stages = ("data", "train-wm", "train-idm", "generate")
+    first = cli(*stages, *args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    synthetic = stage(Path(first.stdout.strip().splitlines()[-1]), "generate") / "synthetic.npz"
+    original = synthetic.read_bytes()
+    synthetic.write_bytes(original[: len(original) // 2])  # a torn copy
+    again = cli(*stages, *args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "synthetic.npz does not match the checksum" in again.stderr
+    assert "generate: running" in again.stderr and "train-wm: done" in again.stderr
+    assert synthetic.read_bytes() == original  # recomputed, identical
+
+
 def test_same_config_trains_bit_identical_models(full_run, tmp_path):
     """The same config computed again in a fresh output root reproduces weights and data.
 

@@ -88,6 +88,45 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+_VERIFIED: set[tuple[str, int]] = set()  # done markers whose outputs this process checked
+UNCHECKED = (DONE, "inputs.json")
+
+
+def _outputs(folder: Path) -> list[Path]:
+    """A stage's output files: everything but its markers and resumable checkpoints."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.name not in UNCHECKED
+        and "checkpoint" not in p.relative_to(folder).parts[:-1]
+    )
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def output_checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every output file, by path relative to the stage folder."""
+    return {str(p.relative_to(folder)): _sha256(p) for p in _outputs(folder)}
+
+
+def first_bad_output(folder: Path, recorded: dict[str, str]) -> str | None:
+    """A one-line description of the first recorded output that is missing or changed."""
+    for name, digest in recorded.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{path} is missing"
+        if _sha256(path) != digest:
+            return f"{path} does not match the checksum recorded when the stage finished"
+    return None
+
+
 class StageDir:
     """One stage's output directory and its completion marker."""
 
@@ -97,14 +136,27 @@ class StageDir:
         self.hash = config_hash(inputs)
 
     def done(self) -> dict[str, Any] | None:
-        """The done record when the stage finished with these inputs, else None."""
+        """The done record when the stage finished with these inputs and its outputs are
+        intact, else None (a missing or changed output file is named in a warning, and the
+        stage is then recomputed)."""
         marker = self.path / DONE
         if not marker.exists():
             return None
-        record = read_json(marker)
-        if record.get("hash") == self.hash:
-            return record
-        return None
+        try:
+            record = read_json(marker)
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            warnings.warn(f"{marker} is unreadable; the stage will be recomputed", stacklevel=2)
+            return None
+        if record.get("hash") != self.hash:
+            return None
+        key = (str(marker), marker.stat().st_mtime_ns)
+        if key not in _VERIFIED:
+            bad = first_bad_output(self.path, record.get("outputs", {}))
+            if bad is not None:
+                warnings.warn(f"{bad}; the stage will be recomputed", stacklevel=2)
+                return None
+            _VERIFIED.add(key)
+        return record
 
     def prepare(self) -> None:
         """Create the directory; results or checkpoints of other inputs are cleared first."""
@@ -117,6 +169,7 @@ class StageDir:
                 )
             shutil.rmtree(self.path)  # an interrupted run's checkpoints would not apply either
         self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / DONE).unlink(missing_ok=True)  # a recompute is unfinished until finish()
         write_json(inputs, {"hash": self.hash, "inputs": self.inputs})
 
     def finish(self, summary: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -126,6 +179,7 @@ class StageDir:
             "seconds": round(seconds, 3),
             "finished": time.time(),
             "summary": summary,
+            "outputs": output_checksums(self.path),
         }
         write_json(self.path / DONE, record)
         return record
