@@ -41,7 +41,7 @@ def idm_check(doc: Doc) -> None:
                 f"idm-check ({scale}) {task}: IDM held-out action R² "
                 f"{idm['heldout_action_r2']:.3f}; simulator R² real + IDM {real:.3f} vs "
                 f"generated {fake:.3f} ({drop:+.1f}% drop"
-                + (", flagged)" if gen["idm_drop_flag"] else ", within 15%)")
+                + (", flagged)" if drop > 15 else ", within 15%)")
             )
             body.append(
                 [
@@ -52,7 +52,7 @@ def idm_check(doc: Doc) -> None:
                     f"{gen['wm_sim_r2_step0']:.3f}",
                     f"{fake:.3f}",
                     f"{drop:.1f}%",
-                    "> 15% drop" if gen["idm_drop_flag"] else "ok",
+                    "> 15% drop" if drop > 15 else "ok",  # this table's all-dimension R²
                 ]
             )
         doc.add(f"Scale `{scale}`.", "")
