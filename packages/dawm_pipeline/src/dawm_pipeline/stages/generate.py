@@ -47,18 +47,23 @@ def _guide(cfg, rtg: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return (rtg[rows] / cfg.rtg_scale).astype(np.float32)[:, None]
 
 
-def _sample(cfg, data, rtg, rows, wm, idm, sampler: str, engine, chunk: int) -> dict:
+def _rollouts(cfg, layout, wm, idm, engine, states, actions, guide, noise) -> gen.Rollouts:
+    """Rollouts from the native engine when one was built, else from the PyTorch path."""
+    if engine is not None:
+        return gen.native_generate(engine, states, actions, guide, noise)
+    return gen.torch_generate(wm, idm, states, actions, guide, noise, cfg.sampling(), layout)
+
+
+def _noise(cfg, layout, seed: int, chunk: int, n: int) -> np.ndarray:
+    return gen.initial_noise(seed, chunk, n, sequence_length(cfg.horizon), layout.x_dim)
+
+
+def _sample(cfg, data, rtg, rows, wm, idm, engine, chunk: int) -> dict:
     states, actions = data.observations[rows], data.actions[rows]
     guide = _guide(cfg, rtg, rows)
     layout = cfg.token_layout(data.obs_dim, data.act_dim)
-    length = sequence_length(cfg.horizon)
-    noise = gen.initial_noise(cfg.model_seed, chunk, len(rows), length, layout.x_dim)
-    if sampler == "native":
-        rollouts = gen.native_generate(engine, states, actions, guide, noise)
-    else:
-        rollouts = gen.torch_generate(
-            wm, idm, states, actions, guide, noise, cfg.sampling(), layout
-        )
+    noise = _noise(cfg, layout, cfg.model_seed, chunk, len(rows))
+    rollouts = _rollouts(cfg, layout, wm, idm, engine, states, actions, guide, noise)
     return gen.to_transitions(cfg.task.robot, states, rollouts, guide[:, 0])
 
 
@@ -86,7 +91,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
         if path.exists():
             continue
         rows = starts[c * CHUNK : (c + 1) * CHUNK]
-        write_npz(path, _sample(cfg, data, rtg, rows, wm, idm, sampler, engine, c))
+        write_npz(path, _sample(cfg, data, rtg, rows, wm, idm, engine, c))
     parts = [read_npz(chunk_dir / f"{c:05d}.npz") for c in range(n_chunks)]
     synthetic = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
     if synthetic:
@@ -123,14 +128,10 @@ def wm_fidelity(cfg, data, rtg, wm, idm, engine) -> dict[str, float]:
     rows = np.random.default_rng(cfg.model_seed + 3).permutation(len(data))[:SIM_ROWS]
     guide = _guide(cfg, rtg, rows)
     layout = cfg.token_layout(data.obs_dim, data.act_dim)
-    length = sequence_length(cfg.horizon)
-    noise = gen.initial_noise(cfg.model_seed + 1, 0, len(rows), length, layout.x_dim)
+    noise = _noise(cfg, layout, cfg.model_seed + 1, 0, len(rows))
 
     def step_zero(states: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if engine is not None:
-            out = gen.native_generate(engine, states, actions, guide, noise)
-        else:
-            out = gen.torch_generate(wm, idm, states, actions, guide, noise, cfg.sampling(), layout)
+        out = _rollouts(cfg, layout, wm, idm, engine, states, actions, guide, noise)
         return out.states[:, 0], out.rewards[:, 0]
 
     return step_zero_fidelity(

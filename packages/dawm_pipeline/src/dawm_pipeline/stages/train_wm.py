@@ -153,6 +153,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
         )
 
     quality: list[list[float]] = []
+    history = None
     if early:
         check = StepZeroCheck(cfg, data.select(np.flatnonzero(holdout)))
         path = ckpt / QUALITY
@@ -165,7 +166,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
             history = fit(step)
             quality.append([step, check(model)])
             write_json(path, quality)
-        history = fit(step)  # returns at once: the checkpoint is at `step`
+        if history is None:  # resumed after the last check: the checkpoint is at `step`
+            history = fit(step)
     else:
         history = fit(cfg.wm.steps)
     model.save(out / MODEL)
