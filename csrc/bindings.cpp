@@ -98,14 +98,16 @@ float* out_ptr(const py::object& o, int64_t n, const char* name) {
 
 // Fills `b` from Python objects; the arrays stay alive in the caller's frame.
 Batch make_batch(const Model& m, int64_t B, const py::object& states, const py::object& actions,
-                 const py::object& rtg, const py::object& noise, uint64_t seed,
+                 const py::object& rtg, const py::object& noise, uint64_t seed, int64_t sample0,
                  const py::object& out_states, const py::object& out_rewards,
                  const py::object& out_actions, const py::object& out_x) {
   const auto& d = m.desc;
   const int64_t obs = d.layout.obs_dim, act = d.layout.act_dim, H = d.layout.H;
   const int64_t Lx = int64_t(d.unet.L) * d.unet.x_dim;
+  if (B < 0 || sample0 < 0) throw std::invalid_argument("B and sample0 must be >= 0");
   Batch b;
   b.B = B;
+  b.sample0 = sample0;
   b.states = ptr(states, B * obs, "states");
   b.actions = ptr(actions, B * act, "actions");
   b.rtg = ptr(rtg, B * d.unet.g_dim, "rtg");
@@ -127,12 +129,12 @@ class CpuEngine {
     run_ = dawm::select_cpu_kernels(isa, &isa_);
   }
   void run(int64_t B, const py::object& states, const py::object& actions, const py::object& rtg,
-           const py::object& noise, uint64_t seed, const py::object& out_states,
+           const py::object& noise, uint64_t seed, int64_t sample0, const py::object& out_states,
            const py::object& out_rewards, const py::object& out_actions, const py::object& out_x,
            int threads, int tile) {
     if (threads < 1 || tile < 1) throw std::invalid_argument("threads and tile must be >= 1");
-    const Batch b = make_batch(*m_, B, states, actions, rtg, noise, seed, out_states, out_rewards,
-                               out_actions, out_x);
+    const Batch b = make_batch(*m_, B, states, actions, rtg, noise, seed, sample0, out_states,
+                               out_rewards, out_actions, out_x);
     bool ok;
     {
       py::gil_scoped_release release;
@@ -154,10 +156,10 @@ class CudaEngine {
   CudaEngine(std::shared_ptr<Model> m, int device, int tile)
       : m_(std::move(m)), e_(m_->desc, m_->params.data(), device, tile) {}
   void run(int64_t B, const py::object& states, const py::object& actions, const py::object& rtg,
-           const py::object& noise, uint64_t seed, const py::object& out_states,
+           const py::object& noise, uint64_t seed, int64_t sample0, const py::object& out_states,
            const py::object& out_rewards, const py::object& out_actions, const py::object& out_x) {
-    const Batch b = make_batch(*m_, B, states, actions, rtg, noise, seed, out_states, out_rewards,
-                               out_actions, out_x);
+    const Batch b = make_batch(*m_, B, states, actions, rtg, noise, seed, sample0, out_states,
+                               out_rewards, out_actions, out_x);
     py::gil_scoped_release release;
     e_.run(b);
   }
@@ -174,7 +176,9 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "dawm_kernels native core: use the Python face (dawm_kernels.Engine) instead.";
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def_property_readonly("length", [](const Model& mo) { return mo.desc.unet.L; })
-      .def_property_readonly("generated", [](const Model& mo) { return mo.desc.layout.H; });
+      .def_property_readonly("generated", [](const Model& mo) { return mo.desc.layout.H; })
+      .def_property_readonly("padded_length", [](const Model& mo) { return mo.desc.unet.Lp; })
+      .def_property_readonly("passes", [](const Model& mo) { return mo.desc.sampler.passes; });
   m.def("build", &build, py::arg("unet"), py::arg("idm"), py::arg("config"));
   m.def("supported_isas", &dawm::supported_isas);
   m.def("initial_noise", [](int64_t B, int64_t per_sample, uint64_t seed) {

@@ -84,9 +84,11 @@ struct EngineDesc {
 };
 
 // One generate() call. Inputs raw (denormalized); `noise` (B, L, x_dim) is optional: without
-// it x_K is drawn from the counter-based RNG (rng.hpp) keyed by `seed` and the sample index.
+// it x_K is drawn from the counter-based RNG (rng.hpp) keyed by `seed` and the sample index
+// sample0 + b, so a batch run in parts (row offset sample0 each) draws the noise of one call.
 struct Batch {
   int64_t B = 0;
+  int64_t sample0 = 0;             // index of row 0 in the caller's whole batch (RNG key)
   const float* states = nullptr;   // (B, obs_dim)
   const float* actions = nullptr;  // (B, act_dim)
   const float* rtg = nullptr;      // (B, g_dim) or null when g_dim == 0

@@ -134,7 +134,7 @@ void process_tile(const EngineDesc& d, const float* prm, const Batch& bt, int64_
     if (bt.noise) {
       std::memcpy(x, bt.noise + (b0 + i) * Lx, sizeof(float) * Lx);
     } else {
-      for (int e = 0; e < Lx; ++e) x[e] = normal_at(bt.seed, b0 + i, e, Lx);
+      for (int e = 0; e < Lx; ++e) x[e] = normal_at(bt.seed, bt.sample0 + b0 + i, e, Lx);
     }
     float* k = sc.known + int64_t(i) * xd;
     for (int o = 0; o < obs; ++o) {

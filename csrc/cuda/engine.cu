@@ -620,7 +620,7 @@ void Engine::run(const Batch& b) {
     c.out_rewards = b.out_rewards + b0 * H;
     c.out_actions = b.out_actions + b0 * H * act;
     c.out_x = b.out_x ? b.out_x + b0 * Lx : nullptr;
-    m.run_chunk(b0, n, c);
+    m.run_chunk(b.sample0 + b0, n, c);
   }
 }
 

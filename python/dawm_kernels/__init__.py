@@ -2,8 +2,8 @@
 
 `Engine.from_exports(unet_export, idm_export, ...)` builds it from `DiffusionWorldModel.export()`
 and `InverseDynamicsModel.export()`; `engine.generate(states, actions, rtg, seed)` returns
-generated states, rewards and inferred actions in one native call (C++/OpenMP on the CPU, CUDA
-on a GPU). This package needs only NumPy.
+generated states, rewards and inferred actions from native code (C++/OpenMP on the CPU, CUDA
+on a GPU), in calls short enough for Ctrl-C to stop a large batch. This package needs only NumPy.
 """
 
 from ._core import supported_isas

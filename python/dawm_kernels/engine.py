@@ -1,4 +1,4 @@
-"""The engine object: built once from exported weights, then `generate` in one native call."""
+"""The engine object: built once from exported weights, then `generate` in short native calls."""
 
 from __future__ import annotations
 
@@ -15,6 +15,15 @@ from . import _core
 from .checks import as_array, float_array, positive_int, seed_value
 
 Export = tuple[Mapping[str, np.ndarray], Mapping[str, Any]]
+
+# Work of one native call, in estimated multiply-adds (Engine.chunk_rows). A native call holds
+# the interpreter, so Ctrl-C lands only between calls: these bounds keep a call short. CPU, per
+# thread: the quick preset's model (dim 32, mults (1, 2), L 8, 3 steps with guidance) ran at
+# 7.5e10 estimated MAC/s on one thread of a shared 2-core AVX-512 Xeon: 768-row calls of
+# 0.16 s (about 3x that with the portable kernels). CUDA: ~1e13 estimated MAC/s on an H100
+# (docs/performance.md), so ~0.1 s a call.
+CPU_CALL_WORK = 1e10
+CUDA_CALL_WORK = 1e12
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,26 @@ def default_threads() -> int:
     if env.isdigit() and int(env) > 0:
         return int(env)
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+def available_memory() -> int | None:
+    """Bytes the OS can hand out now: MemAvailable (Linux), else the free pages (sysconf),
+    else None (unknown: the memory check is skipped)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def _ddim_table(schedule: Any, weights: Mapping[str, np.ndarray], steps: int | None) -> dict:
@@ -132,16 +161,48 @@ def _cfg(config: Mapping[str, Any], key: str, what: str) -> Any:
     return config[key]
 
 
+def _check_pair(unet_c: Mapping[str, Any], obs_dim: int, act_dim: int, layout: Layout) -> None:
+    """Refuse a U-Net and an IDM exported for different data: the builder would accept some
+    such pairs (a narrower IDM reads the first columns of a wider x) and generate garbage."""
+    x_dim = int(_cfg(unet_c, "x_dim", "U-Net"))
+    context_dim = int(_cfg(unet_c, "context_dim", "U-Net"))
+    action_tokens = layout.action_col is not None
+    need = obs_dim + (act_dim if action_tokens else 0) + 1
+    if x_dim != need:
+        parts = f"IDM obs_dim {obs_dim}" + (f" + act_dim {act_dim}" if action_tokens else "")
+        raise ValueError(
+            f"U-Net x_dim {x_dim} != {parts} + 1 reward column = {need}: export both models "
+            "from the same dataset, and pass the Layout the world model was trained with "
+            "(tokens with actions: Layout(action_col=..., reward_col=...))"
+        )
+    if context_dim and context_dim != obs_dim + act_dim:
+        raise ValueError(
+            f"U-Net context_dim {context_dim} != IDM obs_dim {obs_dim} + act_dim {act_dim} = "
+            f"{obs_dim + act_dim} (the context is [s_t, a_t]): export both models from the "
+            "same dataset"
+        )
+    known = int(unet_c.get("inpaint_tokens", 0))
+    if known > 1:
+        raise ValueError(
+            f"the world model was trained with inpaint_tokens={known} known leading tokens, "
+            "the engine inpaints 1 (token 0 = s_t): retrain it with inpaint_tokens=1 (the DAWM "
+            "layout) or sample with diffusion_wm"
+        )
+
+
 class Engine:
     """Fused generator: DDIM with classifier-free guidance over the TemporalUNet, token-0
-    inpainting, denormalization and the IDM's mean actions, in one native call.
+    inpainting, denormalization and the IDM's mean actions, in native code.
 
-    Build with `from_exports`. `device` "cpu" runs the OpenMP engine (`threads` workers over
-    tiles of `tile` samples, AVX-512/AVX2/portable kernels chosen at run time or by `isa`);
-    "cuda" / "cuda:N" the CUDA engine (in chunks of `gpu_chunk` samples). Initial noise comes
-    from `noise=` or from a counter-based generator keyed by (seed, sample index): SplitMix64
-    + Box-Muller, the same stream on CPU and GPU, independent of threads and tiles (it is not
-    torch's generator; `initial_noise(batch, seed)` returns it).
+    Build with `from_exports`. A batch runs as consecutive native calls of at most
+    `chunk_rows()` rows, so Ctrl-C stops it within a call (well under a second); the results
+    do not depend on the split. A batch whose outputs cannot fit in memory is refused.
+    `device` "cpu" runs the OpenMP engine (`threads` workers over tiles of `tile` samples,
+    AVX-512/AVX2/portable kernels chosen at run time or by `isa`); "cuda" / "cuda:N" the CUDA
+    engine (in chunks of `gpu_chunk` samples). Initial noise comes from `noise=` or from a
+    counter-based generator keyed by (seed, sample index in the batch): SplitMix64 +
+    Box-Muller, the same stream on CPU and GPU, independent of threads, tiles and chunks (it
+    is not torch's generator; `initial_noise(batch, seed)` returns it).
     """
 
     def __init__(
@@ -153,6 +214,7 @@ class Engine:
         tile: int,
         isa: str,
         gpu_chunk: int = 8192,
+        chunk: int | None = None,
     ) -> None:
         self._model = model
         self.obs_dim: int = info["obs_dim"]
@@ -165,6 +227,26 @@ class Engine:
         self.guidance: float = info["guidance"]
         self.threads = positive_int(threads, "threads") if threads is not None else None
         self.tile = positive_int(tile, "tile")
+        self.chunk = positive_int(chunk, "chunk") if chunk is not None else None
+        self._gpu_chunk = positive_int(gpu_chunk, "gpu_chunk")
+        # Every weight as one multiply-add per token (an over-count at the down-sampled
+        # levels, so calls err on the short side): U-Net per step and pass, IDM per window.
+        passes, padded = model.passes, model.padded_length
+        self._row_work = float(
+            self.steps * passes * padded * info["unet_weights"]
+            + max(self._generated - 1, 0) * info["idm_weights"]
+        )
+        # Host bytes of one CPU worker's Scratch (csrc/cpu/ddim.cpp), bounded above: a dozen
+        # (sequence row, widest channel) buffers for the U-Net, two for the IDM, x and its inputs.
+        widest = info["dim"] * max(info["dim_mults"])
+        idm_width = max([*info["hidden_sizes"], (info["history"] + 2) * self.obs_dim])
+        per_row = (
+            12 * passes * (padded + 4) * max(widest, self.x_dim)
+            + 2 * max(self._generated - 1, 1) * max(idm_width, 2 * self.act_dim)
+            + self.length * self.x_dim
+            + 8 * info["dim"]
+        )
+        self._scratch_bytes = 4 * self.tile * per_row
         self.device = device
         if device == "cpu":
             self._cpu = _core.CpuEngine(model, isa)
@@ -175,7 +257,7 @@ class Engine:
             if not ok:
                 raise RuntimeError(f"device={device!r} is not available: {why}")
             index = int(device.split(":")[1]) if ":" in device else 0
-            self._cuda = _core.CudaEngine(model, index, positive_int(gpu_chunk, "gpu_chunk"))
+            self._cuda = _core.CudaEngine(model, index, self._gpu_chunk)
             self._cpu = None
             self.isa = "cuda"
         else:
@@ -197,6 +279,7 @@ class Engine:
         tile: int = 16,
         isa: str = "auto",
         gpu_chunk: int = 8192,
+        chunk: int | None = None,
     ) -> Engine:
         """Engine from `DiffusionWorldModel.export()` and `InverseDynamicsModel.export()`.
 
@@ -204,7 +287,9 @@ class Engine:
         export's own (`steps`, if given, must match its length); `guidance` (ω) and `clip`
         default to the export's config. The sequence length L is the export's `length`:
         outputs hold the H = L − 1 generated steps. `layout` defaults to the contract's DAWM
-        layout (token 0 = [s_t, 0] inpainted at every step).
+        layout (token 0 = [s_t, 0] inpainted at every step). `chunk`: rows per native call
+        (default: from the work bound, see `chunk_rows`). Exports whose dimensions disagree
+        (U-Net x_dim and context_dim vs the IDM's obs_dim and act_dim) are refused.
         """
         unet_w, unet_c = _weights(unet_export, "U-Net")
         idm_w, idm_c = _weights(idm_export, "IDM")
@@ -227,6 +312,7 @@ class Engine:
         if not np.isfinite(guidance) or not np.isfinite(clip) or clip <= 0:
             raise ValueError(f"guidance must be finite and clip > 0, got {guidance}, {clip}")
         layout = Layout() if layout is None else layout
+        _check_pair(unet_c, obs_dim, act_dim, layout)
         reward_col = obs_dim if layout.reward_col is None else layout.reward_col
         info = {
             "x_dim": int(_cfg(unet_c, "x_dim", what)),
@@ -248,14 +334,52 @@ class Engine:
             "action_col": -1 if layout.action_col is None else int(layout.action_col),
             "inpaint_first": bool(layout.inpaint_first),
             **_ddim_table(schedule, unet_w, steps),
+            "unet_weights": sum(w.size for w in unet_w.values()),
+            "idm_weights": sum(w.size for w in idm_w.values()),
         }
         model = _core.build(unet_w, idm_w, info)
-        return cls(model, info, device, threads, tile, isa, gpu_chunk)
+        return cls(model, info, device, threads, tile, isa, gpu_chunk, chunk)
+
+    def chunk_rows(self, threads: int | None = None) -> int:
+        """Rows per native call: `chunk` if given, else what the work bound allows.
+
+        A native call cannot be interrupted, and its time follows its work, not its rows or
+        bytes: a row of the paper's U-Net (dim 128) takes ~100x a quick-preset row (dim 32).
+        So the rows come from CPU_CALL_WORK per thread (a multiple of `tile`, one tile per
+        thread at least; `threads` defaults to the engine's) or CUDA_CALL_WORK (a multiple of
+        `gpu_chunk`) over the estimated work of one row.
+        """
+        if self.chunk is not None:
+            return self.chunk
+        threads = self._threads() if threads is None else threads
+        if self._cuda is not None:
+            per_call = int(CUDA_CALL_WORK // (self._row_work * self._gpu_chunk))
+            return self._gpu_chunk * max(1, per_call)
+        per_call = int(CPU_CALL_WORK * threads // (self._row_work * self.tile))
+        return self.tile * max(threads, per_call)
+
+    def _threads(self) -> int:
+        return self.threads if self.threads is not None else default_threads()
+
+    def _check_memory(self, batch: int, row_bytes: int, work: int) -> None:
+        """Refuse, before allocating, a batch whose outputs (`row_bytes` a row) and workspace
+        (`work` bytes) exceed the available memory: NumPy's lazily mapped pages would let it
+        start, and the OOM killer would end it later."""
+        need = batch * row_bytes + work
+        free = available_memory()
+        if free is not None and need > free:
+            fits = max(0, (free - work) // row_bytes)
+            raise ValueError(
+                f"batch of {batch} rows needs about {_size(need)} (outputs + workspace) but "
+                f"{_size(free)} is available: pass a smaller batch or call in parts of at most "
+                f"{fits} rows"
+            )
 
     def initial_noise(self, batch: int, seed: int = 0) -> np.ndarray:
         """The x_K that `sample(..., seed=seed)` starts from: (batch, L, x_dim) float32."""
         if isinstance(batch, bool) or not isinstance(batch, int | np.integer) or batch < 0:
             raise ValueError(f"batch must be a non-negative int, got {batch!r}")
+        self._check_memory(int(batch), 4 * self.length * self.x_dim, 0)
         flat = _core.initial_noise(int(batch), self.length * self.x_dim, seed_value(seed))
         return flat.reshape(int(batch), self.length, self.x_dim)
 
@@ -269,6 +393,22 @@ class Engine:
         noise: Any = None,
     ) -> Generated:
         """Generate from s_t (B, obs_dim), a_t (B, act_dim) and the guide (B, guide_dim)."""
+        return Generated(*self._run(states, actions, rtg, seed, noise, with_x=True))
+
+    def generate(
+        self, states: Any, actions: Any, rtg: Any = None, seed: int = 0, *, noise: Any = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(states (B, H, obs_dim), rewards (B, H), actions (B, H, act_dim)), raw units; the
+        final x is not kept (it would be the largest output)."""
+        states, rewards, actions = self._run(states, actions, rtg, seed, noise, with_x=False)
+        return states, rewards, actions
+
+    def _run(
+        self, states: Any, actions: Any, rtg: Any, seed: Any, noise: Any, with_x: bool
+    ) -> tuple[np.ndarray, ...]:
+        """Checks the inputs and memory, then fills the outputs in native calls of
+        `chunk_rows()` rows; each call is given its first row's index in the batch, which
+        keys the seeded noise, so the split does not change the results."""
         obs, act, g = self.obs_dim, self.act_dim, self.guide_dim
         states = float_array(states, "states", (None, obs))
         batch = states.shape[0]
@@ -285,39 +425,35 @@ class Engine:
         if noise is not None:
             noise = float_array(noise, "noise", (batch, length, self.x_dim))
         seed = seed_value(seed)
-        out = Generated(
-            states=np.empty((batch, h, obs), np.float32),
-            rewards=np.empty((batch, h), np.float32),
-            actions=np.empty((batch, h, act), np.float32),
-            x=np.empty((batch, length, self.x_dim), np.float32),
-        )
-        if batch == 0:
-            return out
-        args = (
-            batch,
-            states,
-            actions,
-            rtg_arr,
-            noise,
-            seed,
-            out.states,
-            out.rewards,
-            out.actions,
-            out.x,
-        )
-        if self._cpu is not None:
-            threads = self.threads if self.threads is not None else default_threads()
-            self._cpu.run(*args, threads, self.tile)
-        else:
-            self._cuda.run(*args)
-        return out
-
-    def generate(
-        self, states: Any, actions: Any, rtg: Any = None, seed: int = 0, *, noise: Any = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(states (B, H, obs_dim), rewards (B, H), actions (B, H, act_dim)), raw units."""
-        out = self.sample(states, actions, rtg, seed, noise=noise)
-        return out.states, out.rewards, out.actions
+        threads = self._threads()
+        row_floats = h * (obs + 1 + act) + (length * self.x_dim if with_x else 0)
+        work = self._scratch_bytes * threads if self._cpu is not None else 0
+        self._check_memory(batch, 4 * row_floats, work)
+        out_states = np.empty((batch, h, obs), np.float32)
+        rewards = np.empty((batch, h), np.float32)
+        out_actions = np.empty((batch, h, act), np.float32)
+        x = np.empty((batch, length, self.x_dim), np.float32) if with_x else None
+        rows = self.chunk_rows(threads)
+        for start in range(0, batch, rows):
+            part = slice(start, min(start + rows, batch))
+            args = (
+                part.stop - start,
+                states[part],
+                actions[part],
+                None if rtg_arr is None else rtg_arr[part],
+                None if noise is None else noise[part],
+                seed,
+                start,
+                out_states[part],
+                rewards[part],
+                out_actions[part],
+                None if x is None else x[part],
+            )
+            if self._cpu is not None:
+                self._cpu.run(*args, threads, self.tile)
+            else:
+                self._cuda.run(*args)
+        return (out_states, rewards, out_actions) + (() if x is None else (x,))
 
 
 def as_guide(rtg: Any, batch: int, g: int) -> np.ndarray:
