@@ -24,6 +24,7 @@ from dawm_pipeline.data import (
     load_dataset,
     normalized_score,
     resolve_source,
+    source_choice,
 )
 from dawm_pipeline.datasets.build import BuildConfig, build_env
 from dawm_pipeline.datasets.table import dataset_table, level_table, policy_table
@@ -189,6 +190,10 @@ def _d4rl_broken(tmp_path, kind: str) -> Path:
         arrays["actions"] = arrays["actions"][:5]
     elif kind == "old_layout":
         del arrays["next_observations"]
+    elif kind == "action_scale":
+        arrays["actions"] = arrays["actions"] * 50.0  # [-50, 50] for Hopper's [-1, 1]
+    elif kind == "text":
+        arrays["rewards"] = np.array([b"1.0"] * len(arrays["rewards"]))
     write_d4rl(path, arrays)
     if kind == "truncated":
         data = path.read_bytes()
@@ -206,6 +211,12 @@ def _d4rl_broken(tmp_path, kind: str) -> Path:
         ("wrong_dim", r"observations has shape \(8, 17\), expected \(N, 11\)"),
         ("short", "actions has 5 rows"),
         ("old_layout", "lacks next_observations"),
+        (
+            "action_scale",
+            r"actions lie outside hopper's action space \[-1, 1\] in 8 rows "
+            r"\(first at row 0",
+        ),
+        ("text", "rewards holds \\|S3 values, not numbers"),
         ("truncated", "not a readable hdf5 file"),
         ("not_hdf5", "not a readable hdf5 file"),
     ],
@@ -276,8 +287,12 @@ def test_minari_source_is_preferred_and_round_trips(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found in local storage"):
         load_dataset("hopper-medium", source="minari")
     write_minari_raw("mujoco/hopper/medium-v0", eps)
-    # Minari comes first even when an hdf5 path is given (DESIGN.md order).
-    assert resolve_source("hopper-medium", path=tmp_path / "x.hdf5") == "minari"
+    assert resolve_source("hopper-medium") == "minari"
+    # ... but an explicit choice wins over the automatic one: a given hdf5 file is read.
+    assert source_choice("hopper-medium", path=tmp_path / "x.hdf5") == (
+        "d4rl",
+        "a file was given (--dataset-path)",
+    )
     ds = load_dataset("hopper-medium-v2")
     assert ds.source == "minari" and ds.info.dataset_id == "mujoco/hopper/medium-v0"
     want = OfflineDataset.from_episodes(eps, ds.info)

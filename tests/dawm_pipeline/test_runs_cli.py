@@ -212,3 +212,79 @@ def test_finished_stage_outputs_are_verified_before_reuse(tmp_path):
         assert sd.done() is None
     sd.prepare()  # a recompute starts unfinished
     assert not (sd.path / "done.json").exists()
+
+
+def _claim(run_dir, cfg, overwrite=False):
+    from pathlib import Path
+
+    from dawm_pipeline.runs import claim_run_dir
+    from dawm_pipeline.stage_graph import Context
+
+    ctx = Context(cfg, Path(run_dir))
+    return claim_run_dir(ctx.run_dir, cfg.to_dict(), ctx.stage_dirs(), overwrite)
+
+
+def test_a_reused_run_name_with_another_config_is_refused_naming_what_differs(tmp_path):
+    from dawm_pipeline.runs import RECORD, write_run_record
+    from dawm_pipeline.stage_graph import Context
+
+    run_dir = tmp_path / "hopper-medium-replay" / "mine"
+    run_dir.mkdir(parents=True)
+    first = preset("tiny")
+    write_run_record(run_dir, first.to_dict(), {}, Context(first, run_dir).stage_dirs())
+    same = preset("tiny")
+    same.threads, same.sampler = 7, "torch"  # where and how fast, not what: no conflict
+    assert _claim(run_dir, same) is None
+    changed = preset("tiny")
+    changed.agent.steps += 1
+    changed.gamma = 0.9
+    with pytest.raises(ValueError) as e:
+        _claim(run_dir, changed)
+    message = str(e.value)
+    assert "\n" not in message and "--run mine" in message and "--overwrite" in message
+    assert "train-wm" in message and "train-agent" in message and "train-idm" not in message
+    assert "gamma: 0.99 -> 0.9" in message and "agent.steps" in message
+    assert (run_dir / RECORD).is_file()  # refused before anything moved
+    aside = _claim(run_dir, changed, overwrite=True)
+    assert aside is not None and (aside / RECORD).is_file() and not run_dir.exists()
+    assert aside.name.startswith("mine.replaced-")
+
+
+def test_unreadable_in_progress_files_are_moved_aside_with_a_warning(tmp_path):
+    from dawm_pipeline.inprogress import read_or_set_aside
+
+    good = tmp_path / "chunk.npz"
+    write_npz(good, {"a": np.arange(3)})
+    assert read_or_set_aside(good, read_npz)["a"].tolist() == [0, 1, 2]
+    assert read_or_set_aside(tmp_path / "missing.npz", read_npz) is None
+    torn = tmp_path / "torn.npz"
+    torn.write_bytes(good.read_bytes()[:40])
+    with pytest.warns(UserWarning, match=r"torn\.npz is unreadable .*moved aside to torn\.npz"):
+        assert read_or_set_aside(torn, read_npz) is None
+    assert not torn.exists() and len(list(tmp_path.glob("torn.npz.unreadable-*"))) == 1
+    torn.write_bytes(b"again")  # a second torn copy gets its own name, nothing overwritten
+    with pytest.warns(UserWarning):
+        assert read_or_set_aside(torn, read_npz) is None
+    assert len(list(tmp_path.glob("torn.npz.unreadable-*"))) == 2
+
+
+def test_a_torn_agent_checkpoint_or_curve_restarts_its_job(tmp_path):
+    from dawm_pipeline.stages.train_agent import CURVE, check_resume_state
+
+    job = tmp_path / "td3bc-real-seed0"
+    (job / "checkpoint").mkdir(parents=True)
+    ckpt, curve = job / "checkpoint" / "checkpoint.pt", job / CURVE
+    torch.save({"step": 10}, ckpt)
+    curve.write_text("step,critic_loss\n5,1.0\n10,0.5\n")
+    check_resume_state(job)  # both readable: resume
+    assert ckpt.is_file() and curve.is_file()
+    ckpt.write_bytes(b"PK\x03\x04 torn")
+    with pytest.warns(UserWarning, match="checkpoint.pt is unreadable"):
+        check_resume_state(job)
+    assert not ckpt.exists() and curve.is_file()  # the curve restarts with the job (_CsvLog)
+    torch.save({"step": 10}, ckpt)
+    curve.write_text("critic_loss\n1.0\n")  # no step column
+    with pytest.warns(UserWarning) as caught:
+        check_resume_state(job)
+    assert not ckpt.exists() and not curve.exists()
+    assert any("curve.csv is missing or unreadable" in str(w.message) for w in caught)

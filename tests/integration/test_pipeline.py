@@ -224,3 +224,39 @@ def test_bad_input_gives_one_clear_line(tmp_path, extra, needle):
     assert len(errors) == 1 and errors[0].startswith("dawm_pipeline: error:"), proc.stderr
     assert needle in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_stale_run_name_is_refused_and_overwrite_moves_it_aside(tiny_hopper, tmp_path):
+    args = [*base(tiny_hopper, tmp_path), "--run", "mine"]
+    first = cli("data", *args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    run_dir = Path(first.stdout.strip().splitlines()[-1])
+    record = json.loads((run_dir / "run.json").read_text())
+    refused = cli("data", *args, "--gamma", "0.9")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert (
+        "holds a run of another config" in refused.stderr and "gamma: 0.99 -> 0.9" in refused.stderr
+    )
+    assert json.loads((run_dir / "run.json").read_text()) == record  # untouched
+    again = cli("data", *args, "--gamma", "0.9", "--overwrite")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "moved to" in again.stderr and "removed the replaced run" in again.stderr
+    assert json.loads((run_dir / "run.json").read_text())["config"]["gamma"] == 0.9
+    assert [p.name for p in run_dir.parent.iterdir() if p.name.startswith("mine")] == ["mine"]
+
+
+def test_a_torn_world_model_checkpoint_is_moved_aside_and_training_restarts(tiny_hopper, tmp_path):
+    from dawm_pipeline.cli import parse
+    from dawm_pipeline.stage_graph import Context, run_name
+
+    args = [*base(tiny_hopper, tmp_path), "--wm.steps", "60"]
+    _, cfg = parse(args)
+    stage_dir = Context(cfg, tmp_path / cfg.env / run_name(cfg)).dir("train-wm")
+    (stage_dir / "checkpoint").mkdir(parents=True)
+    (stage_dir / "checkpoint" / "checkpoint.pt").write_bytes(b"PK\x03\x04 torn by a crash")
+    proc = cli("data", "train-wm", *args)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "checkpoint.pt is unreadable" in proc.stderr and "moved aside" in proc.stderr
+    assert len(list((stage_dir / "checkpoint").glob("checkpoint.pt.unreadable-*"))) == 1
+    summary = json.loads((stage_dir / "done.json").read_text())["summary"]
+    assert summary["resumed_from"] == 0 and summary["steps"] == 60

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import tyro
 
 from dawm_pipeline.config import PipelineConfig, preset
-from dawm_pipeline.pipeline import run
+from dawm_pipeline.pipeline import run, show_package_log
 from dawm_pipeline.stage_graph import STAGES
 
 USAGE = f"""DAWM end to end on one D4RL-style task.
@@ -75,6 +75,7 @@ def parse(args: Sequence[str]) -> tuple[tuple[str, ...], PipelineConfig]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    show_package_log()
     try:
         stages, cfg = parse(sys.argv[1:] if argv is None else argv)
         run_dir = run(cfg, stages)

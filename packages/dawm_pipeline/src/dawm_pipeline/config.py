@@ -172,6 +172,9 @@ class PipelineConfig:
     """Root of the artifacts: <out>/<env>/<run>/<stage>/."""
     run: str | None = None
     """Run name; default <preset>-<hash of the config> (a changed config gets a new run)."""
+    overwrite: bool = False
+    """Let a --run name that holds a run of another config be reused: the old run folder is
+    moved aside, and deleted once the new run has finished (stage folders are never touched)."""
     algo: Algo = "td3bc"
     """Offline RL algorithm(s) to train."""
     seeds: tuple[int, ...] = (0,)

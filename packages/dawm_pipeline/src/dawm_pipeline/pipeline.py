@@ -5,6 +5,8 @@ Skip, resume and the run record; the graph, hashes and folders are stage_graph.p
 
 from __future__ import annotations
 
+import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -14,12 +16,23 @@ import torch
 
 from dawm_pipeline.atomic import read_json
 from dawm_pipeline.config import PipelineConfig
-from dawm_pipeline.runs import DONE, StageDir, write_run_record
+from dawm_pipeline.runs import DONE, StageDir, claim_run_dir, write_run_record
 from dawm_pipeline.stage_graph import DEPENDS, STAGES, Context, run_name, stage_inputs
 
 
 def log(msg: str) -> None:
     print(f"[dawm] {msg}", file=sys.stderr, flush=True)
+
+
+def show_package_log() -> None:
+    """Print the package's logging (which dataset source was read and why, bundled builds)
+    on stderr beside `log`'s lines; command-line entry points call this, libraries do not."""
+    logger = logging.getLogger("dawm_pipeline")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[dawm] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def _stage_module(name: str):
@@ -57,6 +70,10 @@ def run(cfg: PipelineConfig, stages: tuple[str, ...] = STAGES) -> Path:
     cfg.validate()
     torch.set_num_threads(cfg.threads)
     ctx = Context(cfg, Path(cfg.out) / cfg.env / run_name(cfg))
+    replaced = claim_run_dir(ctx.run_dir, cfg.to_dict(), ctx.stage_dirs(), cfg.overwrite)
+    if replaced is not None:
+        log(f"--overwrite: the earlier run {ctx.run_dir.name} moved to {replaced} until this one "
+            "finishes")  # fmt: skip
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     log(f"run {ctx.run_dir} (preset {cfg.preset})")
     for name in stages:
@@ -64,4 +81,7 @@ def run(cfg: PipelineConfig, stages: tuple[str, ...] = STAGES) -> Path:
         data_done = ctx.dir("data") / DONE
         dataset = read_json(data_done)["summary"]["dataset"] if data_done.exists() else {}
         write_run_record(ctx.run_dir, cfg.to_dict(), dataset, ctx.stage_dirs())
+    if replaced is not None:
+        shutil.rmtree(replaced)
+        log(f"removed the replaced run {replaced}")
     return ctx.run_dir

@@ -3,9 +3,9 @@
 Layout (pipeline.py): `<out>/<env>/stages/<stage>-<hash>/` and `<out>/<env>/<run>/`. A stage is
 finished when its directory holds `done.json` (written last, atomically) whose `hash` equals
 the hash of the stage's inputs: its own settings plus the hashes of the stages it reads. A
-rerun with the same inputs skips the stage. Only a run's own report folder can meet other
-inputs (an explicit `--run` name reused with another config); it is then recomputed in place
-and a warning says so.
+rerun with the same inputs skips the stage. A run's own folder is named by the user (`--run`)
+and so can meet another config: `claim_run_dir` refuses that unless told to overwrite, and
+then moves the old run aside until the new one has finished.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dawm_pipeline.atomic import jsonable, read_json, write_json
+from dawm_pipeline.inprogress import aside_path
 
 DONE = "done.json"
 RECORD = "run.json"
@@ -159,15 +160,18 @@ class StageDir:
         return record
 
     def prepare(self) -> None:
-        """Create the directory; results or checkpoints of other inputs are cleared first."""
+        """Create the directory. A folder of other inputs (reachable only through a hash
+        prefix collision, as runs are claimed first) is moved aside when it holds finished
+        results and cleared when it holds only another config's checkpoints."""
         inputs = self.path / "inputs.json"
         if inputs.exists() and read_json(inputs).get("hash") != self.hash:
             if (self.path / DONE).exists():
-                warnings.warn(
-                    f"{self.path} holds results of another config; recomputing it in place",
-                    stacklevel=2,
-                )
-            shutil.rmtree(self.path)  # an interrupted run's checkpoints would not apply either
+                aside = aside_path(self.path, "other-config")
+                self.path.rename(aside)
+                warnings.warn(f"{self.path} held results of another config: moved to "
+                              f"{aside.name}", stacklevel=2)  # fmt: skip
+            else:
+                shutil.rmtree(self.path)  # checkpoints of other inputs would not apply
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / DONE).unlink(missing_ok=True)  # a recompute is unfinished until finish()
         write_json(inputs, {"hash": self.hash, "inputs": self.inputs})
@@ -183,6 +187,66 @@ class StageDir:
         }
         write_json(self.path / DONE, record)
         return record
+
+
+# Settings that decide where or how fast a run computes, not what it computes.
+PLACEMENT_FIELDS = ("out", "run", "overwrite", "threads", "device", "sampler")
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def run_differences(record: dict[str, Any], config: dict[str, Any], stages: dict[str, str]):
+    """(stages whose folder differs, 'field: old -> new' lines) between a stored run record
+    and a new run; both empty when the new run would compute the same results."""
+    old_stages = record.get("stages") or {}
+    changed = [name for name, folder in stages.items() if old_stages.get(name) != folder]
+    old = _flat(record.get("config") or {})
+    new = _flat(json.loads(json.dumps(config, default=jsonable)))  # as it reads back
+    fields = [
+        f"{key}: {old.get(key)!r} -> {new.get(key)!r}"
+        for key in sorted(set(old) | set(new))
+        if key not in PLACEMENT_FIELDS and old.get(key) != new.get(key)
+    ]
+    if not old_stages:  # a record without stage folders: the config decides alone
+        changed = ["all"] if fields else []
+    return changed, fields if changed else []
+
+
+def claim_run_dir(
+    run_dir: Path, config: dict[str, Any], stages: dict[str, str], overwrite: bool
+) -> Path | None:
+    """Make sure `run_dir` holds this run: a folder recording another config is refused
+    (ValueError naming the stages and fields that differ) unless `overwrite`, and then moved
+    aside; returns where it went, to be deleted once the new run has finished."""
+    path = run_dir / RECORD
+    if not path.exists():
+        return None
+    try:
+        record = read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        record = {"config": {"run.json": "unreadable"}}
+    changed, fields = run_differences(record, config, stages)
+    if not changed:
+        return None
+    if not overwrite:
+        shown = "; ".join(fields[:6]) + ("; ..." if len(fields) > 6 else "")
+        raise ValueError(
+            f"--run {run_dir.name}: {run_dir} holds a run of another config (stages "
+            f"{', '.join(changed)} differ; {shown}): choose another --run, leave --run out "
+            "for a name per config, or pass --overwrite (the old run is moved aside until "
+            "the new one finishes)"
+        )
+    aside = aside_path(run_dir, "replaced")
+    run_dir.rename(aside)
+    return aside
 
 
 def write_run_record(

@@ -12,7 +12,7 @@ stochastic envs with Gymnasium.
 """
 
 from dawm_pipeline.data.dataset import DatasetInfo, Episode, OfflineDataset
-from dawm_pipeline.data.load import load_dataset, resolve_source
+from dawm_pipeline.data.load import load_dataset, resolve_source, source_choice
 from dawm_pipeline.data.validate import DatasetError
 from dawm_pipeline.tasks import normalized_score
 
@@ -24,4 +24,5 @@ __all__ = [
     "load_dataset",
     "normalized_score",
     "resolve_source",
+    "source_choice",
 ]

@@ -42,6 +42,10 @@ def check_arrays(arrays: dict[str, np.ndarray], name: Task, where: str, fix: str
                 f"{where}: {key} has {a.shape[0]} rows but observations have {n} (truncated or "
                 f"mismatched file); {fix}"
             )
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+            raise DatasetError(
+                f"{where}: {key} holds {a.dtype} values, not numbers (first row: {a[:1]!r}); {fix}"
+            )
         if key in ("terminals", "timeouts"):
             continue
         bad = ~np.isfinite(a)
@@ -52,6 +56,28 @@ def check_arrays(arrays: dict[str, np.ndarray], name: Task, where: str, fix: str
             )
     if not n:
         raise DatasetError(f"{where}: no transitions; {fix}")
+    check_action_bounds(arrays["actions"], name, where, fix)
+
+
+ACTION_TOLERANCE = 1e-3
+"""Actions may exceed the task's bound by this fraction of it (float32 round-off of a tanh
+policy's output times the bound); anything more means another action scale or another task."""
+
+
+def check_action_bounds(actions: np.ndarray, task: Task, where: str, fix: str) -> None:
+    """Actions outside the task's [-bound, bound] make every agent's behaviour-cloning term
+    and the IDM's targets meaningless without any error downstream: refuse them here."""
+    bound = task.robot.action_bound
+    out = np.abs(actions) > bound * (1 + ACTION_TOLERANCE)
+    rows = np.flatnonzero(out.any(axis=1))
+    if rows.size:
+        first = rows[0]
+        raise DatasetError(
+            f"{where}: actions lie outside {task.robot.name}'s action space [-{bound:g}, "
+            f"{bound:g}] in {rows.size} rows (first at row {first}: max |a| "
+            f"{np.abs(actions[first]).max():.4g}); rescale them to the task's bounds or check "
+            f"the file belongs to this task; {fix}"
+        )
 
 
 def episode_lengths(terminals: np.ndarray, timeouts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

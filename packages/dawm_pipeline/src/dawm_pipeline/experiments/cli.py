@@ -61,7 +61,9 @@ def _dataset_paths(items: Sequence[str]) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     from dawm_pipeline.experiments.doc import write_report
     from dawm_pipeline.experiments.runner import Sweep, run_experiment
+    from dawm_pipeline.pipeline import show_package_log
 
+    show_package_log()
     try:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
         names = list(EXPERIMENTS) if args.name == "all" else [args.name]

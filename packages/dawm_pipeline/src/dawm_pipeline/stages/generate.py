@@ -20,6 +20,7 @@ from dawm_pipeline import generate as gen
 from dawm_pipeline import simcheck
 from dawm_pipeline.atomic import read_npz, write_json, write_npz
 from dawm_pipeline.fidelity import step_zero_fidelity
+from dawm_pipeline.inprogress import read_or_set_aside
 from dawm_pipeline.sequences import returns_to_go, sequence_length
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import train_idm, train_wm
@@ -88,8 +89,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
     n_chunks = math.ceil(n_rollouts / CHUNK)
     for c in tqdm(range(n_chunks), desc=f"generate ({sampler})", unit="chunk"):
         path = chunk_dir / f"{c:05d}.npz"
-        if path.exists():
-            continue
+        if read_or_set_aside(path, read_npz) is not None:
+            continue  # finished before an interrupt (a torn chunk is moved aside and redone)
         rows = starts[c * CHUNK : (c + 1) * CHUNK]
         write_npz(path, _sample(cfg, data, rtg, rows, wm, idm, engine, c))
     parts = [read_npz(chunk_dir / f"{c:05d}.npz") for c in range(n_chunks)]

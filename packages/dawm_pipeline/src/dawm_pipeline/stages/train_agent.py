@@ -15,10 +15,12 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from dawm_pipeline.agents import AGENTS
 from dawm_pipeline.atomic import write_json
 from dawm_pipeline.data.dataset import DatasetInfo, OfflineDataset
+from dawm_pipeline.inprogress import read_or_set_aside, set_aside
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate as generate_stage
 
@@ -117,6 +119,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
             cfg.synthetic_share() if use_synthetic else None,
             cfg.device,
         )
+        check_resume_state(job)
         agent = make_agent(cfg, algo, seed, data)
         curve_seed = 10_000 + 1000 * seed
 
@@ -151,6 +154,25 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "real": len(real),
         "synthetic": 0 if synthetic is None else len(synthetic),
     }
+
+
+def _curve_steps(path: Path) -> list[int]:
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if any(row.get("step") is None for row in rows):
+        raise ValueError("a row without a step")
+    return [int(row["step"]) for row in rows]
+
+
+def check_resume_state(job: Path) -> None:
+    """Move a torn checkpoint or learning curve of an interrupted job aside; the job then
+    restarts. Both go together: a curve without its checkpoint would not continue one run."""
+    from offline_agents.agent import CHECKPOINT
+
+    ckpt, curve = job / "checkpoint" / CHECKPOINT, job / CURVE
+    resumable = read_or_set_aside(ckpt, lambda p: torch.load(p, weights_only=True)) is not None
+    if read_or_set_aside(curve, _curve_steps) is None and resumable:
+        set_aside(ckpt, f"its learning curve {curve.name} is missing or unreadable")
 
 
 def read_curve(ctx, algo: str, seed: int, condition: str) -> list[list[float]]:

@@ -19,6 +19,7 @@ from diffusion_wm.training import CHECKPOINT_FILE
 
 from dawm_pipeline.atomic import read_json, write_json
 from dawm_pipeline.data.dataset import OfflineDataset
+from dawm_pipeline.inprogress import read_or_set_aside
 from dawm_pipeline.sequences import (
     build_conditions,
     returns_to_go,
@@ -69,9 +70,12 @@ def model_config(cfg, obs_dim: int, act_dim: int) -> WorldModelConfig:
 
 
 def _checkpoint_step(path: Path) -> int:
-    if not path.is_file():
-        return 0
-    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    """The step a resume starts from: 0 (a fresh start) without a readable checkpoint."""
+
+    def step(p: Path) -> int:
+        return int(torch.load(p, map_location="cpu", weights_only=True)["step"])
+
+    return read_or_set_aside(path, step) or 0
 
 
 def windows(cfg, data: OfflineDataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,7 +161,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
     if early:
         check = StepZeroCheck(cfg, data.select(np.flatnonzero(holdout)))
         path = ckpt / QUALITY
-        quality = read_json(path) if path.is_file() else []
+        # The checks belong to the checkpoint's run: none survive a fresh start.
+        quality = (read_or_set_aside(path, read_json) or []) if resumed_from else []
         step = int(quality[-1][0]) if quality else 0
         while step < cfg.wm.steps and not stale(
             quality, cfg.wm.stop_patience, cfg.wm.stop_min_gain
