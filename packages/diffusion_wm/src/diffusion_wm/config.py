@@ -8,10 +8,10 @@ at generate time and never saved with a model.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from ._fields import COUNT, Valid, check_fields
 from .unet import UNetConfig
 
 
@@ -39,25 +39,28 @@ class WorldModelConfig(UNetConfig):
     inpaint_tokens: int = 0
     loss_weights: tuple[float, ...] | None = None
 
+    VALID: ClassVar[dict[str, Valid]] = {
+        **UNetConfig.VALID,
+        "diffusion_steps": Valid("int", lo=1, why="DWM uses 5"),
+        "p_uncond": Valid("float", lo=0, hi=1, hi_open=True, why="0 never drops the guide"),
+        "ema_decay": Valid("float", lo=0, hi=1, lo_open=True, hi_open=True),
+        "ema_every": COUNT,
+        "ema_start": Valid("int", lo=0, why="0 averages from the first step"),
+        "inpaint_tokens": Valid("int", lo=0, why="0: none known at sampling"),
+        "loss_weights": Valid("float", lo=0, many=True, none=True, why="None weighs all as 1"),
+    }
+
     def __post_init__(self) -> None:
-        if self.loss_weights is not None:
-            object.__setattr__(self, "loss_weights", tuple(float(w) for w in self.loss_weights))
-            if len(self.loss_weights) != self.x_dim:
-                raise ValueError(
-                    f"loss_weights needs one weight per x dimension ({self.x_dim}), "
-                    f"got {len(self.loss_weights)}"
-                )
-        super().__post_init__()  # validates shapes, width and prediction
-        if self.diffusion_steps < 1:
+        super().__post_init__()  # checks every field in VALID, then the U-Net's dim
+        if self.inpaint_tokens >= self.length:
             raise ValueError(
-                f"diffusion_steps must be >= 1, got {self.diffusion_steps}; DWM uses 5"
-            )
-        if not 0.0 < self.ema_decay < 1.0 or self.ema_every < 1 or self.ema_start < 0:
-            raise ValueError("need 0 < ema_decay < 1, ema_every >= 1 and ema_start >= 0")
-        if not 0 <= self.inpaint_tokens < self.length:
-            raise ValueError(
-                f"inpaint_tokens must be in 0..length-1 ({self.length - 1}), "
+                f"WorldModelConfig.inpaint_tokens must be below length ({self.length}), "
                 f"got {self.inpaint_tokens}"
+            )
+        if self.loss_weights is not None and len(self.loss_weights) != self.x_dim:
+            raise ValueError(
+                f"WorldModelConfig.loss_weights needs one weight per x dimension ({self.x_dim}), "
+                f"got {len(self.loss_weights)}"
             )
 
     def unet_config(self) -> UNetConfig:
@@ -98,19 +101,15 @@ class SamplingConfig:
     clip: float = 1.0
     eta: float = 0.0
 
+    VALID: ClassVar[dict[str, Valid]] = {
+        "steps": Valid("int", lo=1, why="DWM uses 3"),
+        "guidance": Valid("float", why="1.0 is unguided, Decision Diffuser uses 1.2"),
+        "clip": Valid("float", lo=0, lo_open=True, why="data are normalized to ±1"),
+        "eta": Valid("float", lo=0, why="0 is deterministic DDIM"),
+    }
+
     def __post_init__(self) -> None:
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be an int >= 1, got {self.steps!r}; DWM uses 3")
-        if not math.isfinite(self.guidance):
-            raise ValueError(
-                f"guidance must be finite, got {self.guidance}; 1.0 is unguided, Decision Diffuser uses 1.2"
-            )
-        if not self.clip > 0:  # also refuses NaN
-            raise ValueError(f"clip must be > 0, got {self.clip}; data are normalized to ±1")
-        if not (math.isfinite(self.eta) and self.eta >= 0):
-            raise ValueError(
-                f"eta must be finite and >= 0, got {self.eta}; 0 is deterministic DDIM"
-            )
+        check_fields(self)
 
     def check(self, diffusion_steps: int) -> None:
         """Raise unless these settings fit a model trained with `diffusion_steps` steps K."""

@@ -196,7 +196,7 @@ class DiffusionWorldModel:
                 )
         try:
             meta = json.loads((directory / CONFIG_FILE).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(
                 f"{directory / CONFIG_FILE} is corrupt ({e}); re-save the model"
             ) from e
@@ -211,7 +211,15 @@ class DiffusionWorldModel:
                 f"model saved with diffusion_wm {saved}, installed {__version__}: install "
                 f"diffusion_wm {saved} to load it (or retrain)"
             )
-        model = cls(WorldModelConfig.from_dict(meta["config"]), device)
+        try:
+            config = WorldModelConfig.from_dict(meta["config"])
+            history = FitHistory.from_dict(meta["history"]) if "history" in meta else None
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(
+                f"{directory / CONFIG_FILE} holds an invalid config or history "
+                f"({type(e).__name__}: {e}); fix or re-save the model"
+            ) from e
+        model = cls(config, device)
         try:
             tensors = load_file(str(directory / WEIGHTS_FILE))
         except (SafetensorError, OSError, ValueError) as e:
@@ -231,8 +239,7 @@ class DiffusionWorldModel:
             model.normalizer = Normalizer.from_arrays({k: v.numpy() for k, v in tensors.items()})
         except KeyError as e:
             raise ValueError(f"{directory / WEIGHTS_FILE} lacks normalizer array {e}") from e
-        if "history" in meta:
-            model.history = FitHistory.from_dict(meta["history"])
+        model.history = history
         return model
 
     def export(

@@ -23,12 +23,29 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from ._atomic import atomic_write
+from ._fields import COUNT, FLAG, POSITIVE, SEED, Valid
 from .io import as_float_array, check_vector
 from .normalizer import Normalizer
 
 if TYPE_CHECKING:
     from .config import WorldModelConfig
     from .diffusion import GaussianDiffusion
+
+
+# fit_model's arguments, checked before any work. steps is the total to reach: 0 (or a count a
+# resumed checkpoint already reached) only fits the normalizer.
+FIT_VALID: dict[str, Valid] = {
+    "steps": Valid("int", lo=0),
+    "batch_size": COUNT,
+    "lr": POSITIVE,
+    "val_fraction": Valid("float", lo=0, hi=1, hi_open=True, why="0: no validation loss"),
+    "eval_every": COUNT,
+    "log_every": COUNT,
+    "checkpoint_every": COUNT,
+    "resume": FLAG,
+    "seed": SEED,
+    "progress": FLAG,
+}
 
 
 class Trainable(Protocol):
@@ -143,6 +160,20 @@ def fit_model(
     written atomically every `checkpoint_every` steps and at the end) hold everything needed
     to continue bit-identically: weights, EMA, optimizer, generator state and history.
     """
+    given = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "val_fraction": val_fraction,
+        "eval_every": eval_every,
+        "log_every": log_every,
+        "checkpoint_every": checkpoint_every,
+        "resume": resume,
+        "seed": seed,
+        "progress": progress,
+    }
+    for name, valid in FIT_VALID.items():
+        valid.check("fit", name, given[name])
     cfg = model.config
     xa = as_float_array("x", x, 3, cfg.x_dim)
     if xa.shape[1] != cfg.length:
@@ -152,10 +183,6 @@ def fit_model(
     n = len(xa)
     if any(a is not None and len(a) != n for a in (ca, ga)):
         raise ValueError("x, context and guide must have the same number of rows")
-    if steps < 0 or batch_size < 1 or min(log_every, eval_every, checkpoint_every) < 1:
-        raise ValueError("need steps >= 0, batch_size >= 1 and positive log/eval/ckpt intervals")
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
 
     dev = model.device if device is None else resolve_device(device)
     model.to(dev)

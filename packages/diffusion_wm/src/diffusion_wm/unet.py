@@ -9,10 +9,13 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ._fields import COUNT, Valid, check_fields
 
 PREDICTIONS = ("epsilon", "x0")
 
@@ -33,18 +36,22 @@ class UNetConfig:
     dim_mults: tuple[int, ...] = (1, 2, 4)
     prediction: str = "x0"
 
+    VALID: ClassVar[dict[str, Valid]] = {
+        "x_dim": COUNT,
+        "length": COUNT,
+        "context_dim": Valid("int", lo=0, why="0 means no context"),
+        "guide_dim": Valid("int", lo=0, why="0 means no guide"),
+        "dim": Valid("int", lo=8, why="a multiple of 8, for GroupNorm(8)"),
+        "dim_mults": Valid("int", lo=1, many=True),
+        "prediction": Valid("str", choices=PREDICTIONS),
+    }
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "dim_mults", tuple(int(m) for m in self.dim_mults))
-        if self.x_dim < 1 or self.length < 1:
-            raise ValueError(f"x_dim and length must be >= 1, got {self.x_dim}, {self.length}")
-        if self.context_dim < 0 or self.guide_dim < 0:
-            raise ValueError("context_dim and guide_dim must be >= 0 (0 means absent)")
-        if self.dim % 8 or self.dim < 8:
-            raise ValueError(f"dim must be a positive multiple of 8 (GroupNorm(8)), got {self.dim}")
-        if not self.dim_mults or min(self.dim_mults) < 1:
-            raise ValueError(f"dim_mults must be positive integers, got {self.dim_mults}")
-        if self.prediction not in PREDICTIONS:
-            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
+        check_fields(self)  # every field of a subclass too: VALID is looked up on its class
+        if self.dim % 8:
+            raise ValueError(
+                f"{type(self).__name__}.dim must be a multiple of 8 (GroupNorm(8)), got {self.dim}"
+            )
 
     @property
     def n_down(self) -> int:

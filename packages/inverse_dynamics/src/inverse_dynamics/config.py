@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from inverse_dynamics._fields import COUNT, FINITE, FLAG, POSITIVE, SEED, Valid, check_fields
 
 ACTIVATIONS = ("relu", "mish", "silu", "tanh", "gelu")
 
@@ -26,24 +28,23 @@ class IDMConfig:
     min_log_std: float = -5.0
     max_log_std: float = 2.0
 
+    VALID: ClassVar[dict[str, Valid]] = {
+        "obs_dim": COUNT,
+        "act_dim": COUNT,
+        "history": Valid("int", lo=0, why="0: (s_t, s_t+1) alone, Decision Diffuser's IDM"),
+        "hidden_sizes": Valid("int", lo=1, many=True),
+        "activation": Valid("str", choices=ACTIVATIONS),
+        "min_log_std": FINITE,
+        "max_log_std": FINITE,
+    }
+
     def __post_init__(self) -> None:
-        if self.obs_dim <= 0 or self.act_dim <= 0:
-            raise ValueError(
-                f"IDMConfig: obs_dim and act_dim must be positive, got {self.obs_dim}, {self.act_dim}"
-            )
-        if self.history < 0:
-            raise ValueError(f"IDMConfig: history must be >= 0, got {self.history}")
-        if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
-            raise ValueError(
-                f"IDMConfig: hidden_sizes must be positive ints, got {self.hidden_sizes}"
-            )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"IDMConfig: unknown activation {self.activation!r}; choose one of {ACTIVATIONS}"
-            )
+        check_fields(self)
         if self.min_log_std >= self.max_log_std:
-            raise ValueError("IDMConfig: min_log_std must be below max_log_std")
-        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+            raise ValueError(
+                "IDMConfig.min_log_std must be below IDMConfig.max_log_std, "
+                f"got {self.min_log_std} and {self.max_log_std}"
+            )
 
     @property
     def window_len(self) -> int:
@@ -57,11 +58,13 @@ class IDMConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IDMConfig:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"IDMConfig: unknown keys {sorted(unknown)} in saved config")
-        return cls(**{**d, "hidden_sizes": tuple(d.get("hidden_sizes", (256, 256)))})
+            raise ValueError(f"IDMConfig: unknown fields {unknown} (saved by a newer version?)")
+        missing = sorted({"obs_dim", "act_dim"} - set(d))
+        if missing:
+            raise ValueError(f"IDMConfig: required fields {missing} are missing")
+        return cls(**d)
 
 
 @dataclass
@@ -80,10 +83,17 @@ class FitConfig:
     device: str = "cpu"
     progress: bool = True
 
+    VALID: ClassVar[dict[str, Valid]] = {
+        "batch_size": COUNT,
+        "lr": POSITIVE,
+        "weight_decay": Valid("float", lo=0, why="0: none"),
+        "max_epochs": COUNT,
+        "val_fraction": Valid("float", lo=0, hi=1, lo_open=True, hi_open=True),
+        "patience": COUNT,
+        "seed": SEED,
+        "device": Valid("str"),
+        "progress": FLAG,
+    }
+
     def __post_init__(self) -> None:
-        if self.batch_size <= 0 or self.max_epochs <= 0 or self.lr <= 0:
-            raise ValueError("FitConfig: batch_size, max_epochs and lr must be positive")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"FitConfig: val_fraction must be in (0, 1), got {self.val_fraction}")
-        if self.patience < 1:
-            raise ValueError(f"FitConfig: patience must be >= 1, got {self.patience}")
+        check_fields(self)

@@ -43,10 +43,12 @@ def load(directory: str | os.PathLike, device: str = "cpu") -> InverseDynamicsMo
             )
     try:
         meta = json.loads(config_path.read_text())
-    except json.JSONDecodeError as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"corrupt IDM config {config_path}: {e}; re-save the model") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{config_path} is not an inverse_dynamics checkpoint config")
+    if not isinstance(meta.get("config"), dict):
+        raise ValueError(f"{config_path} has no config object; re-save the model")
     from inverse_dynamics import __version__
 
     if meta.get("version") != __version__:
@@ -55,10 +57,13 @@ def load(directory: str | os.PathLike, device: str = "cpu") -> InverseDynamicsMo
             f"loading with {__version__}",
             stacklevel=2,
         )
-    config = IDMConfig.from_dict(meta["config"])
+    try:
+        config = IDMConfig.from_dict(meta["config"])
+    except ValueError as e:
+        raise ValueError(f"invalid IDM config in {config_path}: {e}; fix or re-save it") from e
     try:
         tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError) as e:
+    except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"corrupt IDM weights {weights_path}: {e}; re-save the model") from e
     model = InverseDynamicsModel(config)
     expected = model.state_dict()

@@ -17,12 +17,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
 from ._atomic import atomic_write
+from ._fields import COUNT, FLAG, NONNEGATIVE, SEED, Valid
 from .buffer import Batch, ReplayBuffer
 from .evaluation import EvalResult
 from .nets import EnsembleMLP
@@ -31,6 +33,28 @@ from .optim import FlatAdam
 CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "model.safetensors"
 META = "agent.json"
+
+# The fields every agent config has. γ may be 0 (one-step rewards) to 1 (undiscounted), as in
+# TD3's and IQL's code; τ = 1 copies the online networks into the targets at every update.
+COMMON_VALID: dict[str, Valid] = {
+    "discount": Valid("float", lo=0, hi=1),
+    "tau": Valid("float", lo=0, hi=1, lo_open=True),
+    "batch_size": COUNT,
+    "hidden": Valid("int", lo=1, many=True),
+    "matmul_dtype": Valid("str", choices=("float32", "bfloat16")),
+    "normalize_states": FLAG,
+    "normalize_eps": NONNEGATIVE,
+    "seed": SEED,
+}
+# train()'s arguments: steps is the total to reach, so 0 (or a step already reached) trains none.
+TRAIN_VALID: dict[str, Valid] = {
+    "steps": Valid("int", lo=0),
+    "eval_every": COUNT,
+    "log_every": COUNT,
+    "checkpoint_every": COUNT,
+    "resume": FLAG,
+    "progress": FLAG,
+}
 
 
 def _config_dict(config: Any) -> dict[str, Any]:
@@ -52,20 +76,15 @@ class OfflineAgent:
         config: Any = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        if obs_dim <= 0 or act_dim <= 0:
-            raise ValueError(f"obs_dim and act_dim must be positive, got {obs_dim}, {act_dim}")
+        obs_dim = COUNT.check(type(self).__name__, "obs_dim", obs_dim)
+        act_dim = COUNT.check(type(self).__name__, "act_dim", act_dim)
         config = self.config_cls() if config is None else config
         if not isinstance(config, self.config_cls):
             raise ValueError(
                 f"{type(self).__name__} needs a {self.config_cls.__name__}, "
                 f"got {type(config).__name__}"
             )
-        max_a = np.broadcast_to(np.asarray(max_action, dtype=np.float32), (act_dim,))
-        if not np.all(np.isfinite(max_a)) or np.any(max_a <= 0):
-            raise ValueError(
-                f"max_action must be positive and finite (actions lie in [-max, max]), "
-                f"got {max_action}"
-            )
+        max_a = _max_action(max_action, act_dim)
         self.obs_dim, self.act_dim, self.config = obs_dim, act_dim, config
         self.device = torch.device(device)
         self.max_action = torch.tensor(max_a, device=self.device)
@@ -169,15 +188,16 @@ class OfflineAgent:
             )
         if buffer.device != self.device:
             raise ValueError(f"buffer is on {buffer.device} but the agent on {self.device}")
-        for name, val in (
-            ("eval_every", eval_every),
-            ("log_every", log_every),
-            ("checkpoint_every", checkpoint_every),
-        ):
-            if val <= 0:
-                raise ValueError(f"{name} must be positive, got {val}")
-        if steps < 0:
-            raise ValueError(f"steps must be >= 0, got {steps}")
+        given = {
+            "steps": steps,
+            "eval_every": eval_every,
+            "log_every": log_every,
+            "checkpoint_every": checkpoint_every,
+            "resume": resume,
+            "progress": progress,
+        }
+        for name, valid in TRAIN_VALID.items():
+            valid.check(f"{type(self).__name__}.train", name, given[name])
         ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
         if ckpt is not None and resume and ckpt.exists():
             self._load_checkpoint(ckpt)
@@ -250,13 +270,15 @@ class OfflineAgent:
         return {k: v.cpu().clone() for k, v in out.items()}
 
     def _load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Load what ``_tensors`` wrote; bad values raise before anything of the agent changes."""
+        max_a = _max_action(tensors["max_action"].numpy(), self.act_dim)
+        self.set_state_normalizer(tensors["obs_mean"].numpy(), tensors["obs_std"].numpy())
+        self.max_action.copy_(torch.tensor(max_a))
         for name, mod in self.modules().items():
             prefix = f"{name}."
             mod.load_state_dict(
                 {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             )
-        self.max_action.copy_(tensors["max_action"])
-        self.set_state_normalizer(tensors["obs_mean"].numpy(), tensors["obs_std"].numpy())
 
     def save(self, directory: str | Path) -> None:
         """Weights (safetensors) + config (JSON): enough to act or to fine-tune afresh."""
@@ -267,22 +289,47 @@ class OfflineAgent:
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> OfflineAgent:
-        """Rebuild an agent written by ``save``."""
+        """Rebuild an agent written by ``save``. A missing, corrupt or foreign file raises one
+        line naming it and the fix, never the JSON or safetensors parser's traceback."""
         directory = Path(directory)
-        if not (directory / META).exists():
-            raise FileNotFoundError(f"no {META} in {directory}; write one with agent.save(dir)")
-        meta = json.loads((directory / META).read_text())
+        meta_path, weights_path = directory / META, directory / WEIGHTS
+        if not directory.is_dir():
+            raise FileNotFoundError(
+                f"no agent directory {directory}; write one with agent.save(dir)"
+            )
+        for path in (meta_path, weights_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing; write the agent with agent.save(dir)")
+        meta = _read_meta(meta_path)
         if meta["algo"] != cls.__name__:
             raise ValueError(f"{directory} holds a {meta['algo']}; load it with that class")
-        config = cls.config_cls(**meta["config"])
-        tensors = load_file(directory / WEIGHTS)
-        agent = cls(meta["obs_dim"], meta["act_dim"], tensors["max_action"].numpy(), config, device)
-        agent._load_tensors(tensors)
-        agent.step = int(meta["step"])
+        config = _read_config(cls.config_cls, meta, meta_path)
+        try:
+            tensors = load_file(weights_path)
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ValueError(
+                f"{weights_path} is corrupt or truncated ({_first_line(e)}); "
+                "save the agent again with agent.save(dir)"
+            ) from e
+        agent = cls(meta["obs_dim"], meta["act_dim"], 1.0, config, device)  # max_action: below
+        bad = _mismatch(tensors, agent._tensors())
+        if bad:
+            raise ValueError(
+                f"{weights_path} does not fit {meta_path} ({bad}); the files are from "
+                "different agents: save the agent again with agent.save(dir)"
+            )
+        try:
+            agent._load_tensors(tensors)
+        except ValueError as e:
+            raise ValueError(
+                f"{weights_path} holds invalid values ({e}); save the agent again with agent.save(dir)"
+            ) from e
+        agent.step = meta["step"]
         return agent
 
-    def _save_checkpoint(self, path: Path) -> None:
-        state = {
+    def _state(self) -> dict[str, Any]:
+        """Everything a checkpoint holds, to continue training bit-identically."""
+        return {
             "meta": self._meta(),
             "tensors": self._tensors(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
@@ -292,45 +339,136 @@ class OfflineAgent:
             "loss_sum": self._loss_sum.cpu(),
             "loss_count": self._loss_count.cpu(),
         }
+
+    def _save_checkpoint(self, path: Path) -> None:
+        state = self._state()
         atomic_write(path, lambda tmp: torch.save(state, tmp))
 
     def _load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        mine, theirs = self._meta(), state["meta"]
-        for key in ("algo", "obs_dim", "act_dim", "config"):
+        """Resume from ``path`` (weights_only: never unpickles code). A corrupt, foreign or
+        mismatched file raises one line naming it before anything of this agent changes."""
+        fix = "delete it or pass resume=False"
+        foreign = f"checkpoint {path} is corrupt or not an offline_agents checkpoint"
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as e:  # torch raises many types for a truncated or foreign file
+            raise ValueError(f"{foreign} ({type(e).__name__}: {_first_line(e)}); {fix}") from e
+        mine, keys = self._meta(), ("algo", "obs_dim", "act_dim", "config")
+        theirs = state.get("meta") if isinstance(state, dict) else None
+        if not isinstance(theirs, dict) or not all(k in theirs for k in keys):
+            raise ValueError(f"{foreign} (it lacks the agent's meta); {fix}")
+        for key in keys:
             if mine[key] != theirs[key]:
                 raise ValueError(
                     f"checkpoint {path} was written with a different {key} "
                     f"({theirs[key]} vs {mine[key]}); use a matching agent or resume=False"
                 )
-        self._load_tensors({k: v.cpu() for k, v in state["tensors"].items()})
+        want = self._state()
+        del state["meta"], want["meta"]
+        bad = _mismatch(state, want)
+        if bad:
+            raise ValueError(f"checkpoint {path} is damaged ({bad}); {fix}")
+        try:
+            self._load_tensors({k: v.cpu() for k, v in state["tensors"].items()})
+        except ValueError as e:
+            raise ValueError(f"checkpoint {path} is damaged ({e}); {fix}") from e
         for key, opt in self.optimizers().items():
             opt.load_state_dict(state["optimizers"][key])
         self.generator.set_state(state["generator"].cpu())
-        self.step = int(state["step"])
-        self._elapsed = float(state["elapsed_s"])
+        self.step = state["step"]
+        self._elapsed = state["elapsed_s"]
         self._loss_sum.copy_(state["loss_sum"])
         self._loss_count.copy_(state["loss_count"])
 
 
-def check_common(config: Any) -> None:
-    """Checks of the fields every agent config has (discount, tau, batch_size, hidden,
-    normalize_eps, matmul_dtype)."""
-    if not 0.0 <= config.discount <= 1.0:
-        raise ValueError(f"discount must lie in [0, 1], got {config.discount}")
-    if not 0.0 < config.tau <= 1.0:
-        raise ValueError(f"tau must lie in (0, 1], got {config.tau}")
-    if config.batch_size < 1 or not config.hidden or min(config.hidden) < 1:
+def _max_action(value: Any, act_dim: int) -> np.ndarray:
+    """``value`` broadcast to [act_dim] float32; positive and finite, as actions lie in
+    [-max, max] (a wrong shape raises numpy's one-line ValueError)."""
+    max_a = np.broadcast_to(np.asarray(value, dtype=np.float32), (act_dim,))
+    if not np.all(np.isfinite(max_a)) or np.any(max_a <= 0):
         raise ValueError(
-            "batch_size and hidden widths must be positive, "
-            f"got {config.batch_size}, {config.hidden}"
+            f"max_action must be positive and finite (actions lie in [-max, max]), got {value}"
         )
-    if config.normalize_eps < 0:
-        raise ValueError(f"normalize_eps must be >= 0, got {config.normalize_eps}")
-    if config.matmul_dtype not in ("float32", "bfloat16"):
+    return max_a
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    """agent.json, checked to hold what ``load`` reads; else one line naming the file."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(
-            f"matmul_dtype must be 'float32' or 'bfloat16', got {config.matmul_dtype!r}"
+            f"{path} is unreadable or not JSON ({_first_line(e)}); "
+            "save the agent again with agent.save(dir)"
+        ) from e
+
+    def is_int(v: Any, lo: int) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+    ok = (
+        isinstance(meta, dict)
+        and isinstance(meta.get("algo"), str)
+        and isinstance(meta.get("config"), dict)
+        and is_int(meta.get("obs_dim"), 1)
+        and is_int(meta.get("act_dim"), 1)
+        and is_int(meta.get("step"), 0)
+    )
+    if not ok:
+        raise ValueError(
+            f"{path} is not an agent file of offline_agents: it needs algo, config, obs_dim and "
+            "act_dim (ints >= 1) and step (int >= 0); save the agent again with agent.save(dir)"
         )
+    return meta
+
+
+def _read_config(config_cls: type, meta: dict[str, Any], path: Path) -> Any:
+    """The saved config; unknown or invalid fields (another version's file) name the file."""
+    saved = meta["config"]
+    unknown = sorted(set(saved) - {f.name for f in dataclasses.fields(config_cls)})
+    if unknown:
+        raise ValueError(
+            f"{path} has {config_cls.__name__} fields {unknown} that offline_agents "
+            f"{__version__} lacks (written by {meta.get('package_version', '?')}); "
+            "load it with that version or retrain"
+        )
+    try:
+        return config_cls(**saved)
+    except ValueError as e:
+        raise ValueError(f"{path} holds an invalid config: {e}; fix or re-save it") from e
+
+
+def _mismatch(found: Any, want: Any, at: str = "") -> str | None:
+    """Where ``found`` differs from ``want`` in keys, tensor shape and dtype, or value type
+    (so loading fails up front, not half-way); None where it matches."""
+    where = at or "top level"
+    if isinstance(want, dict):
+        if not isinstance(found, dict):
+            return f"{where}: {type(found).__name__} where a dict was expected"
+        missing, extra = sorted(set(want) - set(found)), sorted(set(found) - set(want))
+        if missing or extra:
+            return f"{where}: missing keys {missing[:3]}, unexpected keys {extra[:3]}"
+        for key in want:
+            bad = _mismatch(found[key], want[key], f"{at}.{key}" if at else str(key))
+            if bad:
+                return bad
+        return None
+    if isinstance(want, torch.Tensor):
+        if not isinstance(found, torch.Tensor):
+            return f"{where}: {type(found).__name__} where a tensor was expected"
+        if found.shape != want.shape or found.dtype != want.dtype:
+            return (
+                f"{where}: {tuple(found.shape)} {found.dtype} where "
+                f"{tuple(want.shape)} {want.dtype} was expected"
+            )
+        return None
+    if type(found) is not type(want):
+        return f"{where}: {type(found).__name__} where {type(want).__name__} was expected"
+    return None
 
 
 def cosine_lr(base_lr: float, step: int, total: int) -> float:

@@ -16,12 +16,14 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from .agent import OfflineAgent, check_common, cosine_lr
+from ._fields import FINITE, FLAG, POSITIVE, Valid, check_fields
+from .agent import COMMON_VALID, OfflineAgent, cosine_lr
 from .buffer import Batch
 from .optim import FlatAdam, flat_target
 
@@ -48,17 +50,28 @@ class IQLConfig:
     normalize_eps: float = 1e-3
     seed: int = 0
 
+    VALID: ClassVar[dict[str, Valid]] = {
+        "expectile": Valid("float", lo=0, hi=1, lo_open=True, hi_open=True),
+        "beta": Valid("float", lo=0, why="0 is plain behaviour cloning"),
+        "max_weight": POSITIVE,
+        "actor_lr": POSITIVE,
+        "q_lr": POSITIVE,
+        "value_lr": POSITIVE,
+        "deterministic_actor": FLAG,
+        "log_std_min": FINITE,
+        "log_std_max": FINITE,
+        "cosine_lr_steps": Valid("int", lo=1, none=True, why="None: train()'s steps"),
+        "reward_scale": POSITIVE,
+        **COMMON_VALID,
+    }
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        check_common(self)
-        if not 0.0 < self.expectile < 1.0:
-            raise ValueError(f"expectile must lie in (0, 1), got {self.expectile}")
-        if self.beta < 0 or self.max_weight <= 0:
-            raise ValueError("beta must be >= 0 and max_weight > 0")
-        if self.cosine_lr_steps is not None and self.cosine_lr_steps < 1:
-            raise ValueError("cosine_lr_steps must be positive or None")
+        check_fields(self)
         if not self.log_std_min < self.log_std_max:
-            raise ValueError("log_std_min must be below log_std_max")
+            raise ValueError(
+                "IQLConfig.log_std_min must be below IQLConfig.log_std_max, "
+                f"got {self.log_std_min} and {self.log_std_max}"
+            )
 
 
 def locomotion_reward_scale(episode_returns: np.ndarray, target: float = 1000.0) -> float:

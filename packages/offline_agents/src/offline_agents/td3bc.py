@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from .agent import OfflineAgent, check_common
+from ._fields import COUNT, NONNEGATIVE, POSITIVE, Valid, check_fields
+from .agent import COMMON_VALID, OfflineAgent
 from .buffer import Batch
 from .nets import EnsembleMLP
 from .optim import FlatAdam, flat_target
@@ -35,13 +37,18 @@ class TD3BCConfig:
     normalize_eps: float = 1e-3  # std + eps, as the paper's code
     seed: int = 0
 
+    VALID: ClassVar[dict[str, Valid]] = {
+        "alpha": Valid("float", lo=0, why="0 is pure behaviour cloning"),
+        "policy_noise": NONNEGATIVE,
+        "noise_clip": NONNEGATIVE,
+        "policy_freq": COUNT,
+        "actor_lr": POSITIVE,
+        "critic_lr": POSITIVE,
+        **COMMON_VALID,
+    }
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        check_common(self)
-        if self.alpha < 0 or self.policy_noise < 0 or self.noise_clip < 0:
-            raise ValueError("alpha, policy_noise and noise_clip must be >= 0")
-        if self.policy_freq < 1:
-            raise ValueError(f"policy_freq must be >= 1, got {self.policy_freq}")
+        check_fields(self)
 
 
 class TD3BC(OfflineAgent):
