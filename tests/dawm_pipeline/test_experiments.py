@@ -94,6 +94,13 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
         (["main", "--dataset-path", "nonsense"], "TASK=FILE"),
         (["main", "--seeds", "x"], "invalid int value"),
     ],
+    ids=[
+        "unknown-experiment",
+        "unknown-scale",
+        "unknown-task",
+        "dataset-path-without-task",
+        "seeds-text",
+    ],
 )
 def test_bad_input_is_one_error_line(argv, needle, tmp_path, capsys):
     out = ["--results", str(tmp_path / "r.jsonl"), "--doc", str(tmp_path / "r.md")]

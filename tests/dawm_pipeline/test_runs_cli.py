@@ -108,6 +108,14 @@ def test_synthetic_share_keeps_the_ratio_mix_under_a_volume_cap():
         (["trainwm"], "unknown stage 'trainwm'"),
         (["--preset", "fast"], "unknown preset 'fast'"),
     ],
+    ids=[
+        "unknown-env",
+        "horizon-zero",
+        "horizon-text",
+        "data-scale-above-1",
+        "unknown-stage",
+        "unknown-preset",
+    ],
 )
 def test_cli_rejects_bad_input_with_one_line(args, message):
     with pytest.raises(ValueError, match=message) as err:

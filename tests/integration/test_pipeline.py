@@ -216,6 +216,7 @@ def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
         (["--gen.max-transitions", "0"], "--gen.max-transitions must be >= 1"),
         (["--dataset-source", "d4rl", "--dataset-path", "/no/such/file.hdf5"], "not found"),
     ],
+    ids=["unknown-env", "horizon-zero", "horizon-text", "max-transitions-zero", "missing-hdf5"],
 )
 def test_bad_input_gives_one_clear_line(tmp_path, extra, needle):
     proc = cli("--preset", "tiny", "--out", str(tmp_path), *extra, timeout=60)
