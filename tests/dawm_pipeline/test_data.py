@@ -203,24 +203,24 @@ def _d4rl_broken(tmp_path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(
-    ("kind", "message"),
-    [
-        ("nan", "observations holds 1 NaN/inf values"),
-        ("inf", "rewards holds 1 NaN/inf values"),
-        ("wrong_dim", r"observations has shape \(8, 17\), expected \(N, 11\)"),
-        ("short", "actions has 5 rows"),
-        ("old_layout", "lacks next_observations"),
-        (
-            "action_scale",
-            r"actions lie outside hopper's action space \[-1, 1\] in 8 rows "
-            r"\(first at row 0",
-        ),
-        ("text", "rewards holds \\|S3 values, not numbers"),
-        ("truncated", "not a readable hdf5 file"),
-        ("not_hdf5", "not a readable hdf5 file"),
-    ],
-)
+D4RL_BROKEN = [
+    ("nan", "observations holds 1 NaN/inf values"),
+    ("inf", "rewards holds 1 NaN/inf values"),
+    ("wrong_dim", r"observations has shape \(8, 17\), expected \(N, 11\)"),
+    ("short", "actions has 5 rows"),
+    ("old_layout", "lacks next_observations"),
+    (
+        "action_scale",
+        r"actions lie outside hopper's action space \[-1, 1\] in 8 rows "
+        r"\(first at row 0",
+    ),
+    ("text", "rewards holds \\|S3 values, not numbers"),
+    ("truncated", "not a readable hdf5 file"),
+    ("not_hdf5", "not a readable hdf5 file"),
+]
+
+
+@pytest.mark.parametrize(("kind", "message"), D4RL_BROKEN, ids=[kind for kind, _ in D4RL_BROKEN])
 def test_d4rl_bad_files_give_one_line_errors(tmp_path, kind, message):
     path = _d4rl_broken(tmp_path, kind)
     with pytest.raises(DatasetError, match=message) as e:

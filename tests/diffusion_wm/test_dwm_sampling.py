@@ -65,21 +65,25 @@ def test_sampling_config_defaults_are_the_paper_settings():
         s.steps = 5  # type: ignore[misc]
 
 
+BAD_SAMPLING = [
+    ({"steps": 0}, r"SamplingConfig\.steps must be an int >= 1, got 0 \(DWM uses 3\)"),
+    ({"steps": 2.5}, r"SamplingConfig\.steps must be an int >= 1, got 2\.5"),
+    ({"steps": True}, r"SamplingConfig\.steps must be an int >= 1, got True"),
+    ({"guidance": math.inf}, r"SamplingConfig\.guidance must be a finite number, got inf"),
+    ({"guidance": math.nan}, r"SamplingConfig\.guidance must be a finite number, got nan"),
+    ({"clip": 0.0}, r"SamplingConfig\.clip must be a finite number > 0, got 0\.0"),
+    ({"clip": -1.0}, r"SamplingConfig\.clip must be a finite number > 0, got -1\.0"),
+    ({"clip": math.nan}, r"SamplingConfig\.clip must be a finite number > 0, got nan"),
+    ({"clip": math.inf}, r"SamplingConfig\.clip must be a finite number > 0, got inf"),
+    ({"eta": -0.1}, r"SamplingConfig\.eta must be a finite number >= 0, got -0\.1"),
+    ({"eta": math.nan}, r"SamplingConfig\.eta must be a finite number >= 0, got nan"),
+]
+
+
 @pytest.mark.parametrize(
     "kwargs, msg",
-    [
-        ({"steps": 0}, r"SamplingConfig\.steps must be an int >= 1, got 0 \(DWM uses 3\)"),
-        ({"steps": 2.5}, r"SamplingConfig\.steps must be an int >= 1, got 2\.5"),
-        ({"steps": True}, r"SamplingConfig\.steps must be an int >= 1, got True"),
-        ({"guidance": math.inf}, r"SamplingConfig\.guidance must be a finite number, got inf"),
-        ({"guidance": math.nan}, r"SamplingConfig\.guidance must be a finite number, got nan"),
-        ({"clip": 0.0}, r"SamplingConfig\.clip must be a finite number > 0, got 0\.0"),
-        ({"clip": -1.0}, r"SamplingConfig\.clip must be a finite number > 0, got -1\.0"),
-        ({"clip": math.nan}, r"SamplingConfig\.clip must be a finite number > 0, got nan"),
-        ({"clip": math.inf}, r"SamplingConfig\.clip must be a finite number > 0, got inf"),
-        ({"eta": -0.1}, r"SamplingConfig\.eta must be a finite number >= 0, got -0\.1"),
-        ({"eta": math.nan}, r"SamplingConfig\.eta must be a finite number >= 0, got nan"),
-    ],
+    BAD_SAMPLING,
+    ids=["{}={}".format(*next(iter(kw.items()))) for kw, _ in BAD_SAMPLING],
 )
 def test_sampling_config_rejects_bad_values(kwargs, msg):
     with pytest.raises(ValueError, match=msg) as err:
