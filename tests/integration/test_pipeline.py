@@ -231,6 +231,7 @@ def test_a_stale_run_name_is_refused_and_overwrite_moves_it_aside(tiny_hopper, t
     args = [*base(tiny_hopper, tmp_path), "--run", "mine"]
     first = cli("data", *args)
     assert first.returncode == 0, first.stderr[-2000:]
+    assert "(chosen explicitly (--dataset-source))" in first.stderr  # the source used, and why
     run_dir = Path(first.stdout.strip().splitlines()[-1])
     record = json.loads((run_dir / "run.json").read_text())
     refused = cli("data", *args, "--gamma", "0.9")
