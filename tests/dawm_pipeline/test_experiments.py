@@ -18,7 +18,7 @@ from dawm_pipeline.experiments import ResultStore, paper, plan
 from dawm_pipeline.experiments import doc as results_doc
 from dawm_pipeline.experiments.cli import main
 from dawm_pipeline.experiments.doc import base as doc_base
-from dawm_pipeline.experiments.plan import TASKS
+from dawm_pipeline.experiments.plan import PAPER_TASKS
 from dawm_pipeline.experiments.runner import Sweep, run_experiment
 from test_data import make_bundle
 
@@ -64,14 +64,15 @@ def _sweep(tmp_path, hopper_file, **extra):
 
 def test_plan_crosses_tasks_algos_seeds_and_variants():
     cells = plan("main", "cpu")
-    assert len(cells) == 9 * 2 * 3
+    assert len(cells) == 12 * 2 * 3  # the paper's 9 locomotion tasks and Pusher's 3
+    assert {c.task for c in cells} >= {"pusher-medium", "pusher-medium-replay"}
     assert {(c.horizon, c.synthetic_ratio) for c in cells} == {(7, 8.0)}
     horizons = plan("horizon", "cpu", tasks=(TASK,), seeds=(0,))
     assert [c.horizon for c in horizons] == [1, 3, 7]
     volume = plan("dawm-t", "cpu", tasks=(TASK,), seeds=(0,))
     assert [c.synthetic_ratio for c in volume] == [1.0, 8.0]
     idm = plan("idm-check", "cpu")
-    assert len(idm) == 9 and all(c.algo is None and c.seed is None for c in idm)
+    assert len(idm) == 12 and all(c.algo is None and c.seed is None for c in idm)
     stoch = plan("stochastic", "cpu", algos=("td3bc", "iql"), seeds=(0, 1))
     assert len(stoch) == 2 * 2 * 2  # per algo and seed: plain and stochastic, each real and DAWM
     for algo in ("td3bc", "iql"):
@@ -252,12 +253,12 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
 
 
 def test_published_per_task_table_is_complete_and_rendered_apart(tmp_path, monkeypatch):
-    assert set(paper.PER_TASK) == set(TASKS)
+    assert set(paper.PER_TASK) == set(PAPER_TASKS)
     assert all(set(cells) == set(paper.PER_TASK_METHODS) for cells in paper.PER_TASK.values())
     # a transcription check: each column averages to the 9-task average the paper prints
     printed = {"TD3+BC": 0.693, "DWM-TD3BC": 0.679, "IQL": 0.601, "DWM-IQL": 0.641, "DD": 0.677}
     for method, average in printed.items():
-        mean = sum(paper.PER_TASK[t][method][0] for t in TASKS) / len(TASKS)
+        mean = sum(paper.PER_TASK[t][method][0] for t in PAPER_TASKS) / len(PAPER_TASKS)
         assert mean == pytest.approx(average, abs=0.0015), method
     monkeypatch.setattr(doc_base, "pending_reason", lambda task: "pending: not run")
     doc = results_doc.render([], tmp_path, "results/", "r.jsonl")

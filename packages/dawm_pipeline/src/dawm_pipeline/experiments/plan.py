@@ -16,8 +16,13 @@ from dawm_pipeline.tasks import LEVELS, STOCHASTIC_SUFFIX, resolve
 
 PAPER_ROBOTS = ("halfcheetah", "hopper", "walker2d")
 """The robots of the paper's main table (DAWM arXiv 2509.19538, D4RL locomotion)."""
-TASKS = tuple(f"{robot}-{level}" for level in LEVELS for robot in PAPER_ROBOTS)
+PAPER_TASKS = tuple(f"{robot}-{level}" for level in LEVELS for robot in PAPER_ROBOTS)
 """The 9 D4RL locomotion tasks, in the order of the paper's main table."""
+MANIPULATION_TASKS = tuple(f"pusher-{level}" for level in LEVELS)
+"""Beyond the paper: Gymnasium's Pusher-v5 arm (issue #15), to test whether the design
+transfers beyond locomotion (no published numbers exist for it)."""
+TASKS = PAPER_TASKS + MANIPULATION_TASKS
+"""Every task the experiments know: the paper's 9, then Pusher's 3."""
 ABLATION_TASKS = ("hopper-medium-replay", "walker2d-medium-replay", "halfcheetah-medium-replay")
 
 
