@@ -14,14 +14,22 @@ from typing import Any
 
 from dawm_pipeline.atomic import write_text
 from dawm_pipeline.experiments.doc.ablations import horizon, volume
-from dawm_pipeline.experiments.doc.base import CMD, Doc, pending_reason
+from dawm_pipeline.experiments.doc.base import CMD, HEADLINE, Doc, pending_reason
 from dawm_pipeline.experiments.doc.context import closing, data_and_scale, reproduce
 from dawm_pipeline.experiments.doc.idm_check import idm_check
-from dawm_pipeline.experiments.doc.main_table import main
+from dawm_pipeline.experiments.doc.main_table import main, published
 from dawm_pipeline.experiments.doc.stochastic import stochastic
+from dawm_pipeline.experiments.plan import SCALES
 from dawm_pipeline.experiments.results import ResultStore
 
-SECTIONS = (data_and_scale, main, horizon, volume, idm_check, stochastic, closing, reproduce)
+SECTIONS = (main, published, horizon, volume, idm_check, stochastic, closing)
+"""The sections of each part: the headline scales first, then the archive of smaller ones."""
+ARCHIVE_NOTE = (
+    "Measured at smaller scales before the bench scale existed, kept for reference. At the "
+    "cpu scale agents train for 4,000 updates, where published TD3+BC and IQL learning "
+    "curves are at 7-67% of their final scores (issue #19): these comparisons are between "
+    "agents that have barely started learning, and they say little about DAWM."
+)
 
 
 def render(rows: list[dict[str, Any]], plot_dir: Path, plot_prefix: str, source: str) -> str:
@@ -35,8 +43,19 @@ def render(rows: list[dict[str, Any]], plot_dir: Path, plot_prefix: str, source:
         "project, except the published figures, which are marked as such.",
         "",
     )
+    data_and_scale(doc)
     for section in SECTIONS:
         section(doc)
+    archived = tuple(
+        s for s in SCALES if s not in HEADLINE and any(r["scale"] == s for r in doc.rows)
+    )
+    if archived:
+        doc.add(f"## Archive: the {', '.join(archived)} scale{'s' * (len(archived) > 1)}", "")
+        doc.add(ARCHIVE_NOTE, "")
+        doc.part(archived, level=3)
+        for section in SECTIONS:
+            section(doc)
+    reproduce(doc)
     return "\n".join(doc.lines).rstrip() + "\n"
 
 

@@ -7,8 +7,11 @@ from dawm_pipeline.experiments.doc.base import Doc, variants
 
 
 def horizon(doc: Doc) -> None:
-    doc.add("## Horizon ablation: H ∈ {1, 3, 7}", "")
-    for scale in doc.scales("horizon"):
+    scales = doc.scales("horizon")
+    if not scales:
+        return
+    doc.heading("Horizon ablation: H ∈ {1, 3, 7}")
+    for scale in scales:
         entries = doc.entries("horizon", scale)
         doc.add(f"Scale `{scale}`, TD3BC; the real-only column does not depend on H.", "")
         body, series = [], {}
@@ -40,13 +43,16 @@ def horizon(doc: Doc) -> None:
 
 
 def volume(doc: Doc) -> None:
-    doc.add("## DAWM-T: synthetic volume 1x vs 8x", "")
+    scales = doc.scales("dawm-t")
+    if not scales:
+        return
+    doc.heading("DAWM-T: synthetic volume 1x vs 8x")
     doc.add(
         "Synthetic transitions per real one: 1 (1/8 of the paper's volume) vs 8 (the "
         "paper's). TD3BC.",
         "",
     )
-    for scale in doc.scales("dawm-t"):
+    for scale in scales:
         entries = doc.entries("dawm-t", scale)
         body = []
         for cell in variants("dawm-t", scale):

@@ -19,6 +19,9 @@ from dawm_pipeline.tasks import resolve
 from dawm_pipeline.verdict import WORDS
 
 ALGO_NAMES = {name: spec.label for name, spec in AGENTS.items()}
+HEADLINE = ("bench", "paper")
+"""Scales whose agents train long enough to learn (issue #19): the report's main part. The
+others (cpu: 4,000 updates, tiny) go to its archive."""
 CMD = "python -m dawm_pipeline.experiments"
 
 
@@ -48,8 +51,22 @@ class Doc:
         self.prefix = plot_prefix
         self.reasons: dict[str, str] = {}
         self.lines: list[str] = []
+        self.part(HEADLINE, level=2)
+
+    def part(self, scales: tuple[str, ...], level: int) -> None:
+        """Start a part of the report: its sections show these scales, headed at `level`,
+        with a verdict tally of their own. The headline part shows its first scale as
+        pending when nothing ran at it; an archive part shows only what ran."""
+        self.only, self.level = scales, level
         self.notes: list[str] = []
         self.tally: dict[str, int] = dict.fromkeys(WORDS, 0)
+
+    @property
+    def headline(self) -> bool:
+        return self.only == HEADLINE
+
+    def heading(self, title: str, sub: int = 0) -> None:
+        self.add(f"{'#' * (self.level + sub)} {title}", "")
 
     def reason(self, task: str) -> str:
         if task not in self.reasons:
@@ -60,8 +77,10 @@ class Doc:
         return [r for r in self.rows if r["experiment"] == experiment]
 
     def scales(self, experiment: str) -> list[str]:
+        """The part's scales this experiment has rows at (the headline: at least its first)."""
         present = {r["scale"] for r in self.of(experiment)}
-        return [s for s in SCALES if s in present] or ["cpu"]
+        shown = [s for s in SCALES if s in present and s in self.only]
+        return shown or (list(self.only[:1]) if self.headline else [])
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)

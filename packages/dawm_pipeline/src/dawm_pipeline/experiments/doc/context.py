@@ -84,14 +84,14 @@ def data_and_scale(doc: Doc) -> None:
 
 
 def closing(doc: Doc) -> None:
-    doc.add("## Closing note", "")
+    doc.heading("Closing note" if doc.headline else "Closing note of the archive")
     if not doc.notes:
         doc.add("Nothing is measured yet: every row above is pending.", "")
         return
     doc.add(
         'Generated from the tables above. "Helped" means DAWM beat real only on every '
-        "seed; with 3 to 5 seeds and CPU-scale budgets that is weak evidence either way, and "
-        "nothing here is a D4RL number.",
+        "seed; with 3 to 5 seeds that is weak evidence either way, and nothing here is a D4RL "
+        "number.",
         "",
         f"Overall, over {sum(doc.tally.values())} measured comparisons (every table entry "
         f"above, ablations included): DAWM helped on every seed in {doc.tally['helped']}, "
@@ -107,14 +107,16 @@ def reproduce(doc: Doc) -> None:
         "## Reproduce",
         "",
         "```bash",
-        f"{CMD} main --scale cpu                 # 9 tasks x TD3BC, IQL x 3 seeds",
-        f"{CMD} main --scale cpu --tasks hopper-medium-replay --algos td3bc",
-        f"{CMD} horizon --scale cpu",
-        f"{CMD} dawm-t --scale cpu",
-        f"{CMD} idm-check --scale cpu",
-        f"{CMD} stochastic --scale cpu          # hopper-medium vs hopper-medium-stochastic",
+        f"{CMD} main --scale bench --algos td3bc --threads 1   # 12 tasks x 5 seeds; one such "
+        "command per core, each with its own --tasks",
+        f"{CMD} main --scale bench --tasks hopper-medium-replay --algos td3bc --seeds 0",
+        f"{CMD} horizon --scale bench",
+        f"{CMD} dawm-t --scale bench",
+        f"{CMD} idm-check --scale bench       # trains the world models the main cells reuse",
+        f"{CMD} stochastic --scale bench      # hopper-medium vs hopper-medium-stochastic",
+        f"{CMD} main --scale cpu              # the archived 4,000-update tables",
         f"{CMD} all --scale paper --device cuda  # the paper's settings, on a GPU",
-        f"{CMD} report                           # rewrite this file from the results",
+        f"{CMD} report                        # rewrite this file from the results",
         "```",
         "",
         "Every command resumes: finished cells (one line each in `docs/results/results."

@@ -7,9 +7,11 @@ from dawm_pipeline.experiments.plan import TASKS
 
 
 def idm_check(doc: Doc) -> None:
+    scales = doc.scales("idm-check")
+    if not scales:
+        return
+    doc.heading("IDM check: held-out real vs generated transitions")
     doc.add(
-        "## IDM check: held-out real vs generated transitions",
-        "",
         "IDM action R² on held-out real episodes; generated transitions have no true "
         "action, so the simulator judges them: MuJoCo is set to the state, stepped with "
         "the action, and R² of s′ − s against the transition's next state is reported "
@@ -26,7 +28,7 @@ def idm_check(doc: Doc) -> None:
         "drop",
         "flag",
     ]
-    for scale in doc.scales("idm-check"):
+    for scale in scales:
         rows = {r["task"]: r for r in doc.of("idm-check") if r["scale"] == scale}
         body = []
         for task in TASKS:

@@ -10,8 +10,11 @@ from dawm_pipeline.verdict import RULE
 
 
 def main(doc: Doc) -> None:
-    doc.add("## Main table: real only vs real + DAWM", "")
-    for scale in doc.scales("main"):
+    scales = doc.scales("main")
+    if not scales:
+        return
+    doc.heading("Main table: real only vs real + DAWM")
+    for scale in scales:
         entries = doc.entries("main", scale)
         planned = {variant(c) for c in plan("main", scale)}
         doc.add(f"Scale `{scale}`. Normalized score, mean ± std over seeds (n per entry);")
@@ -54,14 +57,15 @@ def main(doc: Doc) -> None:
             doc.image(name, "per-task scores, real vs DAWM")
             name = plots.curves(curve_entries, doc.plot_dir / f"curves_{scale}.png")
             doc.image(name, "learning curves, real vs DAWM")
-    published(doc)
 
 
 def published(doc: Doc) -> None:
-    """Other papers' D4RL scores, in tables of their own so no cell mixes with ours."""
+    """Other papers' D4RL scores, in tables of their own so no cell mixes with ours (in the
+    report's main part only)."""
+    if not doc.headline:
+        return
+    doc.heading("Published numbers (D4RL data, not ours)", sub=1)
     doc.add(
-        "### Published numbers (D4RL data, not ours)",
-        "",
         "These are results on the original D4RL datasets; ours are measured on this "
         "project's own datasets (see Data) at far smaller budgets, so the numbers are not "
         "comparable entry by entry. DAWM's per-task scores (arXiv 2509.19538) are not in "

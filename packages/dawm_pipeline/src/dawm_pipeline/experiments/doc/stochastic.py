@@ -10,9 +10,11 @@ from dawm_pipeline.tasks import STOCHASTIC, STOCHASTIC_SUFFIX
 
 def stochastic(doc: Doc) -> None:
     p = STOCHASTIC
+    scales = doc.scales("stochastic")
+    if not scales:
+        return
+    doc.heading("Stochastic dynamics: deterministic vs stochastic data and evaluation")
     doc.add(
-        "## Stochastic dynamics: deterministic vs stochastic data and evaluation",
-        "",
         "Design: the same task twice. Plain: the dataset as is, agents scored in the plain "
         "environment. Stochastic: the `-stochastic` dataset, regenerated with the same "
         "behaviour policies and seeds in a stochastic environment (Gymnasium wrapper "
@@ -23,7 +25,7 @@ def stochastic(doc: Doc) -> None:
         "only when the dynamics become stochastic, paired by seed.",
         "",
     )
-    for scale in doc.scales("stochastic"):
+    for scale in scales:
         entries = doc.entries("stochastic", scale)
         body, shown = [], set()
         for task, algo, h, ratio in stochastic_pairs(doc, scale):
