@@ -427,7 +427,7 @@ def test_bundled_medium_and_medium_expert_regenerate_deterministically(bundle, m
 
 
 def test_stochastic_data_regenerate_deterministically_in_the_stochastic_env(
-    bundle, minari_root, monkeypatch
+    bundle, minari_root, monkeypatch, caplog
 ):
     name = parse_name("hopper-medium-stochastic")
     a, b = bundled.generate(name, bundle), bundled.generate(name, bundle)
@@ -447,8 +447,10 @@ def test_stochastic_data_regenerate_deterministically_in_the_stochastic_env(
     assert not (minari_root / "dawm" / "hopper" / "medium-v0").exists()  # a separate entry
     assert medium.summary()["fingerprint"] == a.fingerprint  # no manifest check, recorded
     monkeypatch.setattr(bundled, "STOCHASTIC", Perturbation(action_noise=0.2))
-    with pytest.raises(DatasetError, match="another perturbation"):
-        load_dataset("hopper-medium-stochastic", path=bundle)
+    with caplog.at_level("WARNING"):  # a cache collected with another perturbation is rebuilt
+        noisier = load_dataset("hopper-medium-stochastic", path=bundle)
+    assert "was collected with another perturbation" in caplog.text
+    assert noisier.info.extra["dawm"]["perturbation"]["action_noise"] == 0.2
 
 
 def test_stochastic_env_perturbs_and_is_seeded():
@@ -471,17 +473,21 @@ def test_stochastic_env_perturbs_and_is_seeded():
     assert found.perturbation.action_noise == 0.1
 
 
-def test_stale_minari_cache_is_reported(bundle):
-    load_dataset("hopper-medium-replay", source="bundled", path=bundle)
+def test_stale_minari_cache_is_rebuilt_and_a_damaged_shipped_file_reported(bundle, caplog):
+    first = load_dataset("hopper-medium-replay", source="bundled", path=bundle)
     m = bundled.read_manifest("hopper", bundle)
-    m["fingerprints"] = {"hopper-medium-replay": "0" * 64}
+    m["bundle_hash"] = "1" * 64  # a new version of the shipped files
     write_json(bundle / "hopper" / "manifest.json", m)
-    with pytest.raises(DatasetError, match="does not match the shipped file"):
-        load_dataset("hopper-medium-replay", source="bundled", path=bundle)
-    m["bundle_hash"] = "0" * 64
+    with caplog.at_level("WARNING"):
+        again = load_dataset("hopper-medium-replay", source="bundled", path=bundle)
+    assert "was made from another version of the bundled data; rebuilding it" in caplog.text
+    assert again.info.extra["dawm"]["bundle_hash"] == "1" * 64
+    assert again.fingerprint == first.fingerprint
+    m["fingerprints"] = {"hopper-medium-replay": "0" * 64}  # the shipped file no longer matches
     write_json(bundle / "hopper" / "manifest.json", m)
-    with pytest.raises(DatasetError, match="another version of the bundled data; delete"):
+    with pytest.raises(DatasetError, match=r"does not match its manifest .* reinstall") as e:
         load_dataset("hopper-medium-replay", source="bundled", path=bundle)
+    assert "\n" not in str(e.value)
 
 
 def test_bundled_missing_env_and_truncated_file(bundle, tmp_path):

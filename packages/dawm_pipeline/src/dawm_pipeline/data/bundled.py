@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -144,7 +145,16 @@ def generate(name: Task, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset:
     info = dataset_info(name, manifest.get("recipe"))
     folder = bundle_dir / name.robot.name
     if name.level == "medium-replay":
-        return load_episodes_npz(folder / manifest["files"]["medium-replay"], name, info)
+        path = folder / manifest["files"]["medium-replay"]
+        ds = load_episodes_npz(path, name, info)
+        want = manifest.get("fingerprints", {}).get(name.name)
+        if want is not None and want != ds.fingerprint:
+            raise DatasetError(
+                f"shipped file {path} does not match its manifest (fingerprint "
+                f"{ds.fingerprint[:12]}, manifest {want[:12]}): the package's data is damaged; "
+                "reinstall it (or check out the file again)"
+            )
+        return ds
     spec = manifest["regenerate"]
     episodes: list[Episode]
     if name.level == "medium":
@@ -168,58 +178,74 @@ def _rollouts(folder: Path, manifest: dict, which: str, spec: dict, name: Task) 
 
 
 def load_bundled(name: Task, bundle_dir: Path = BUNDLE_DIR) -> OfflineDataset:
-    """Load `dawm/<env>/<level>-v0` from local Minari storage, creating it there first."""
+    """Load `dawm/<env>/<level>-v0` from local Minari storage, creating it there first.
+
+    A cached copy made from another version of the shipped files (or with another
+    perturbation) is this package's own derived data: it is deleted with a warning naming it,
+    and rebuilt from the shipped files.
+    """
     dataset_id = name.minari_id(BUNDLED_NAMESPACE)
     manifest = read_manifest(name.robot.name, bundle_dir)
-    if not minari_io.has_local(dataset_id):
-        log.info("dawm bundled %s: building %s in %s", name, dataset_id, minari_io.storage_root())
-        ds = generate(name, bundle_dir)
-        meta = {
-            "recipe": "dawm",
-            "not_d4rl": True,
-            "dataset": name.name,
-            "bundle_hash": manifest["bundle_hash"],
-            "training": manifest.get("recipe", {}),
-            "fingerprint": ds.fingerprint,
-        }
-        desc = DESCRIPTION.format(name=name.name, env_id=name.gym_id)
-        if name.stochastic:
-            meta["perturbation"] = dataclasses.asdict(STOCHASTIC)
-            desc += STOCHASTIC_NOTE.format(label=STOCHASTIC.label, env_id=name.gym_id)
-        try:
-            minari_io.write_minari(ds, dataset_id, desc, meta)
-        except OSError as e:  # read-only storage, or another process got there first
-            if not minari_io.has_local(dataset_id):
-                log.warning("dawm bundled %s: could not cache in Minari storage (%s)", name, e)
-                return ds
+    if minari_io.has_local(dataset_id):
+        ds = minari_io.load_minari(dataset_id, name, source="bundled")
+        stale = _stale(ds, manifest)
+        if stale is None:
+            ds.info.extra |= {"recipe": manifest.get("recipe", {}), **_dynamics(name)}
+            _warn_if_other_cpu(ds, manifest)
+            return ds
+        where = minari_io.dataset_dir(dataset_id)
+        log.warning("dawm bundled %s: the cache %s %s; rebuilding it", name, where, stale)
+        shutil.rmtree(where)
+    log.info("dawm bundled %s: building %s in %s", name, dataset_id, minari_io.storage_root())
+    ds = generate(name, bundle_dir)
+    meta = {
+        "recipe": "dawm",
+        "not_d4rl": True,
+        "dataset": name.name,
+        "bundle_hash": manifest["bundle_hash"],
+        "training": manifest.get("recipe", {}),
+        "fingerprint": ds.fingerprint,
+    }
+    desc = DESCRIPTION.format(name=name.name, env_id=name.gym_id)
+    if name.stochastic:
+        meta["perturbation"] = dataclasses.asdict(STOCHASTIC)
+        desc += STOCHASTIC_NOTE.format(label=STOCHASTIC.label, env_id=name.gym_id)
+    try:
+        minari_io.write_minari(ds, dataset_id, desc, meta)
+    except OSError as e:  # read-only storage, or another process got there first
+        if not minari_io.has_local(dataset_id):
+            log.warning("dawm bundled %s: could not cache in Minari storage (%s)", name, e)
+            return ds
     ds = minari_io.load_minari(dataset_id, name, source="bundled")
     ds.info.extra |= {"recipe": manifest.get("recipe", {}), **_dynamics(name)}
-    _check_fingerprint(ds, manifest, dataset_id)
+    stale = _stale(ds, manifest)
+    if stale is not None:  # another process cached another version meanwhile
+        where = minari_io.dataset_dir(dataset_id)
+        raise DatasetError(f"Minari dataset {dataset_id} at {where} {stale}; delete it and retry")
+    _warn_if_other_cpu(ds, manifest)
     return ds
 
 
-def _check_fingerprint(ds: OfflineDataset, manifest: dict, dataset_id: str) -> None:
-    where = minari_io.dataset_dir(dataset_id)
-    if ds.info.extra.get("dawm", {}).get("bundle_hash") != manifest["bundle_hash"]:
-        raise DatasetError(
-            f"Minari dataset {dataset_id} at {where} was made from another version of the "
-            f"bundled data; delete {where} and load again to rebuild it"
-        )
-    made_with = ds.info.extra["dawm"].get("perturbation")
-    if made_with is not None and made_with != dataclasses.asdict(STOCHASTIC):
-        raise DatasetError(
-            f"Minari dataset {dataset_id} at {where} was collected with another perturbation "
-            f"({made_with}, now {STOCHASTIC}); delete {where} and load again to rebuild it"
-        )
+def _stale(ds: OfflineDataset, manifest: dict) -> str | None:
+    """Why a cached copy is not the shipped files' data (None: it is)."""
+    made = ds.info.extra.get("dawm", {})
+    if made.get("bundle_hash") != manifest["bundle_hash"]:
+        return "was made from another version of the bundled data"
+    perturbation = made.get("perturbation")
+    if perturbation is not None and perturbation != dataclasses.asdict(STOCHASTIC):
+        return f"was collected with another perturbation ({perturbation}, now {STOCHASTIC})"
+    want = manifest.get("fingerprints", {}).get(ds.name)
+    if ds.name.endswith("medium-replay") and want is not None and want != ds.fingerprint:
+        # copied from the shipped file, never rolled out: any difference is another version
+        return f"does not match the shipped file (fingerprint {ds.fingerprint[:12]})"
+    return None
+
+
+def _warn_if_other_cpu(ds: OfflineDataset, manifest: dict) -> None:
+    """Same data version, different rolled-out bytes: say so (the fingerprint is recorded)."""
     want = manifest.get("fingerprints", {}).get(ds.name)
     if want is None or want == ds.fingerprint:
         return
-    if ds.name.endswith("medium-replay"):  # copied from the shipped file, never rolled out
-        raise DatasetError(
-            f"Minari dataset {dataset_id} at {where} does not match the shipped file "
-            f"(fingerprint {ds.fingerprint[:12]}, expected {want[:12]}); delete {where} and "
-            "load again to rebuild it"
-        )
     # Same data version, different bytes: rollouts are bit-reproducible on one machine but
     # floating-point differences between CPUs can change the trajectories.
     log.warning(
