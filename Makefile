@@ -1,5 +1,6 @@
 # dawm — developer entry points. Every target creates .venv and installs what it needs.
 #   make setup  : .venv with torch==2.13.0 (CPU wheel) and every package editable, with test extras
+#                 (dawm_pipeline's include its `ray` extra: Ray for --launcher ray and its tests)
 #   make test   : setup, then pytest over tests/
 #   make run    : setup, then the DAWM pipeline on hopper-medium-replay (quick preset)
 #   make lint   : ruff over the whole tree

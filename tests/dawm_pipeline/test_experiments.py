@@ -8,8 +8,6 @@ stochastic experiment.
 import json
 from pathlib import Path
 
-import gymnasium as gym
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -23,33 +21,6 @@ from dawm_pipeline.experiments.runner import Sweep, run_experiment
 from test_data import make_bundle
 
 TASK = "hopper-medium-replay"
-
-
-@pytest.fixture(scope="module")
-def hopper_file(tmp_path_factory):
-    """~400 transitions of random-action Hopper-v5 episodes in D4RL's hdf5 layout."""
-    env = gym.make("Hopper-v5")
-    rng = np.random.default_rng(0)
-    keys = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
-    out = {k: [] for k in keys}
-    episode = 0
-    while len(out["rewards"]) < 400:
-        obs, _ = env.reset(seed=episode)
-        for t in range(60):
-            action = rng.uniform(-1, 1, 3).astype(np.float32)
-            nxt, reward, term, _, _ = env.step(action)
-            timeout = t == 59 and not term
-            for k, v in zip(keys, (obs, action, reward, nxt, term, timeout), strict=True):
-                out[k].append(v)
-            obs = nxt
-            if term:
-                break
-        episode += 1
-    path = tmp_path_factory.mktemp("data") / "hopper-medium-replay-v2.hdf5"
-    with h5py.File(path, "w") as f:
-        for k in keys:
-            f[k] = np.asarray(out[k])
-    return str(path)
 
 
 def _sweep(tmp_path, hopper_file, **extra):
@@ -94,6 +65,8 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
         (["main", "--tasks", "ant-medium"], "unknown task 'ant-medium'"),
         (["main", "--dataset-path", "nonsense"], "TASK=FILE"),
         (["main", "--seeds", "x"], "invalid int value"),
+        (["main", "--launcher", "slurm"], "invalid choice: 'slurm'"),
+        (["main", "--ray-address", "auto"], "--ray-address is for --launcher ray"),
     ],
     ids=[
         "unknown-experiment",
@@ -101,6 +74,8 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
         "unknown-task",
         "dataset-path-without-task",
         "seeds-text",
+        "unknown-launcher",
+        "ray-address-without-ray",
     ],
 )
 def test_bad_input_is_one_error_line(argv, needle, tmp_path, capsys):

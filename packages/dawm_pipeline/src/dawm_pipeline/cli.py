@@ -12,10 +12,12 @@ import io
 import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 
 import tyro
 
+from dawm_pipeline import distributed
 from dawm_pipeline.config import PipelineConfig, preset
 from dawm_pipeline.pipeline import run, show_package_log
 from dawm_pipeline.stage_graph import STAGES
@@ -26,7 +28,11 @@ USAGE = f"""DAWM end to end on one D4RL-style task.
   python -m dawm_pipeline STAGE [STAGE ...] --env ...         some stages, in pipeline order
                                                               ({", ".join(STAGES)})
 
-Artifacts: <out>/<env>/<run>/<stage>/; finished stages are skipped, interrupted ones resume."""
+Artifacts: <out>/<env>/<run>/<stage>/; finished stages are skipped, interrupted ones resume.
+
+  torchrun --nproc_per_node N -m dawm_pipeline data train-wm --env ...
+                                                              the world model on N processes
+                                                              (DDP; docs/scaling.md)"""
 
 
 def _preset_name(args: Sequence[str]) -> str:
@@ -83,10 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("DAWM_DEBUG"):
             raise
         message = " ".join(str(e).split())
-        print(f"dawm_pipeline: error: {message}", file=sys.stderr)
+        if distributed.is_main():  # torchrun: every rank raised the same error
+            print(f"dawm_pipeline: error: {message}", file=sys.stderr)
+        else:  # torchrun stops every rank once one exits: give rank 0 the time to say why
+            time.sleep(2)
         return 2
     except KeyboardInterrupt:
         print("dawm_pipeline: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
-    print(run_dir)
+    if distributed.is_main():  # torchrun: one line, not one per rank
+        print(run_dir)
     return 0

@@ -1,7 +1,8 @@
 """`python -m dawm_pipeline.experiments NAME [options]`: run an experiment, or `report`.
 
 Finished cells are skipped, so the same command resumes an interrupted sweep; docs/results.md
-is rewritten from the results file after every finished cell.
+is rewritten from the results file after every finished cell. `--launcher ray` runs the
+cells as Ray tasks, on this machine or a cluster (`--ray-address`; docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dawm_pipeline.experiments.launchers import LAUNCHERS
 from dawm_pipeline.experiments.plan import ALGOS, EXPERIMENTS, SCALES, TASKS, check_name
 
 PROG = "python -m dawm_pipeline.experiments"
@@ -43,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TASK=FILE",
         help="read TASK from this D4RL hdf5 file (repeatable)",
     )
+    p.add_argument(
+        "--launcher",
+        choices=LAUNCHERS,
+        default="local",
+        help="local: cells one after another here (default); ray: cells as Ray tasks",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="Ray cluster to use (host:port, or auto); default: RAY_ADDRESS, a cluster\n"
+        "started on this machine with `ray start`, else a new one of its cores",
+    )
     return p
 
 
@@ -60,12 +74,14 @@ def _dataset_paths(items: Sequence[str]) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from dawm_pipeline.experiments.doc import write_report
-    from dawm_pipeline.experiments.runner import Sweep, run_experiment
+    from dawm_pipeline.experiments.launchers import check_options, launcher
+    from dawm_pipeline.experiments.runner import Sweep
     from dawm_pipeline.pipeline import show_package_log
 
     show_package_log()
     try:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+        check_options(args.launcher, args.ray_address)
         names = list(EXPERIMENTS) if args.name == "all" else [args.name]
         if args.name != "report":
             for name in names:
@@ -86,19 +102,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 write_report(Path(args.results), Path(args.doc))
 
         if args.name != "report":
-            for name in names:
-                counts = run_experiment(
-                    name,
-                    sweep,
-                    tuple(args.tasks) if args.tasks else None,
-                    tuple(args.algos) if args.algos else None,
-                    tuple(args.seeds) if args.seeds is not None else None,
-                    on_row=report,
-                )
-                print(
-                    f"{name}: {counts['done']} cells run, {counts['skipped']} already done, "
-                    f"{counts['pending']} pending (dataset not built)"
-                )
+            with launcher(args.launcher, args.ray_address) as run_experiment:
+                for name in names:
+                    counts = run_experiment(
+                        name,
+                        sweep,
+                        tuple(args.tasks) if args.tasks else None,
+                        tuple(args.algos) if args.algos else None,
+                        tuple(args.seeds) if args.seeds is not None else None,
+                        on_row=report,
+                    )
+                    print(
+                        f"{name}: {counts['done']} cells run, {counts['skipped']} already done, "
+                        f"{counts['pending']} pending (dataset not built); rows in {args.results}"
+                    )
         report()
     except (ValueError, FileNotFoundError) as e:
         if os.environ.get("DAWM_DEBUG"):

@@ -4,6 +4,7 @@ An append rewrites the whole file through a temp file and os.replace, so an inte
 either the old file or the new one, never a half-written line; a lock file next to it keeps
 two sweeps writing the same results file from losing each other's rows (the lock lives in
 the temp directory, named after the file's absolute path, so it never lands in the repo).
+`add` (the Ray launcher's driver) also skips a row whose key is already there.
 """
 
 from __future__ import annotations
@@ -50,14 +51,25 @@ class ResultStore:
         return Path(tempfile.gettempdir()) / f"dawm-results-{digest}.lock"
 
     def append(self, row: dict[str, Any]) -> None:
+        self._append(row, unique=False)
+
+    def add(self, row: dict[str, Any]) -> bool:
+        """Append unless a row of the same (experiment, key) is there (checked under the
+        lock, so two drivers finishing the same cell write it once); True when appended."""
+        return self._append(row, unique=True)
+
+    def _append(self, row: dict[str, Any], unique: bool) -> bool:
         line = json.dumps(row, sort_keys=True, default=_plain, allow_nan=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self._lock_path(), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            if unique and (row["experiment"], row["key"]) in self.keys():
+                return False
             text = self.path.read_text() if self.path.exists() else ""
             if text and not text.endswith("\n"):
                 text += "\n"
             write_text(self.path, text + line + "\n")
+        return True
 
 
 def _plain(obj: Any) -> Any:

@@ -6,7 +6,8 @@ once for every cell that needs the same one (e.g. DAWM-T's 1x and 8x cells share
 model), plus one record folder per cell (`<scale>-<algo>-seed<k>-<key>/run.json`). Agents are
 evaluated in their dataset's env: a `-stochastic` task's data come from, and its agents are
 scored in, the stochastic env. The stage hashes decide what is finished; an interrupted stage
-resumes from its checkpoints.
+resumes from its checkpoints. `run_experiment` runs the cells here, one after another
+(`--launcher local`); ray_launcher.py runs the same `run_cell` as Ray tasks.
 """
 
 from __future__ import annotations
@@ -129,6 +130,22 @@ def run_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
     return row
 
 
+def planned(
+    name: str,
+    sweep: Sweep,
+    tasks: tuple[str, ...] | None = None,
+    algos: tuple[str, ...] | None = None,
+    seeds: tuple[int, ...] | None = None,
+) -> list[tuple[Cell, PipelineConfig]]:
+    """Every cell of the experiment with its config: bad settings fail here, before work."""
+    if sweep.scale not in SCALES:
+        raise ValueError(f"unknown scale {sweep.scale!r}: use one of {', '.join(SCALES)}")
+    configs = [(cell, sweep.config(cell)) for cell in plan(name, sweep.scale, tasks, algos, seeds)]
+    log(f"{name}: {len(configs)} cells; results in {sweep.results}, stage folders and cell "
+        f"records in {Path(sweep.out) / '<task>'}")  # fmt: skip
+    return configs
+
+
 def run_experiment(
     name: str,
     sweep: Sweep,
@@ -137,15 +154,13 @@ def run_experiment(
     seeds: tuple[int, ...] | None = None,
     on_row=None,
 ) -> dict[str, int]:
-    """Run every cell of an experiment not yet in the results file; returns counts."""
-    if sweep.scale not in SCALES:
-        raise ValueError(f"unknown scale {sweep.scale!r}: use one of {', '.join(SCALES)}")
-    cells = plan(name, sweep.scale, tasks, algos, seeds)
+    """Run every cell of an experiment not yet in the results file, one after another in
+    this process (`--launcher local`); returns counts."""
+    configs = planned(name, sweep, tasks, algos, seeds)
     store = ResultStore(sweep.results)
     finished = store.keys()
     counts = {"done": 0, "skipped": 0, "pending": 0}
     missing: dict[str, str] = {}
-    configs = [(cell, sweep.config(cell)) for cell in cells]  # bad settings fail before work
     for cell, cfg in tqdm(configs, desc=f"experiment {name}", unit="cell"):
         if cell.task in missing:
             counts["pending"] += 1

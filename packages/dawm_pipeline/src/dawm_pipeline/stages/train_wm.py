@@ -5,6 +5,10 @@ continues from the last checkpoint's step (recorded as `resumed_from`). With
 `wm.stop_patience` the model trains in chunks of `wm.stop_every` steps and stops once its
 held-out step-0 quality stops improving (`StepZeroCheck`, `stale`); the checks are kept in the
 checkpoint folder, so a resumed stage continues the same curve.
+
+Data-parallel under torchrun (pipeline.py runs it on every rank): diffusion_wm's fit averages
+the gradients; rank 0 alone reads the checkpoint's step, scores the early-stopping checks and
+hands them to the others (so every rank stops at the same step), and writes the outputs.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from diffusion_wm.training import CHECKPOINT_FILE
 
 from dawm_pipeline.atomic import read_json, write_json
 from dawm_pipeline.data.dataset import OfflineDataset
+from dawm_pipeline.distributed import from_main, is_main
 from dawm_pipeline.inprogress import read_or_set_aside
 from dawm_pipeline.sequences import (
     build_conditions,
@@ -137,7 +142,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     torch.manual_seed(cfg.model_seed)  # the initial weights: same seed, same model
     model = DiffusionWorldModel(model_config(cfg, data.obs_dim, data.act_dim), cfg.device)
     ckpt = out / CHECKPOINTS
-    resumed_from = _checkpoint_step(ckpt / CHECKPOINT_FILE)
+    resumed_from = from_main(lambda: _checkpoint_step(ckpt / CHECKPOINT_FILE))
 
     def fit(steps: int):
         return model.fit(
@@ -162,21 +167,25 @@ def run(ctx, out: Path) -> dict[str, Any]:
         check = StepZeroCheck(cfg, data.select(np.flatnonzero(holdout)))
         path = ckpt / QUALITY
         # The checks belong to the checkpoint's run: none survive a fresh start.
-        quality = (read_or_set_aside(path, read_json) or []) if resumed_from else []
+        quality = from_main(
+            lambda: (read_or_set_aside(path, read_json) or []) if resumed_from else []
+        )
         step = int(quality[-1][0]) if quality else 0
         while step < cfg.wm.steps and not stale(
             quality, cfg.wm.stop_patience, cfg.wm.stop_min_gain
         ):
             step = min(step + cfg.wm.stop_every, cfg.wm.steps)
             history = fit(step)
-            quality.append([step, check(model)])
-            write_json(path, quality)
+            quality.append([step, from_main(lambda: check(model))])  # rank 0 samples
+            if is_main():
+                write_json(path, quality)
         if history is None:  # resumed after the last check: the checkpoint is at `step`
             history = fit(step)
     else:
         history = fit(cfg.wm.steps)
-    model.save(out / MODEL)
-    write_json(out / "history.json", {**history.to_dict(), "step_zero_r2": quality})
+    if is_main():
+        model.save(out / MODEL)
+        write_json(out / "history.json", {**history.to_dict(), "step_zero_r2": quality})
     return {
         "windows": len(x),
         "steps": history.steps_done,
