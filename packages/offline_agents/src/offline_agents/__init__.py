@@ -4,6 +4,9 @@ buffer = ReplayBuffer(Transitions(obs, act, rew, next_obs, terminals))
 agent = TD3BC(obs_dim, act_dim, max_action=1.0)
 agent.train(buffer, steps=100_000, checkpoint_dir="ckpt", log_csv="curve.csv")
 result = evaluate(agent.act, lambda: gymnasium.make("Hopper-v5"), episodes=10)
+
+agents = TD3BC.batched(obs_dim, act_dim, 1.0, [config_seed0, config_seed1])  # one network
+agents.train([buffer_real, buffer_mixed], steps=100_000); agents.member(1).save("agent1")
 """
 
 __version__ = "0.1.0"

@@ -1,7 +1,16 @@
 """What TD3BC and IQL share: state normalization, ``act``, save/load and the resumable loop.
 
-An algorithm subclass builds its networks and optimizers in ``_build`` and implements one
-gradient update in ``_update``; everything here is algorithm-agnostic.
+An algorithm subclass draws one agent's networks in ``_init_networks``, builds targets and
+optimizers in ``_build`` and implements one gradient update in ``_update``; everything
+here is algorithm-agnostic.
+
+Every agent is a batch of N members, a plain agent being N = 1 (``OfflineAgent.batched``):
+members differ only in seed, and each has its own data stream, state normalizer and
+random generator. Their weights are stacked along the leading dim of every network
+(``nets.EnsembleMLP``; an agent's twin critics are 2 consecutive members), so one batched
+matmul per layer and one fused Adam step serve all of them, and ``_update`` is written
+once with a leading member dim. Files of a single agent keep the layout they had before
+batching (no member dim).
 """
 
 from __future__ import annotations
@@ -11,9 +20,9 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -30,6 +39,7 @@ from .evaluation import EvalResult
 from .nets import EnsembleMLP
 from .optim import FlatAdam
 
+EvalFn = Callable[["OfflineAgent"], EvalResult]
 CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "model.safetensors"
 META = "agent.json"
@@ -76,45 +86,82 @@ class OfflineAgent:
         config: Any = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        obs_dim = COUNT.check(type(self).__name__, "obs_dim", obs_dim)
-        act_dim = COUNT.check(type(self).__name__, "act_dim", act_dim)
         config = self.config_cls() if config is None else config
-        if not isinstance(config, self.config_cls):
-            raise ValueError(
-                f"{type(self).__name__} needs a {self.config_cls.__name__}, "
-                f"got {type(config).__name__}"
-            )
+        self._setup(obs_dim, act_dim, max_action, [config], device)
+
+    @classmethod
+    def batched(
+        cls,
+        obs_dim: int,
+        act_dim: int,
+        max_action: float | np.ndarray,
+        configs: Sequence[Any],
+        device: str | torch.device = "cpu",
+    ) -> Self:
+        """N agents trained as one batched network, member k from ``configs[k]``.
+
+        The configs may differ only in ``seed`` (the networks' shapes and the update's
+        constants are shared). Member k starts from the weights of ``cls(..., configs[k])``
+        and draws the same random numbers; ``train`` takes one buffer per member and
+        ``member(k)`` returns member k as a single agent.
+        """
+        agent = cls.__new__(cls)
+        agent._setup(obs_dim, act_dim, max_action, list(configs), device)
+        return agent
+
+    def _setup(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        max_action: float | np.ndarray,
+        configs: list[Any],
+        device: str | torch.device,
+    ) -> None:
+        name = type(self).__name__
+        obs_dim = COUNT.check(name, "obs_dim", obs_dim)
+        act_dim = COUNT.check(name, "act_dim", act_dim)
+        _check_member_configs(name, self.config_cls, configs)
         max_a = _max_action(max_action, act_dim)
-        self.obs_dim, self.act_dim, self.config = obs_dim, act_dim, config
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        # `config`: what the members share (their seeds are in `configs`)
+        self.configs, self.config, self.members = tuple(configs), configs[0], len(configs)
         self.device = torch.device(device)
         self.max_action = torch.tensor(max_a, device=self.device)
         self.step = 0
         self._elapsed = 0.0
         self._train_steps = 0  # the `steps` of the running train() call
-        self.generator = torch.Generator(self.device).manual_seed(config.seed)
-        self.obs_mean = torch.zeros(obs_dim, device=self.device)
-        self.obs_std = torch.ones(obs_dim, device=self.device)
-        self._normalizer_set = not config.normalize_states
-        self._loss_sum = torch.zeros(len(self.loss_names), device=self.device)
+        self.generators = [torch.Generator(self.device).manual_seed(c.seed) for c in configs]
+        self.obs_mean = torch.zeros(self.members, obs_dim, device=self.device)
+        self.obs_std = torch.ones(self.members, obs_dim, device=self.device)
+        self._normalizer_set = not self.config.normalize_states
+        self._loss_sum = torch.zeros(self.members, len(self.loss_names), device=self.device)
         self._loss_count = torch.zeros(len(self.loss_names), device=self.device)
-        # Initialise from the config seed without touching the caller's global RNG.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            self._build()
+        nets = []
+        for config in configs:
+            # Each member from its own seed, as alone, without touching the caller's global RNG.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed)
+                nets.append(self._init_networks())
+        self._build({key: EnsembleMLP.stack([n[key] for n in nets]) for key in nets[0]})
         self._set_state_affine()
 
     # ----- subclass hooks -------------------------------------------------------------
-    def _build(self) -> None:
-        """Create networks, target networks and optimizers."""
+    def _init_networks(self) -> dict[str, EnsembleMLP]:
+        """One agent's freshly initialised networks (drawn from the global RNG, seeded)."""
+        raise NotImplementedError
+
+    def _build(self, nets: dict[str, EnsembleMLP]) -> None:
+        """Take the members' stacked networks; create target networks and optimizers."""
         raise NotImplementedError
 
     def _update(self, batch: Batch, states: torch.Tensor) -> torch.Tensor:
-        """One gradient update; ``states`` is [s | s'] normalized. Returns the values of
-        the first k ``loss_names`` computed at this step as a 1-D tensor."""
+        """One gradient update of every member; the batch is [N, B, ...] and ``states``
+        [N, B, 2·obs_dim] is [s | s'] normalized. Returns the values of the first k
+        ``loss_names`` computed at this step as [N, k]."""
         raise NotImplementedError
 
     def _policy(self, obs: torch.Tensor) -> torch.Tensor:
-        """Deterministic actions for normalized observations."""
+        """Deterministic actions [N, B, act_dim] for normalized observations [N, B, obs_dim]."""
         raise NotImplementedError
 
     def modules(self) -> dict[str, nn.Module]:
@@ -133,10 +180,12 @@ class OfflineAgent:
 
     # ----- state normalization --------------------------------------------------------
     def set_state_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
-        """Fix the (s − mean) / std applied to every state, in training and in ``act``."""
+        """Fix the (s − mean) / std applied to every state, in training and in ``act``:
+        [obs_dim] for every member, or [N, obs_dim] one row per member."""
         mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-        if mean.shape != (self.obs_dim,) or std.shape != (self.obs_dim,):
-            raise ValueError(f"mean and std must have shape ({self.obs_dim},)")
+        shapes = {(self.obs_dim,), (self.members, self.obs_dim)}
+        if mean.shape not in shapes or std.shape not in shapes:
+            raise ValueError(f"mean and std must have one of the shapes {sorted(shapes)}")
         if not np.all(std > 0):
             raise ValueError("std must be positive; add an epsilon to constant dimensions")
         self.obs_mean.copy_(torch.from_numpy(mean))
@@ -145,34 +194,76 @@ class OfflineAgent:
         self._set_state_affine()
 
     def _set_state_affine(self) -> None:
-        # [s | s'] normalized in one fused multiply-add: x·scale + shift.
+        # [s | s'] normalized in one fused multiply-add: x·scale + shift, [N, 1, 2·obs_dim].
         scale = 1.0 / self.obs_std
-        self._scale2 = torch.cat([scale, scale])
-        self._shift2 = torch.cat([-self.obs_mean * scale, -self.obs_mean * scale])
+        self._scale2 = torch.cat([scale, scale], 1).unsqueeze(1)
+        self._shift2 = torch.cat([-self.obs_mean * scale, -self.obs_mean * scale], 1).unsqueeze(1)
 
     @torch.inference_mode()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic action(s) for raw observation(s) [obs_dim] or [N, obs_dim]."""
+        """Deterministic action(s) for raw observation(s) [obs_dim] or [B, obs_dim]. A batch
+        of N members answers [N, ..., act_dim]: every member on the same observations, or
+        each on its own with [N, B, obs_dim]."""
         x = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
-        if x.shape[-1] != self.obs_dim or x.dim() not in (1, 2):
-            raise ValueError(f"act expects [obs_dim] or [N, obs_dim] with obs_dim={self.obs_dim}")
-        x = torch.addcmul(self._shift2[: self.obs_dim], x, self._scale2[: self.obs_dim])
-        a = self._policy(x.reshape(-1, self.obs_dim)).clamp(-self.max_action, self.max_action)
-        return a.reshape(*x.shape[:-1], self.act_dim).cpu().numpy()
+        n, o = self.members, self.obs_dim
+        own = n > 1 and x.dim() == 3 and x.shape[0] == n
+        if not (x.dim() in (1, 2) or own) or x.shape[-1] != o:
+            each = f" or [{n}, B, obs_dim]" if n > 1 else ""
+            raise ValueError(f"act expects [obs_dim] or [B, obs_dim]{each} with obs_dim={o}")
+        lead = x.shape[:-1] if own or n == 1 else (n, *x.shape[:-1])
+        x = torch.addcmul(
+            self._shift2[..., :o], x.reshape(n if own else 1, -1, o), self._scale2[..., :o]
+        )
+        a = self._policy(x).clamp(-self.max_action, self.max_action)
+        return a.reshape(*lead, self.act_dim).cpu().numpy()
+
+    def member(self, k: int) -> Self:
+        """Member k as a single agent of its own config, with its weights, normalizer, Adam
+        state, generator and step: it acts, saves and trains on as it would have in the batch."""
+        if not 0 <= k < self.members:
+            raise IndexError(f"member {k} of a batch of {self.members}")
+        agent = type(self)(self.obs_dim, self.act_dim, 1.0, self.configs[k], self.device)
+        agent._load_tensors(
+            {key: t[k].cpu() for key, t in self._per_member().items()}
+            | {"max_action": self.max_action.cpu()}
+        )
+        for key, opt in agent.optimizers().items():
+            opt.load_state_dict(self.optimizers()[key].member_state(k, self.members))
+        agent.generators[0].set_state(self.generators[k].get_state())
+        agent._normalizer_set = self._normalizer_set
+        agent.step, agent._elapsed = self.step, self._elapsed
+        return agent
+
+    def _one_per_member(self, value: Any, what: str, owner: str, shared: bool) -> list[Any]:
+        """``value`` as one per member: a sequence of N as given; a single value serves
+        every member where ``shared`` (and always a single agent)."""
+        n = self.members
+        if isinstance(value, Sequence) and not isinstance(value, str):
+            if len(value) != n:
+                raise ValueError(
+                    f"{type(self).__name__}.{owner} got {len(value)} {what} for {n} "
+                    "member(s); give one per member"
+                )
+            return list(value)
+        if n > 1 and not shared:
+            raise ValueError(
+                f"{type(self).__name__}.{owner} needs {what} as a sequence of {n}, one per member"
+            )
+        return [value] * n
 
     # ----- training -------------------------------------------------------------------
     def train(
         self,
-        buffer: ReplayBuffer,
+        buffer: ReplayBuffer | Sequence[ReplayBuffer],
         steps: int,
         *,
-        eval_fn: Callable[[OfflineAgent], EvalResult] | None = None,
+        eval_fn: EvalFn | Sequence[EvalFn] | None = None,
         eval_every: int = 5000,
         log_every: int = 1000,
         checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 10_000,
         resume: bool = True,
-        log_csv: str | Path | None = None,
+        log_csv: str | Path | Sequence[str | Path] | None = None,
         progress: bool = True,
     ) -> list[dict[str, float]]:
         """Train until ``self.step == steps`` (a total, so a resumed run finishes the same).
@@ -180,14 +271,24 @@ class OfflineAgent:
         With ``checkpoint_dir`` and ``resume`` an existing checkpoint is loaded first and
         training continues bit-identically (weights, optimizer moments, RNG state, step).
         Returns the rows written to the training-curve CSV during this call.
+
+        A batch of N members takes ``buffer`` and ``eval_fn`` as sequences of N, one per
+        member (or one shared by all), and ``log_csv`` as N paths: member k samples its own
+        batches from its buffer with its own generator, ``eval_fn`` gets ``member(k)``, the
+        checkpoint holds the whole batch, and the rows returned carry ``member``.
         """
-        if buffer.obs_dim != self.obs_dim or buffer.act_dim != self.act_dim:
-            raise ValueError(
-                f"buffer has obs/act dims ({buffer.obs_dim}, {buffer.act_dim}) but the agent "
-                f"({self.obs_dim}, {self.act_dim})"
-            )
-        if buffer.device != self.device:
-            raise ValueError(f"buffer is on {buffer.device} but the agent on {self.device}")
+        buffers = self._one_per_member(buffer, "buffers", "train", shared=True)
+        for k, buf in enumerate(buffers):
+            which = "buffer" if self.members == 1 else f"buffer[{k}]"
+            if buf.obs_dim != self.obs_dim or buf.act_dim != self.act_dim:
+                raise ValueError(
+                    f"{which} has obs/act dims ({buf.obs_dim}, {buf.act_dim}) but the agent "
+                    f"({self.obs_dim}, {self.act_dim})"
+                )
+            if buf.device != self.device:
+                raise ValueError(f"{which} is on {buf.device} but the agent on {self.device}")
+        eval_fns = self._one_per_member(eval_fn, "eval_fns", "train", shared=True)
+        csvs = self._one_per_member(log_csv, "log_csv paths", "train", shared=log_csv is None)
         given = {
             "steps": steps,
             "eval_every": eval_every,
@@ -202,19 +303,23 @@ class OfflineAgent:
         if ckpt is not None and resume and ckpt.exists():
             self._load_checkpoint(ckpt)
         if not self._normalizer_set:
-            self.set_state_normalizer(*buffer.state_stats(self.config.normalize_eps))
+            stats = [b.state_stats(self.config.normalize_eps) for b in buffers]
+            self.set_state_normalizer(*(np.stack(s) for s in zip(*stats, strict=True)))
         self._train_steps = steps
-        logger = _CsvLog(log_csv, self.loss_names, self.step) if log_csv is not None else None
+        loggers = [] if log_csv is None else [_CsvLog(p, self.loss_names, self.step) for p in csvs]
         rows: list[dict[str, float]] = []
         bar = tqdm(total=steps, initial=self.step, disable=not progress, desc=type(self).__name__)
         t0, s0 = time.perf_counter(), self.step
         batch_size = self.config.batch_size
+        packed = torch.empty((self.members, batch_size, buffers[0].width), device=self.device)
+        batch = Batch.from_rows(packed, self.obs_dim, self.act_dim)
         while self.step < steps:
-            batch = buffer.sample(batch_size, self.generator)
+            for buf, gen, out in zip(buffers, self.generators, packed, strict=True):
+                buf.sample(batch_size, gen, out=out)
             states = torch.addcmul(self._shift2, batch.states, self._scale2)
             losses = self._update(batch, states)
-            k = losses.shape[0]
-            self._loss_sum[:k] += losses
+            k = losses.shape[1]
+            self._loss_sum[:, :k] += losses
             self._loss_count[:k] += 1
             self.step += 1
             bar.update()
@@ -222,50 +327,71 @@ class OfflineAgent:
             if do_eval or self.step % log_every == 0 or self.step == steps:
                 now = time.perf_counter()
                 self._elapsed += now - t0
-                row = self._log_row((self.step - s0) / max(now - t0, 1e-9))
+                logged = self._log_rows((self.step - s0) / max(now - t0, 1e-9))
                 if do_eval:
-                    assert eval_fn is not None
-                    result = eval_fn(self)
-                    row.update(result.summary())
-                    bar.set_postfix(ret=f"{result.mean:.1f}")
-                rows.append(row)
-                if logger is not None:
-                    logger.write(row)
+                    results = [
+                        fn(self if self.members == 1 else self.member(m))
+                        for m, fn in enumerate(eval_fns)
+                    ]
+                    for row, result in zip(logged, results, strict=True):
+                        row.update(result.summary())
+                    bar.set_postfix(ret=f"{np.mean([r.mean for r in results]):.1f}")
+                if loggers:
+                    for logger, row in zip(loggers, logged, strict=True):
+                        logger.write(row)
+                many = self.members > 1
+                rows += [{"member": m, **row} if many else row for m, row in enumerate(logged)]
                 t0, s0 = time.perf_counter(), self.step
             if ckpt is not None and (self.step % checkpoint_every == 0 or self.step == steps):
                 self._save_checkpoint(ckpt)
         bar.close()
         return rows
 
-    def _log_row(self, updates_per_s: float) -> dict[str, float]:
+    def _log_rows(self, updates_per_s: float) -> list[dict[str, float]]:
+        """One curve row per member: its loss means since the last row."""
         means = (self._loss_sum / self._loss_count.clamp(min=1)).tolist()
         self._loss_sum.zero_()
         self._loss_count.zero_()
-        row: dict[str, float] = {
+        head: dict[str, float] = {
             "step": self.step,
             "elapsed_s": round(self._elapsed, 3),
             "updates_per_s": round(updates_per_s, 1),
         }
-        row.update(zip(self.loss_names, means, strict=True))
-        return row
+        return [head | dict(zip(self.loss_names, m, strict=True)) for m in means]
 
     # ----- files ----------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
-        return {
+        meta = {
             "algo": type(self).__name__,
             "package_version": __version__,
             "obs_dim": self.obs_dim,
             "act_dim": self.act_dim,
             "config": _config_dict(self.config),
         }
+        if self.members > 1:
+            meta["seeds"] = [c.seed for c in self.configs]
+        return meta
 
-    def _tensors(self) -> dict[str, torch.Tensor]:
+    def _per_member(self) -> dict[str, torch.Tensor]:
+        """Every tensor held once per member, as views [N, ...]: a network's [N·m, ...]
+        weights as [N, m, ...] (m = 2 for twin critics), other tensors as they are."""
         out = {
-            f"{name}.{key}": t.detach()
+            f"{name}.{key}": t.unflatten(0, (self.members, -1))
+            if isinstance(mod, EnsembleMLP)
+            else t
             for name, mod in self.modules().items()
             for key, t in mod.state_dict().items()
         }
-        out.update(obs_mean=self.obs_mean, obs_std=self.obs_std, max_action=self.max_action)
+        return out | {"obs_mean": self.obs_mean, "obs_std": self.obs_std}
+
+    def _file_layout(self, t: torch.Tensor) -> torch.Tensor:
+        """A per-member [N, ...] tensor as files hold it: a single agent's without the
+        member dim, as before batching (its files keep their format)."""
+        return t[0] if self.members == 1 else t
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        out = {k: self._file_layout(t) for k, t in self._per_member().items()}
+        out["max_action"] = self.max_action
         # clone: parameters are views into flat buffers, and safetensors refuses shared memory
         return {k: v.cpu().clone() for k, v in out.items()}
 
@@ -274,15 +400,18 @@ class OfflineAgent:
         max_a = _max_action(tensors["max_action"].numpy(), self.act_dim)
         self.set_state_normalizer(tensors["obs_mean"].numpy(), tensors["obs_std"].numpy())
         self.max_action.copy_(torch.tensor(max_a))
-        for name, mod in self.modules().items():
-            prefix = f"{name}."
-            mod.load_state_dict(
-                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            )
+        for key, t in self._per_member().items():
+            self._file_layout(t).copy_(tensors[key])
 
-    def save(self, directory: str | Path) -> None:
-        """Weights (safetensors) + config (JSON): enough to act or to fine-tune afresh."""
-        directory = Path(directory)
+    def save(self, directory: str | Path | Sequence[str | Path]) -> None:
+        """Weights (safetensors) + config (JSON): enough to act or to fine-tune afresh. A
+        batch of N members saves each as a single agent, given N directories."""
+        directories = self._one_per_member(directory, "directories", "save", shared=False)
+        if self.members > 1:
+            for k, each in enumerate(directories):
+                self.member(k).save(each)
+            return
+        directory = Path(directories[0])
         atomic_write(directory / WEIGHTS, lambda tmp: save_file(self._tensors(), tmp))
         meta = json.dumps(self._meta() | {"step": self.step}, indent=2) + "\n"
         atomic_write(directory / META, lambda tmp: Path(tmp).write_text(meta))
@@ -333,10 +462,10 @@ class OfflineAgent:
             "meta": self._meta(),
             "tensors": self._tensors(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
-            "generator": self.generator.get_state(),
+            "generator": self._file_layout(torch.stack([g.get_state() for g in self.generators])),
             "step": self.step,
             "elapsed_s": self._elapsed,
-            "loss_sum": self._loss_sum.cpu(),
+            "loss_sum": self._file_layout(self._loss_sum).cpu(),
             "loss_count": self._loss_count.cpu(),
         }
 
@@ -357,11 +486,11 @@ class OfflineAgent:
         theirs = state.get("meta") if isinstance(state, dict) else None
         if not isinstance(theirs, dict) or not all(k in theirs for k in keys):
             raise ValueError(f"{foreign} (it lacks the agent's meta); {fix}")
-        for key in keys:
-            if mine[key] != theirs[key]:
+        for key in (*keys, "seeds"):  # seeds: a batch's members (None: a single agent)
+            if mine.get(key) != theirs.get(key):
                 raise ValueError(
                     f"checkpoint {path} was written with a different {key} "
-                    f"({theirs[key]} vs {mine[key]}); use a matching agent or resume=False"
+                    f"({theirs.get(key)} vs {mine.get(key)}); use a matching agent or resume=False"
                 )
         want = self._state()
         del state["meta"], want["meta"]
@@ -374,11 +503,30 @@ class OfflineAgent:
             raise ValueError(f"checkpoint {path} is damaged ({e}); {fix}") from e
         for key, opt in self.optimizers().items():
             opt.load_state_dict(state["optimizers"][key])
-        self.generator.set_state(state["generator"].cpu())
+        generators = state["generator"].cpu().view(self.members, -1)
+        for gen, gen_state in zip(self.generators, generators, strict=True):
+            gen.set_state(gen_state.clone())  # torch 2.13 segfaults on a row at an offset
         self.step = state["step"]
         self._elapsed = state["elapsed_s"]
         self._loss_sum.copy_(state["loss_sum"])
         self._loss_count.copy_(state["loss_count"])
+
+
+def _check_member_configs(owner: str, config_cls: type, configs: list[Any]) -> None:
+    """A batch's configs: at least one, all of ``config_cls``, equal but for ``seed``."""
+    if not configs:
+        raise ValueError(f"{owner}.batched needs at least one config")
+    for config in configs:
+        if not isinstance(config, config_cls):
+            raise ValueError(f"{owner} needs a {config_cls.__name__}, got {type(config).__name__}")
+    first = _config_dict(configs[0])
+    for k, config in enumerate(configs):
+        differ = [f for f, v in _config_dict(config).items() if f != "seed" and v != first[f]]
+        if differ:
+            raise ValueError(
+                f"{owner}.batched: member configs may differ only in seed, but configs[{k}] "
+                f"differs from configs[0] in {differ}"
+            )
 
 
 def _max_action(value: Any, act_dim: int) -> np.ndarray:

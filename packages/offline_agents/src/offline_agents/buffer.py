@@ -73,7 +73,8 @@ class Transitions:
 
 
 class Batch(NamedTuple):
-    """Views into one sampled batch (valid until the next ``sample`` call)."""
+    """Views into sampled rows (valid until the next ``sample`` into them); a batch of N
+    agents' batches has a leading member dim [N, B, ...] on every field."""
 
     observations: torch.Tensor  # [B, obs_dim]
     next_observations: torch.Tensor  # [B, obs_dim]
@@ -81,6 +82,19 @@ class Batch(NamedTuple):
     actions: torch.Tensor  # [B, act_dim]
     rewards: torch.Tensor  # [B]
     terminals: torch.Tensor  # [B], 1.0 where the episode truly ended
+
+    @classmethod
+    def from_rows(cls, rows: torch.Tensor, obs_dim: int, act_dim: int) -> Batch:
+        """The fields of packed rows ``[..., B, obs | next_obs | action | reward | terminal]``."""
+        o, a = obs_dim, act_dim
+        return cls(
+            observations=rows[..., :o],
+            next_observations=rows[..., o : 2 * o],
+            states=rows[..., : 2 * o],
+            actions=rows[..., 2 * o : 2 * o + a],
+            rewards=rows[..., 2 * o + a],
+            terminals=rows[..., 2 * o + a + 1],
+        )
 
 
 class ReplayBuffer:
@@ -158,15 +172,23 @@ class ReplayBuffer:
             raise ValueError("all-together mode has no fixed synthetic count per batch")
         return round(self.synthetic_ratio * batch_size)
 
-    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
-        """Draw a batch with replacement; reuses its output tensor (no allocation per call)."""
-        if self._out is None or self._out.shape[0] != batch_size:
+    def sample(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        out: torch.Tensor | None = None,
+    ) -> Batch:
+        """Draw a batch with replacement into ``out`` (contiguous [batch_size, width]: N
+        agents' batches side by side) or into a reused tensor (no allocation per call)."""
+        if self._idx is None or self._idx.shape[0] != batch_size:
             if batch_size <= 0:
                 raise ValueError(f"batch_size must be positive, got {batch_size}")
-            self._out = torch.empty((batch_size, self.data.shape[1]), device=self.device)
             self._idx = torch.empty(batch_size, dtype=torch.long, device=self.device)
+        if out is None:
+            if self._out is None or self._out.shape[0] != batch_size:
+                self._out = torch.empty((batch_size, self.width), device=self.device)
+            out = self._out
         idx = self._idx
-        assert idx is not None
         if self.synthetic_ratio is None:
             torch.randint(0, len(self), (batch_size,), generator=generator, out=idx)
         else:
@@ -178,16 +200,13 @@ class ReplayBuffer:
                 torch.randint(
                     self.n_real, len(self), (n_syn,), generator=generator, out=idx[n_real:]
                 )
-        out = torch.index_select(self.data, 0, idx, out=self._out)
-        o, a = self.obs_dim, self.act_dim
-        return Batch(
-            observations=out[:, :o],
-            next_observations=out[:, o : 2 * o],
-            states=out[:, : 2 * o],
-            actions=out[:, 2 * o : 2 * o + a],
-            rewards=out[:, 2 * o + a],
-            terminals=out[:, 2 * o + a + 1],
-        )
+        torch.index_select(self.data, 0, idx, out=out)
+        return Batch.from_rows(out, self.obs_dim, self.act_dim)
+
+    @property
+    def width(self) -> int:
+        """Floats per packed row: ``2·obs_dim + act_dim + 2``."""
+        return self.data.shape[1]
 
     def state_stats(self, eps: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
         """Mean and std + eps of the *real* observations (TD3+BC's state normalization).

@@ -25,6 +25,7 @@ from torch import nn
 from ._fields import FINITE, FLAG, POSITIVE, Valid, check_fields
 from .agent import COMMON_VALID, OfflineAgent, cosine_lr
 from .buffer import Batch
+from .nets import EnsembleMLP
 from .optim import FlatAdam, flat_target
 
 
@@ -93,14 +94,21 @@ class IQL(OfflineAgent):
     loss_names = ("value_loss", "q_loss", "actor_loss", "adv_mean")
     config: IQLConfig
 
-    def _build(self) -> None:
-        cfg, o, a = self.config, self.obs_dim, self.act_dim
-        self.actor = self._mlp(o, a)
-        self.actor_log_std = nn.ParameterDict({"log_std": torch.zeros(a, device=self.device)})
+    def _init_networks(self) -> dict[str, EnsembleMLP]:
+        o, a = self.obs_dim, self.act_dim
+        return {
+            "actor": self._mlp(o, a),
+            "critic": self._mlp(o + a, 1, members=2),
+            "value": self._mlp(o, 1),
+        }
+
+    def _build(self, nets: dict[str, EnsembleMLP]) -> None:
+        cfg, n, a = self.config, self.members, self.act_dim
+        self.actor, self.critic, self.value = nets["actor"], nets["critic"], nets["value"]
+        log_std = torch.zeros(n, a, device=self.device)
+        self.actor_log_std = nn.ParameterDict({"log_std": log_std})
         self.log_std = self.actor_log_std["log_std"]  # state-independent (CORL, d3rlpy)
-        self.critic = self._mlp(o + a, 1, members=2)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.value = self._mlp(o, 1)
         actor_params = list(self.actor.parameters())
         if not cfg.deterministic_actor:
             actor_params.append(self.log_std)
@@ -124,46 +132,47 @@ class IQL(OfflineAgent):
 
     def _policy(self, obs: torch.Tensor) -> torch.Tensor:
         # The Gaussian's mean (CORL: tanh-bounded mean, unsquashed Normal around it).
-        return torch.tanh(self.actor(obs)[0]) * self.max_action
+        return torch.tanh(self.actor(obs)) * self.max_action
 
     def _update(self, batch: Batch, states: torch.Tensor) -> torch.Tensor:
-        cfg, o = self.config, self.obs_dim
-        s, s_next = states[:, :o], states[:, o:]
+        cfg, o, n = self.config, self.obs_dim, self.members
+        s, s_next = states[..., :o], states[..., o:]
         a = batch.actions
-        sa = torch.cat([s, a], 1)
+        sa = torch.cat([s, a], -1)
         with torch.no_grad():
-            q_target = self.critic_target(sa).amin(0).view(-1)
-            v_next = self.value(s_next).view(-1)
+            q_target = self.critic_target(sa).view(n, 2, -1).amin(1)
+            v_next = self.value(s_next).view(n, -1)
             # Bootstrap unless the episode truly terminated (truncations bootstrap).
             y = torch.addcmul(
                 batch.rewards * cfg.reward_scale, 1.0 - batch.terminals, v_next, value=cfg.discount
             )
-        v = self.value(s).view(-1)
+        v = self.value(s).view(n, -1)
         adv = q_target - v
         weight = torch.where(adv < 0, 1.0 - cfg.expectile, cfg.expectile)  # |τ − 1(u<0)|
-        value_loss = (weight * adv.square()).mean()
+        value_loss = (weight * adv.square()).mean(1)
 
-        q = self.critic(sa).squeeze(2)  # [2, B]
-        q_loss = (q - y).square().mean(1).mean()  # mean of the two MSEs, as CORL
+        q = self.critic(sa).view(n, 2, -1)  # [N, 2, B]
+        q_loss = (q - y.unsqueeze(1)).square().mean(2).mean(1)  # mean of the two MSEs, as CORL
 
         exp_adv = torch.exp(cfg.beta * adv.detach()).clamp(max=cfg.max_weight)
         mean = self._policy(s)
         if cfg.deterministic_actor:
-            bc = (mean - a).square().sum(1)
+            bc = (mean - a).square().sum(-1)
         else:
-            log_std = self.log_std.clamp(cfg.log_std_min, cfg.log_std_max)
+            log_std = self.log_std.clamp(cfg.log_std_min, cfg.log_std_max).unsqueeze(1)
             z = (a - mean) * torch.exp(-log_std)
-            bc = (0.5 * z.square() + log_std + self._log_2pi).sum(1)  # −log N(a; mean, std)
-        actor_loss = (exp_adv * bc).mean()
+            bc = (0.5 * z.square() + log_std + self._log_2pi).sum(-1)  # −log N(a; mean, std)
+        actor_loss = (exp_adv * bc).mean(1)
 
         total = self._train_steps if cfg.cosine_lr_steps is None else cfg.cosine_lr_steps
         for opt in (self.actor_opt, self.q_opt, self.value_opt):
             opt.zero_grad()
-        (value_loss + q_loss + actor_loss).backward()
+        # One backward over every member's losses: their parameters are disjoint.
+        (value_loss + q_loss + actor_loss).sum().backward()
         self.value_opt.step()
         self.q_opt.step()
-        self.actor_opt.step(lr=cosine_lr(cfg.actor_lr, self.step, total))
+        self.actor_opt.step(lr=cosine_lr(cfg.actor_lr, self.step, total))  # same for all members
         self._critic_target_flat.lerp_(self.q_opt.param, cfg.tau)  # Polyak averaging
         return torch.stack(
-            [value_loss.detach(), q_loss.detach(), actor_loss.detach(), adv.detach().mean()]
+            [value_loss.detach(), q_loss.detach(), actor_loss.detach(), adv.detach().mean(1)], 1
         )

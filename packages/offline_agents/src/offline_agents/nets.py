@@ -1,7 +1,8 @@
-"""Small MLPs evaluated as batched matmuls, so twin critics cost one call per layer."""
+"""Small MLPs as batched matmuls: twin critics, and N agents, cost one call per layer."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 
@@ -43,20 +44,38 @@ class EnsembleMLP(nn.Module):
             nn.init.uniform_(self.weights[-1], -bound, bound)
             nn.init.uniform_(self.biases[-1], -bound, bound)
 
-    def forward(self, x: torch.Tensor, frozen: bool = False, first: int = 0) -> torch.Tensor:
-        """x: [B, in] (shared by all members) or [members, B, in] -> [members, B, out].
+    @classmethod
+    def stack(cls, nets: list[EnsembleMLP]) -> EnsembleMLP:
+        """One ensemble holding ``nets``' members in order: N agents' networks, each built
+        under its own seed, become one batched network with unchanged weights."""
+        out = copy.deepcopy(nets[0])
+        for name, p in out.named_parameters():
+            p.data = torch.cat([n.get_parameter(name).detach() for n in nets])
+        out.members = sum(n.members for n in nets)
+        return out
 
-        ``first=k`` evaluates only the first k members (TD3+BC's actor loss needs Q1
-        alone). ``frozen=True`` uses detached weights: gradients reach the input only (the
-        actor's loss through the critic) and no weight gradient is computed.
+    def forward(self, x: torch.Tensor, frozen: bool = False, first: int = 0) -> torch.Tensor:
+        """x: [B, in] (shared by all members) or [G, B, in] -> [members, B, out].
+
+        With G inputs the members form G groups of consecutive members and group g reads
+        x[g]: N agents' twin critics, stored member-major, take each agent's own [N, B, in].
+        ``first=k`` evaluates only the first k members of each group (TD3+BC's actor loss
+        needs each agent's Q1 alone). ``frozen=True`` uses detached weights: gradients
+        reach the input only (the actor's loss through the critic), no weight gradient.
         """
-        members = first or self.members
-        if x.dim() == 2:
-            x = x.expand(members, *x.shape)
+        groups = 1 if x.dim() == 2 else x.shape[0]
+        if self.members % groups:
+            raise ValueError(f"{groups} input groups do not divide {self.members} members")
+        size = self.members // groups
+        kept = first or size
+        if groups == 1:  # the common cases first: few view ops, as this runs ~10× per update
+            x = x.expand(kept, *x.shape[-2:])
+        elif kept > 1:  # one input per group, copied for each of its members
+            x = x.unsqueeze(1).expand(groups, kept, *x.shape[1:]).flatten(0, 1)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             if first:
-                w, b = w[:first], b[:first]
+                w, b = _first_of_groups(w, groups, first), _first_of_groups(b, groups, first)
             if frozen:
                 w, b = w.detach(), b.detach()
             if i < last:
@@ -69,3 +88,10 @@ class EnsembleMLP(nn.Module):
             else:
                 x = torch.baddbmm(b, x.float(), w)
         return x
+
+
+def _first_of_groups(t: torch.Tensor, groups: int, first: int) -> torch.Tensor:
+    """Rows [0, first) of each of ``groups`` equal groups along dim 0."""
+    if groups == 1:
+        return t[:first]
+    return t.unflatten(0, (groups, -1))[:, :first].flatten(0, 1)

@@ -51,6 +51,7 @@ class FlatAdam:
         eps: float = 1e-8,
     ) -> None:
         self.lr, self.betas, self.eps = lr, betas, eps
+        self._numels = [p.numel() for p in params]
         self.param, grad = flatten_parameters(list(params))
         assert grad is not None
         self.grad = grad
@@ -81,6 +82,20 @@ class FlatAdam:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "steps": self.steps}
+
+    def member_state(self, k: int, members: int) -> dict[str, torch.Tensor]:
+        """Member k's share of the state when every parameter stacks ``members`` agents'
+        along dim 0, laid out as that agent's own FlatAdam holds it (Adam is elementwise:
+        the share is exactly the state of that agent trained alone)."""
+
+        def share(flat: torch.Tensor) -> torch.Tensor:
+            return torch.cat([t.view(members, -1)[k] for t in flat.split(self._numels)])
+
+        return {
+            "exp_avg": share(self.exp_avg),
+            "exp_avg_sq": share(self.exp_avg_sq),
+            "steps": self.steps.clone(),
+        }
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         for key, t in self.state_dict().items():

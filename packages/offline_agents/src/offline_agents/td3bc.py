@@ -58,10 +58,13 @@ class TD3BC(OfflineAgent):
     loss_names = ("critic_loss", "actor_loss", "q_mean", "bc_mse")
     config: TD3BCConfig
 
-    def _build(self) -> None:
-        cfg, o, a = self.config, self.obs_dim, self.act_dim
-        self.actor = self._mlp(o, a)
-        self.critic = self._mlp(o + a, 1, members=2)
+    def _init_networks(self) -> dict[str, EnsembleMLP]:
+        o, a = self.obs_dim, self.act_dim
+        return {"actor": self._mlp(o, a), "critic": self._mlp(o + a, 1, members=2)}
+
+    def _build(self, nets: dict[str, EnsembleMLP]) -> None:
+        cfg = self.config
+        self.actor, self.critic = nets["actor"], nets["critic"]
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = FlatAdam(list(self.actor.parameters()), lr=cfg.actor_lr)
@@ -81,44 +84,47 @@ class TD3BC(OfflineAgent):
         return {"actor": self.actor_opt, "critic": self.critic_opt}
 
     def _pi(self, net: EnsembleMLP, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(net(obs)[0]) * self.max_action
+        return torch.tanh(net(obs)) * self.max_action
 
     def _policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self._pi(self.actor, obs)
 
     def _update(self, batch: Batch, states: torch.Tensor) -> torch.Tensor:
-        cfg, o = self.config, self.obs_dim
-        s, s_next = states[:, :o], states[:, o:]
+        cfg, o, n = self.config, self.obs_dim, self.members
+        s, s_next = states[..., :o], states[..., o:]
         a = batch.actions
         with torch.no_grad():
-            noise = torch.randn(a.shape, generator=self.generator, device=self.device)
+            noise = torch.empty_like(a)
+            for gen, out in zip(self.generators, noise, strict=True):  # each member's own stream
+                torch.randn(out.shape, generator=gen, device=self.device, out=out)
             clip = cfg.noise_clip * self.max_action
             noise = torch.clamp(noise * (cfg.policy_noise * self.max_action), -clip, clip)
             a_next = torch.clamp(
                 self._pi(self.actor_target, s_next) + noise, -self.max_action, self.max_action
             )
-            q_next = self.critic_target(torch.cat([s_next, a_next], 1)).amin(0).squeeze(1)
+            q_next = self.critic_target(torch.cat([s_next, a_next], -1)).view(n, 2, -1).amin(1)
             # Bootstrap unless the episode truly terminated (truncations bootstrap).
             y = torch.addcmul(batch.rewards, 1.0 - batch.terminals, q_next, value=cfg.discount)
-        q = self.critic(torch.cat([s, a], 1)).squeeze(2)  # [2, B]: Q1 and Q2
-        critic_loss = (q - y).square().mean(1).sum()  # MSE(Q1, y) + MSE(Q2, y)
+        q = self.critic(torch.cat([s, a], -1)).view(n, 2, -1)  # [N, 2, B]: Q1 and Q2
+        critic_loss = (q - y.unsqueeze(1)).square().mean(2).sum(1)  # MSE(Q1, y) + MSE(Q2, y)
         self.critic_opt.zero_grad()
-        critic_loss.backward()
+        # Members' parameters are disjoint: each gets the gradient of its own loss.
+        critic_loss.sum().backward()
         self.critic_opt.step()
 
         if (self.step + 1) % cfg.policy_freq:
-            return critic_loss.detach().view(1)  # the actor's losses: not at this step
+            return critic_loss.detach().unsqueeze(1)  # the actor's losses: not at this step
         pi = self._pi(self.actor, s)
         # Q1 only, with the just-updated critic frozen: gradients reach the actor alone.
-        q1 = self.critic(torch.cat([s, pi], 1), frozen=True, first=1).view(-1)
-        lmbda = cfg.alpha / q1.abs().mean().detach()
-        bc = torch.nn.functional.mse_loss(pi, a)
-        actor_loss = bc - lmbda * q1.mean()
+        q1 = self.critic(torch.cat([s, pi], -1), frozen=True, first=1).view(n, -1)
+        lmbda = cfg.alpha / q1.abs().mean(1).detach()  # per member, from its own Q
+        bc = (pi - a).square().mean((1, 2))
+        actor_loss = bc - lmbda * q1.mean(1)
         self.actor_opt.zero_grad()
-        actor_loss.backward()
+        actor_loss.sum().backward()
         self.actor_opt.step()
         self._critic_target_flat.lerp_(self.critic_opt.param, cfg.tau)  # Polyak averaging
         self._actor_target_flat.lerp_(self.actor_opt.param, cfg.tau)
         return torch.stack(
-            [critic_loss.detach(), actor_loss.detach(), q1.detach().mean(), bc.detach()]
+            [critic_loss.detach(), actor_loss.detach(), q1.detach().mean(1), bc.detach()], 1
         )
