@@ -296,3 +296,15 @@ def test_a_torn_agent_checkpoint_or_curve_restarts_its_job(tmp_path):
         check_resume_state(job)
     assert not ckpt.exists() and not curve.exists()
     assert any("curve.csv is missing or unreadable" in str(w.message) for w in caught)
+
+
+def test_tensorboard_logging_without_the_package_is_one_line(monkeypatch):
+    import sys
+
+    cfg = preset("tiny")
+    cfg.log = "tensorboard"
+    cfg.validate()  # installed here (the test extra)
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if it were not installed
+    with pytest.raises(ValueError, match=r"--log tensorboard needs the tensorboard package") as e:
+        cfg.validate()
+    assert 'pip install "dawm-pipeline[tensorboard]"' in str(e.value) and "\n" not in str(e.value)

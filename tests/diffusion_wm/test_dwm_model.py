@@ -183,6 +183,22 @@ def test_resume_continues_bit_identically(tmp_path):
         )
 
 
+def test_on_log_receives_every_curve_point_as_it_is_computed():
+    x, c, g = sine_data(200)
+    cfg = WorldModelConfig(x_dim=2, length=L, context_dim=2, guide_dim=1, **FAST)
+    seen: list[tuple[str, int, float]] = []
+    model = DiffusionWorldModel(cfg)
+    hist = model.fit(x, c, g, steps=12, batch_size=16, progress=False, log_every=4,
+                     eval_every=6, on_log=lambda *point: seen.append(point))  # fmt: skip
+    assert [p for p in seen if p[0] == "loss"] == [
+        ("loss", s, v) for s, v in zip(hist.step, hist.loss, strict=True)
+    ]
+    assert [p for p in seen if p[0] == "val_loss"] == [
+        ("val_loss", s, v) for s, v in zip(hist.val_step, hist.val_loss, strict=True)
+    ]
+    assert hist.step == [4, 8, 12] and hist.val_step == [6, 12]
+
+
 def test_ema_update_rule_and_schedule():
     ema, params = [torch.zeros(3)], [torch.ones(3)]
     update_ema(ema, params, decay=0.9, copy=False)

@@ -51,7 +51,7 @@ def base(data: Path, out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def full_run(tiny_hopper, tmp_path_factory) -> tuple[list[str], Path, float]:
-    args = base(tiny_hopper, tmp_path_factory.mktemp("runs"))
+    args = [*base(tiny_hopper, tmp_path_factory.mktemp("runs")), "--log", "tensorboard"]
     start = time.perf_counter()
     proc = cli(*args)
     seconds = time.perf_counter() - start
@@ -82,6 +82,31 @@ def test_full_pipeline_writes_every_artifact(full_run):
     synthetic = stage(run_dir, "generate") / "synthetic.npz"
     assert synthetic.stat().st_size > 0
     assert not (stage(run_dir, "generate") / "chunks").exists()
+
+
+def test_tensorboard_logs_hold_every_stage_s_curves(full_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, run_dir, _ = full_run
+    logs = run_dir / "tensorboard"
+
+    def tags(folder: str) -> dict[str, list[float]]:
+        acc = EventAccumulator(str(logs / folder))
+        acc.Reload()
+        return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+    wm = tags("train-wm")
+    history = json.loads((stage(run_dir, "train-wm") / "history.json").read_text())
+    assert wm["world_model/loss"] == pytest.approx(history["loss"])  # every point, live
+    assert len(wm["world_model/val_loss"]) == len(history["val_loss"]) > 0
+    idm = tags("train-idm")
+    assert len(idm["idm/train_nll"]) == len(idm["idm/val_nll"]) >= 1
+    assert "idm_heldout/heldout_action_r2" in idm
+    generation = tags("generate")
+    assert "generation/wm_velocity_r2" in generation and "generation/transitions" in generation
+    agent = tags("train-agent/td3bc-dawm-seed0")
+    assert {"agent/critic_loss", "agent/q_mean", "agent/eval_normalized_mean"} <= set(agent)
+    assert "final_score/td3bc-real-seed0/normalized_mean" in tags("evaluate")
 
 
 def test_second_run_skips_every_stage(full_run):

@@ -21,9 +21,13 @@ def trained():
     torch.set_num_threads(1)
     windows, actions = make_windows(linear_system_episodes(40, 50, seed=0), SMALL.history)
     model = InverseDynamicsModel(SMALL, -1.0, 1.0)
-    result = fit(
-        model, windows, actions, FitConfig(lr=3e-3, max_epochs=40, patience=5, progress=False)
-    )
+    epochs: list[tuple[int, dict[str, float]]] = []
+    cfg = FitConfig(lr=3e-3, max_epochs=40, patience=5, progress=False)
+    result = fit(model, windows, actions, cfg, on_epoch=lambda *e: epochs.append(e))
+    # every epoch is reported as it ends, with the curves' values
+    assert [e for e, _ in epochs] == list(range(len(result.val_nll)))
+    assert [m["val_nll"] for _, m in epochs] == result.val_nll
+    assert [m["train_nll"] for _, m in epochs] == result.train_nll
     return model, result
 
 

@@ -151,3 +151,13 @@ def test_locomotion_reward_scale():
     assert locomotion_reward_scale(np.array([100.0, 600.0, 350.0])) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="two episodes"):
         locomotion_reward_scale(np.array([5.0, 5.0]))
+
+
+def test_on_log_receives_every_row_as_it_is_written(point_mass_data, tmp_path):
+    buf = ReplayBuffer(point_mass_data[0])
+    agent = TD3BC(1, 1, 1.0, TD3BCConfig(hidden=(16, 16), batch_size=32))
+    seen: list[dict] = []
+    rows = agent.train(buf, 30, log_every=10, log_csv=tmp_path / "c.csv", progress=False,
+                       on_log=seen.append)  # fmt: skip
+    assert seen == rows and [r["step"] for r in seen] == [10, 20, 30]
+    assert "critic_loss" in seen[0]

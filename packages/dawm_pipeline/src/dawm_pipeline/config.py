@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from diffusion_wm import SamplingConfig
 
-from dawm_pipeline import options
+from dawm_pipeline import options, tblog
 from dawm_pipeline.agents import ALGOS
 from dawm_pipeline.sequences import TokenLayout
 from dawm_pipeline.tasks import Task, resolve
@@ -24,6 +24,7 @@ Preset = Literal["quick", "bench", "paper", "tiny"]
 Algo = Literal["td3bc", "iql", "both"]
 Sampler = Literal["auto", "torch", "native"]
 DatasetSource = Literal["auto", "minari", "d4rl", "bundled"]
+LogFormat = Literal["none", "tensorboard"]
 
 
 def torch_device_ok(device: str) -> bool:
@@ -198,6 +199,9 @@ class PipelineConfig:
     sampler: Sampler = "auto"
     """Generation backend; auto: the native dawm_kernels engine when installed, else torch
     (both sample the same rollouts for the same seed)."""
+    log: LogFormat = "none"
+    """Training curves as they happen: tensorboard writes event files under
+    <out>/<env>/<run>/tensorboard/ (needs the tensorboard extra); none: tqdm lines only."""
     model_seed: int = 0
     """Seed of the world model, the IDM and generation (agents use --seeds)."""
     wm: WorldModelSettings = field(default_factory=WorldModelSettings)
@@ -242,6 +246,8 @@ class PipelineConfig:
                 f"--device {self.device} but torch sees no CUDA device (the {self.preset} preset "
                 "is meant for a GPU): pass --device cpu to run it here"
             )
+        if self.log == "tensorboard":
+            tblog.check_available()
         if self.gen.sampling_steps > self.wm.diffusion_steps:
             raise ValueError(
                 f"--gen.sampling-steps ({self.gen.sampling_steps}) must be <= "

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from dawm_pipeline import distributed
+from dawm_pipeline import distributed, tblog
 from dawm_pipeline.atomic import read_json
 from dawm_pipeline.config import PipelineConfig
 from dawm_pipeline.distributed import from_main
@@ -144,6 +144,8 @@ def _run(cfg: PipelineConfig, stages: tuple[str, ...]) -> Path:
             "finishes")  # fmt: skip
     workers = f", {distributed.world()} torchrun processes" if distributed.world() > 1 else ""
     log(f"run {ctx.run_dir} (preset {cfg.preset}{workers})")
+    if cfg.log == "tensorboard":
+        log(f"training curves: {tblog.open_hint(ctx.run_dir)}")
     for name in stages:
         run_stage(ctx, name)
         from_main(lambda: _write_record(ctx))

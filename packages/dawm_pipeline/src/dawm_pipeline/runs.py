@@ -190,7 +190,7 @@ class StageDir:
 
 
 # Settings that decide where or how fast a run computes, not what it computes.
-PLACEMENT_FIELDS = ("out", "run", "overwrite", "threads", "device", "sampler")
+PLACEMENT_FIELDS = ("out", "run", "overwrite", "threads", "device", "sampler", "log")
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -150,12 +151,15 @@ def fit_model(
     device: torch.device | str | None = None,
     seed: int = 0,
     progress: bool = True,
+    on_log: Callable[[str, int, float], None] | None = None,
 ) -> FitHistory:
     """Train `model` for `steps` optimizer steps in total (a resumed run continues its count).
 
     Defaults: Adam lr 1e-4, batch 64 (DWM arXiv 2402.03570, Table 6). `device` None keeps the
     model's device (chosen at construction: CUDA when present). `batch_size` is the
     global batch: under torchrun each of the W ranks trains on batch_size / W rows.
+    `on_log(name, step, value)` receives every point of the curves as it is computed ("loss",
+    "val_loss"; rank 0 only), e.g. for TensorBoard.
     The normalizer is fitted on the first call and kept afterwards. Checkpoints (one file,
     written atomically every `checkpoint_every` steps and at the end) hold everything needed
     to continue bit-identically: weights, EMA, optimizer, generator state and history.
@@ -290,6 +294,8 @@ def fit_model(
                 mean /= world
             history.step.append(done)
             history.loss.append(float(mean))
+            if on_log is not None and rank == 0:
+                on_log("loss", done, history.loss[-1])
             running.zero_()
             window = 0
             bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
@@ -306,6 +312,8 @@ def fit_model(
                 )
             history.val_step.append(done)
             history.val_loss.append(float(val))
+            if on_log is not None and rank == 0:
+                on_log("val_loss", done, history.val_loss[-1])
         if ckpt_path is not None and (done % checkpoint_every == 0 or done == steps):
             history.seconds += time.perf_counter() - tic
             history.steps_done += done - counted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,9 +37,16 @@ class FitResult:
 
 
 def fit(
-    model: InverseDynamicsModel, windows: np.ndarray, actions: np.ndarray, cfg: FitConfig
+    model: InverseDynamicsModel,
+    windows: np.ndarray,
+    actions: np.ndarray,
+    cfg: FitConfig,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> FitResult:
     """Train `model` in place on (windows, actions); returns curves and held-out metrics.
+
+    `on_epoch(epoch, {"train_nll": ..., "val_nll": ...})` is called after every epoch (e.g.
+    for TensorBoard).
 
     The validation split is random over windows (seeded). Normalization statistics come
     from the training split only. Training stops after `cfg.patience` epochs without a
@@ -89,6 +97,8 @@ def fit(
         with torch.no_grad():
             val_nll = float(-model.log_prob(w_val, a_val).mean())
         result.val_nll.append(val_nll)
+        if on_epoch is not None:
+            on_epoch(epoch, {"train_nll": result.train_nll[-1], "val_nll": val_nll})
         bar.set_postfix(train_nll=f"{result.train_nll[-1]:.3f}", val_nll=f"{val_nll:.3f}")
         if val_nll < best_val:
             best_val, bad_epochs, result.best_epoch = val_nll, 0, epoch

@@ -265,6 +265,7 @@ class OfflineAgent:
         resume: bool = True,
         log_csv: str | Path | Sequence[str | Path] | None = None,
         progress: bool = True,
+        on_log: Callable[[dict[str, float]], None] | None = None,
     ) -> list[dict[str, float]]:
         """Train until ``self.step == steps`` (a total, so a resumed run finishes the same).
 
@@ -276,6 +277,7 @@ class OfflineAgent:
         member (or one shared by all), and ``log_csv`` as N paths: member k samples its own
         batches from its buffer with its own generator, ``eval_fn`` gets ``member(k)``, the
         checkpoint holds the whole batch, and the rows returned carry ``member``.
+        ``on_log(row)`` receives each row as it is written (e.g. for TensorBoard).
         """
         buffers = self._one_per_member(buffer, "buffers", "train", shared=True)
         for k, buf in enumerate(buffers):
@@ -340,7 +342,11 @@ class OfflineAgent:
                     for logger, row in zip(loggers, logged, strict=True):
                         logger.write(row)
                 many = self.members > 1
-                rows += [{"member": m, **row} if many else row for m, row in enumerate(logged)]
+                fresh = [{"member": m, **row} if many else row for m, row in enumerate(logged)]
+                if on_log is not None:
+                    for row in fresh:
+                        on_log(row)
+                rows += fresh
                 t0, s0 = time.perf_counter(), self.step
             if ckpt is not None and (self.step % checkpoint_every == 0 or self.step == steps):
                 self._save_checkpoint(ckpt)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from dawm_pipeline import tblog
 from dawm_pipeline.experiments.launchers import LAUNCHERS
 from dawm_pipeline.experiments.plan import ALGOS, EXPERIMENTS, SCALES, TASKS, check_name
 
@@ -38,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch threads (default: the preset's)")
     p.add_argument("--device", help="torch device (default: the preset's; paper: cuda)")
     p.add_argument("--sampler", choices=("auto", "torch", "native"), help="generation backend")
+    p.add_argument(
+        "--log",
+        choices=("none", "tensorboard"),
+        help="training curves as TensorBoard event files under each cell's folder",
+    )
     p.add_argument(
         "--dataset-path",
         action="append",
@@ -87,8 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in names:
                 check_name(name)
         overrides = {
-            k: getattr(args, k) for k in ("threads", "device", "sampler") if getattr(args, k)
+            k: getattr(args, k) for k in ("threads", "device", "sampler", "log") if getattr(args, k)
         }
+        if args.log == "tensorboard":
+            tblog.check_available()
+            print(f"training curves: tensorboard --logdir {args.out} (one folder per cell)")
         sweep = Sweep(
             args.scale,
             Path(args.out),

@@ -16,6 +16,7 @@ import numpy as np
 from dawm_pipeline.atomic import write_json
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import train_agent
+from dawm_pipeline.tblog import ScalarLog
 
 EVAL_SEED_OFFSET = 100_000
 
@@ -47,6 +48,9 @@ def run(ctx, out: Path) -> dict[str, Any]:
         }
     table = aggregate(per_job)
     write_json(out / "scores.json", {"jobs": per_job, "table": table})
+    with ScalarLog(ctx, "evaluate") as tb:
+        for name, job in per_job.items():
+            tb.scalars(f"final_score/{name}", 0, {"normalized_mean": job["normalized_mean"]})
     return {
         "table": table,
         "episodes": cfg.agent.final_eval_episodes,

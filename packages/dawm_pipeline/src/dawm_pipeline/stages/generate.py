@@ -24,6 +24,7 @@ from dawm_pipeline.inprogress import read_or_set_aside
 from dawm_pipeline.sequences import returns_to_go, sequence_length
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import train_idm, train_wm
+from dawm_pipeline.tblog import ScalarLog
 
 SYNTHETIC = "synthetic.npz"
 CHUNKS = "chunks"
@@ -104,7 +105,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     checks["wm_fidelity"] = wm_fidelity(cfg, data, rtg, wm, idm, engine)
     write_json(out / "stats.json", {"stats": stats, "sim": checks})
     write_projection(out, data, synthetic, cfg.model_seed)
-    return {
+    summary = {
         "sampler": sampler,
         "rollouts": n_rollouts,
         "transitions": len(synthetic.get("rewards", [])),
@@ -121,6 +122,9 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "idm_drop_flag": checks["idm_drop_flag"],
         **{f"wm_{k}": v for k, v in checks["wm_fidelity"].items() if k not in ("n",)},
     }
+    with ScalarLog(ctx, "generate") as tb:
+        tb.scalars("generation", 0, summary)
+    return summary
 
 
 def wm_fidelity(cfg, data, rtg, wm, idm, engine) -> dict[str, float]:

@@ -23,6 +23,7 @@ from dawm_pipeline.data.dataset import DatasetInfo, OfflineDataset
 from dawm_pipeline.inprogress import read_or_set_aside, set_aside
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate as generate_stage
+from dawm_pipeline.tblog import ScalarLog
 
 CONDITIONS = ("real", "dawm")
 CURVE = "curve.csv"
@@ -126,17 +127,21 @@ def run(ctx, out: Path) -> dict[str, Any]:
         def eval_fn(a, _seed=curve_seed):
             return evaluate_agent(a, data.info, cfg.agent.eval_episodes, _seed)
 
-        agent.train(
-            buffer,
-            cfg.agent.steps,
-            eval_fn=eval_fn,
-            eval_every=cfg.agent.eval_every,
-            log_every=cfg.agent.eval_every,
-            checkpoint_dir=job / "checkpoint",
-            checkpoint_every=cfg.agent.checkpoint_every,
-            log_csv=job / CURVE,
-            progress=True,
-        )
+        with ScalarLog(ctx, f"train-agent/{name}") as tb:
+            agent.train(
+                buffer,
+                cfg.agent.steps,
+                eval_fn=eval_fn,
+                eval_every=cfg.agent.eval_every,
+                log_every=cfg.agent.eval_every,
+                checkpoint_dir=job / "checkpoint",
+                checkpoint_every=cfg.agent.checkpoint_every,
+                log_csv=job / CURVE,
+                progress=True,
+                on_log=lambda row, tb=tb: tb.scalars(
+                    "agent", int(row["step"]), {k: v for k, v in row.items() if k != "step"}
+                ),
+            )
         agent.save(job / "agent")
         write_json(
             job / "result.json",

@@ -20,6 +20,7 @@ from dawm_pipeline import simcheck
 from dawm_pipeline.atomic import write_json
 from dawm_pipeline.data.dataset import OfflineDataset
 from dawm_pipeline.stages import data as data_stage
+from dawm_pipeline.tblog import ScalarLog
 
 MODEL = "model"
 SIM_ROWS = 2000  # simulator-checked transitions (cheap: ~0.1 ms each)
@@ -51,6 +52,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
         action_low=data.info.action_low,
         action_high=data.info.action_high,
     )
+    tb = ScalarLog(ctx, "train-idm")
     result = fit(
         model,
         windows,
@@ -63,6 +65,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
             seed=cfg.model_seed,
             device=cfg.device,
         ),
+        on_epoch=lambda epoch, nll: tb.scalars("idm", epoch, nll),
     )
     save_idm(model.cpu(), out / MODEL)
 
@@ -79,7 +82,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "random_action": simcheck.random_floor(cfg.task, obs, nxt, scale, cfg.model_seed),
     }
     write_json(out / "metrics.json", {"fit": result.to_dict(), "heldout": metrics, "sim": sim})
-    return {
+    summary = {
         "train_windows": len(windows),
         "heldout_transitions": len(held),
         "heldout_is_train": not bool(holdout.any()),
@@ -93,6 +96,9 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "sim_clipped_rows": sim["true_action"]["n_clipped"],
         "epochs": len(result.train_nll),
     }
+    with tb:
+        tb.scalars("idm_heldout", result.best_epoch, summary)
+    return summary
 
 
 def load(ctx) -> InverseDynamicsModel:

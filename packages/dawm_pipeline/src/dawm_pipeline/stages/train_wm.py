@@ -33,6 +33,7 @@ from dawm_pipeline.sequences import (
 )
 from dawm_pipeline.simcheck import SimScale, score
 from dawm_pipeline.stages import data as data_stage
+from dawm_pipeline.tblog import ScalarLog
 
 MODEL = "model"
 CHECKPOINTS = "checkpoint"
@@ -143,6 +144,31 @@ def run(ctx, out: Path) -> dict[str, Any]:
     model = DiffusionWorldModel(model_config(cfg, data.obs_dim, data.act_dim), cfg.device)
     ckpt = out / CHECKPOINTS
     resumed_from = from_main(lambda: _checkpoint_step(ckpt / CHECKPOINT_FILE))
+    held = data.select(np.flatnonzero(holdout)) if early else None
+    with ScalarLog(ctx, "train-wm") as tb:
+        history, quality = _train(ctx, model, (x, context, guide), held, ckpt, resumed_from, tb)
+    if is_main():
+        model.save(out / MODEL)
+        write_json(out / "history.json", {**history.to_dict(), "step_zero_r2": quality})
+    return {
+        "windows": len(x),
+        "steps": history.steps_done,
+        "steps_cap": cfg.wm.steps,
+        "stopped_early": bool(quality) and history.steps_done < cfg.wm.steps,
+        "step_zero_r2": quality,
+        "resumed_from": resumed_from,
+        "final_loss": history.loss[-1] if history.loss else None,
+        "final_val_loss": history.val_loss[-1] if history.val_loss else None,
+        "steps_per_second": history.steps_per_second,
+        "rtg_scale": cfg.rtg_scale,
+    }
+
+
+def _train(ctx, model, arrays, held, ckpt: Path, resumed_from: int, tb: ScalarLog):
+    """Fit to the step cap, or with held-out episodes `held` until the step-0 check on them
+    stalls; returns (history, checks)."""
+    cfg = ctx.cfg
+    x, context, guide = arrays
 
     def fit(steps: int):
         return model.fit(
@@ -159,12 +185,13 @@ def run(ctx, out: Path) -> dict[str, Any]:
             seed=cfg.model_seed,
             log_every=max(1, min(100, cfg.wm.steps // 50)),
             eval_every=max(1, min(500, cfg.wm.steps // 10)),
+            on_log=lambda name, step, value: tb.scalar(f"world_model/{name}", step, value),
         )
 
     quality: list[list[float]] = []
     history = None
-    if early:
-        check = StepZeroCheck(cfg, data.select(np.flatnonzero(holdout)))
+    if held is not None:
+        check = StepZeroCheck(cfg, held)
         path = ckpt / QUALITY
         # The checks belong to the checkpoint's run: none survive a fresh start.
         quality = from_main(
@@ -177,27 +204,14 @@ def run(ctx, out: Path) -> dict[str, Any]:
             step = min(step + cfg.wm.stop_every, cfg.wm.steps)
             history = fit(step)
             quality.append([step, from_main(lambda: check(model))])  # rank 0 samples
+            tb.scalar("world_model/step0_velocity_r2_heldout", step, quality[-1][1])
             if is_main():
                 write_json(path, quality)
         if history is None:  # resumed after the last check: the checkpoint is at `step`
             history = fit(step)
     else:
         history = fit(cfg.wm.steps)
-    if is_main():
-        model.save(out / MODEL)
-        write_json(out / "history.json", {**history.to_dict(), "step_zero_r2": quality})
-    return {
-        "windows": len(x),
-        "steps": history.steps_done,
-        "steps_cap": cfg.wm.steps,
-        "stopped_early": bool(quality) and history.steps_done < cfg.wm.steps,
-        "step_zero_r2": quality,
-        "resumed_from": resumed_from,
-        "final_loss": history.loss[-1] if history.loss else None,
-        "final_val_loss": history.val_loss[-1] if history.val_loss else None,
-        "steps_per_second": history.steps_per_second,
-        "rtg_scale": cfg.rtg_scale,
-    }
+    return history, quality
 
 
 def load(ctx) -> DiffusionWorldModel:
