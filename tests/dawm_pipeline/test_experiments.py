@@ -5,6 +5,7 @@ in Hopper-v5, written as a D4RL hdf5 file), and on a tiny bundle (random policie
 stochastic experiment.
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -67,6 +68,10 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
         (["main", "--seeds", "x"], "invalid int value"),
         (["main", "--launcher", "slurm"], "invalid choice: 'slurm'"),
         (["main", "--ray-address", "auto"], "--ray-address is for --launcher ray"),
+        (
+            ["main", "--batch-seeds", "--launcher", "ray"],
+            "--batch-seeds runs with --launcher local",
+        ),
     ],
     ids=[
         "unknown-experiment",
@@ -76,6 +81,7 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
         "seeds-text",
         "unknown-launcher",
         "ray-address-without-ray",
+        "batch-seeds-under-ray",
     ],
 )
 def test_bad_input_is_one_error_line(argv, needle, tmp_path, capsys):
@@ -122,6 +128,25 @@ def test_sweep_appends_skips_resumes_and_shares_the_model(tmp_path, hopper_file)
     again = run_experiment("main", sweep, tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
     assert again == {"done": 0, "skipped": 2, "pending": 0}
     assert sweep.results.read_text() == before
+
+
+def test_batched_seeds_give_one_row_per_seed_and_resume(tmp_path, hopper_file):
+    sweep = dataclasses.replace(_sweep(tmp_path, hopper_file), batch_seeds=True)
+    kw = dict(tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
+    assert run_experiment("main", sweep, **kw) == {"done": 2, "skipped": 0, "pending": 0}
+    rows = ResultStore(sweep.results).rows()
+    assert [r["seed"] for r in rows] == [0, 1]
+    assert rows[0]["agent_dir"] == rows[1]["agent_dir"]  # one batched train-agent stage
+    assert all(r["settings"]["agent_batched_seeds"] == [0, 1] for r in rows)
+    assert rows[0]["scores"] != rows[1]["scores"] and rows[0]["curves"]["real"]
+    (evaluated,) = (tmp_path / "runs" / TASK / "stages").glob("evaluate-*/scores.json")
+    scores = json.loads(evaluated.read_text())
+    for row in rows:  # each seed's row holds its own jobs' scores
+        for cond in ("real", "dawm"):
+            job = scores["jobs"][f"td3bc-{cond}-seed{row['seed']}"]
+            assert row["scores"][cond] == job["normalized_mean"]
+    again = run_experiment("main", sweep, **kw)
+    assert again == {"done": 0, "skipped": 2, "pending": 0}
 
 
 def test_stochastic_experiment_collects_and_scores_in_the_stochastic_env(tmp_path, monkeypatch):

@@ -93,7 +93,7 @@ def die_once(marker: Path, sweep: Sweep, cell: Cell) -> dict:
     if cell.seed == 1 and not marker.exists():
         marker.write_text(str(os.getpid()))
         cfg = sweep.config(cell)
-        run_stage(Context(cfg, cell_dir(sweep, cell, cfg)), "train-agent")
+        run_stage(Context(cfg, cell_dir(sweep, [cell], cfg)), "train-agent")
         os.kill(os.getpid(), signal.SIGKILL)
     return run_cell(sweep, cell)
 

@@ -287,3 +287,26 @@ def test_a_torn_world_model_checkpoint_is_moved_aside_and_training_restarts(tiny
     assert len(list((stage_dir / "checkpoint").glob("checkpoint.pt.unreadable-*"))) == 1
     summary = json.loads((stage_dir / "done.json").read_text())["summary"]
     assert summary["resumed_from"] == 0 and summary["steps"] == 60
+
+
+def test_batched_agents_train_every_job_as_their_own_runs_do(tiny_hopper, tmp_path):
+    """--agent.batched: the same jobs, files and results, each member's curve equal to its
+    own run's (float rounding apart)."""
+    args = [*base(tiny_hopper, tmp_path), "--seeds", "0", "1"]
+    assert cli("data", "train-wm", "train-idm", "generate", *args).returncode == 0
+    single = cli("train-agent", "evaluate", *args)
+    batched = cli("train-agent", "evaluate", *args, "--agent.batched")
+    assert single.returncode == 0 and batched.returncode == 0, batched.stderr[-2000:]
+    folders = [stage(Path(p.stdout.strip()), "train-agent") for p in (single, batched)]
+    assert folders[0] != folders[1]  # batching is part of the stage's inputs
+    assert (folders[1] / "td3bc-batch" / "checkpoint" / "checkpoint.pt").is_file()
+    for job in ("td3bc-real-seed0", "td3bc-dawm-seed0", "td3bc-real-seed1", "td3bc-dawm-seed1"):
+        results = [json.loads((f / job / "result.json").read_text()) for f in folders]
+        assert [r["batched"] for r in results] == [False, True]
+        assert results[0]["steps"] == results[1]["steps"] == 40
+        curves = [(f / job / "curve.csv").read_text().splitlines() for f in folders]
+        header = curves[0][0].split(",")
+        loss = header.index("critic_loss")
+        first = [float(c[1].split(",")[loss]) for c in curves]
+        assert first[1] == pytest.approx(first[0], rel=1e-4), job
+        assert (folders[1] / job / "agent" / "model.safetensors").is_file()

@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device (default: the preset's; paper: cuda)")
     p.add_argument("--sampler", choices=("auto", "torch", "native"), help="generation backend")
     p.add_argument(
+        "--batch-seeds",
+        action="store_true",
+        help="train a cell's seeds together, their agents as one batched network (for GPUs)",
+    )
+    p.add_argument(
         "--log",
         choices=("none", "tensorboard"),
         help="training curves as TensorBoard event files under each cell's folder",
@@ -88,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
         check_options(args.launcher, args.ray_address)
+        if args.batch_seeds and args.launcher != "local":
+            raise ValueError("--batch-seeds runs with --launcher local only: drop one of them")
         names = list(EXPERIMENTS) if args.name == "all" else [args.name]
         if args.name != "report":
             for name in names:
@@ -104,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.results),
             overrides,
             _dataset_paths(args.dataset_path),
+            batch_seeds=args.batch_seeds,
         )
 
         def report(_row=None) -> None:

@@ -79,7 +79,7 @@ def stage_task(cwd: str, sweep: Sweep, cell: Cell, name: str, *upstream: str | N
     cfg = sweep.config(cell)
     _enter(cwd, cfg)
     try:
-        run_stage(Context(cfg, cell_dir(sweep, cell, cfg)), name)
+        run_stage(Context(cfg, cell_dir(sweep, [cell], cfg)), name)
     except FileNotFoundError as e:
         if name != "data":
             raise
@@ -110,7 +110,7 @@ def _submit(
     folders: dict[Path, Any] = {}
     cells: dict[Any, Cell] = {}
     for cell, cfg in todo:
-        ctx = Context(cfg, cell_dir(sweep, cell, cfg))
+        ctx = Context(cfg, cell_dir(sweep, [cell], cfg))
         for name in MODEL_STAGES:
             if ctx.dir(name) in folders:
                 continue

@@ -22,13 +22,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from dawm_pipeline.atomic import read_json
 from dawm_pipeline.config import PipelineConfig
 from dawm_pipeline.experiments.plan import SCALES, Cell, cell_config, plan
 from dawm_pipeline.experiments.results import ResultStore
 from dawm_pipeline.pipeline import run_stage
 from dawm_pipeline.runs import config_hash, package_versions, write_run_record
 from dawm_pipeline.stage_graph import Context, stage_inputs
-from dawm_pipeline.stages.train_agent import read_curve
+from dawm_pipeline.stages.train_agent import CONDITIONS, job_name, read_curve
 from dawm_pipeline.tasks import resolve
 from dawm_pipeline.tasks.stochastic import perturbation_record
 
@@ -54,6 +55,9 @@ class Sweep:
     """PipelineConfig fields set on every cell (threads, device, sampler)."""
     dataset_paths: dict[str, str] = dataclasses.field(default_factory=dict)
     """task -> D4RL hdf5 file, read instead of the default source."""
+    batch_seeds: bool = False
+    """Run the seeds of a cell together, their agents as one batched network (a GPU's way to
+    train ten agents at once); each seed still gets its own row."""
 
     def config(self, cell: Cell) -> PipelineConfig:
         extra = dict(self.overrides)
@@ -69,65 +73,107 @@ def cell_key(cell: Cell, cfg: PipelineConfig) -> str:
     return config_hash({"cell": dataclasses.asdict(cell), "inputs": stage_inputs(cfg, last)})
 
 
-def cell_dir(sweep: Sweep, cell: Cell, cfg: PipelineConfig) -> Path:
-    """The cell's record folder (its stages live in the task's shared stage store)."""
-    who = f"{cell.algo}-seed{cell.seed}" if cell.algo is not None else "model"
+def cell_dir(sweep: Sweep, cells: list[Cell], cfg: PipelineConfig) -> Path:
+    """The cells' record folder (their stages live in the task's shared stage store)."""
+    cell = cells[0]
+    seeds = "-".join(str(c.seed) for c in cells)
+    who = f"{cell.algo}-seed{seeds}" if cell.algo is not None else "model"
     return Path(sweep.out) / cell.task / f"{sweep.scale}-{who}-{cell_key(cell, cfg)[:10]}"
+
+
+def group_config(sweep: Sweep, cells: list[Cell]) -> PipelineConfig:
+    """The pipeline config of cells that differ only in seed: all their seeds, and their
+    agents batched when there are several."""
+    cfg = sweep.config(cells[0])
+    if len(cells) == 1:
+        return cfg
+    agent = dataclasses.replace(cfg.agent, batched=True)
+    return dataclasses.replace(cfg, seeds=tuple(c.seed for c in cells), agent=agent)
 
 
 def run_cell(sweep: Sweep, cell: Cell) -> dict[str, Any]:
     """Run (or reuse) every stage a cell needs; returns its results row."""
-    cfg = sweep.config(cell)
+    return run_cells(sweep, [cell])[0]
+
+
+def run_cells(sweep: Sweep, cells: list[Cell]) -> list[dict[str, Any]]:
+    """Run (or reuse) every stage of cells that differ only in seed, together; one results
+    row per cell."""
+    cfg = group_config(sweep, cells)
     torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
-    ctx = Context(cfg, cell_dir(sweep, cell, cfg))
+    ctx = Context(cfg, cell_dir(sweep, cells, cfg))
     try:
         records = {"data": run_stage(ctx, "data")}
     except FileNotFoundError as e:
         raise DatasetMissing(str(e)) from e
     records |= {name: run_stage(ctx, name) for name in MODEL_STAGES[1:]}
     dataset = records["data"]["summary"]["dataset"]
-    row: dict[str, Any] = {
-        "experiment": cell.experiment,
-        "key": cell_key(cell, cfg),
-        **dataclasses.asdict(cell),
-        "scale": sweep.scale,
-        "dataset": {k: dataset[k] for k in ("name", "source_label", "dataset_id", "fingerprint")}
-        | {"transitions": records["data"]["summary"]["used_transitions"]},
-        "model_dir": str(ctx.dir("train-wm")),
-        "stage_dirs": {name: str(ctx.dir(name)) for name in MODEL_STAGES},
-        "stage_seconds": {name: records[name]["seconds"] for name in MODEL_STAGES},
-        "settings": {
-            "preset": cfg.preset,
-            "wm_dim": cfg.wm.dim,
-            "wm_dim_mults": list(cfg.wm.dim_mults),
-            "wm_steps": cfg.wm.steps,
-            "wm_batch": cfg.wm.batch_size,
-            "agent_steps": cfg.agent.steps,
-            "agent_batch": cfg.agent.batch_size,
-            "final_eval_episodes": cfg.agent.final_eval_episodes,
-        },
-        "idm": records["train-idm"]["summary"],
-        "generate": records["generate"]["summary"],
-    }
-    if cell.algo is not None:
+    algo = cells[0].algo
+    scores: dict[str, Any] = {}
+    if algo is not None:
         run_stage(ctx, "train-agent")
-        evaluate = run_stage(ctx, "evaluate")
-        row |= perturbation_record(resolve(cell.task))
-        table = evaluate["summary"]["table"][cell.algo]
-        row["scores"] = {cond: table[cond]["mean"] for cond in table}
-        row["curves"] = {cond: read_curve(ctx, cell.algo, cell.seed, cond) for cond in table}
-        row["agent_dir"] = str(ctx.dir("train-agent"))
+        run_stage(ctx, "evaluate")
+        scores = read_json(ctx.dir("evaluate") / "scores.json")["jobs"]
         write_run_record(ctx.run_dir, cfg.to_dict(), dataset, ctx.stage_dirs())
-    row |= {
-        "config_hash": config_hash(cfg.to_dict()),
-        "device": cfg.device,
-        "threads": cfg.threads,
-        "versions": package_versions(),
-        "wall_s": round(time.perf_counter() - start, 1),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    return row
+    rows = []
+    for cell in cells:
+        row: dict[str, Any] = {
+            "experiment": cell.experiment,
+            "key": cell_key(cell, cfg),
+            **dataclasses.asdict(cell),
+            "scale": sweep.scale,
+            "dataset": {
+                k: dataset[k] for k in ("name", "source_label", "dataset_id", "fingerprint")
+            }
+            | {"transitions": records["data"]["summary"]["used_transitions"]},
+            "model_dir": str(ctx.dir("train-wm")),
+            "stage_dirs": {name: str(ctx.dir(name)) for name in MODEL_STAGES},
+            "stage_seconds": {name: records[name]["seconds"] for name in MODEL_STAGES},
+            "settings": {
+                "preset": cfg.preset,
+                "wm_dim": cfg.wm.dim,
+                "wm_dim_mults": list(cfg.wm.dim_mults),
+                "wm_steps": cfg.wm.steps,
+                "wm_batch": cfg.wm.batch_size,
+                "agent_steps": cfg.agent.steps,
+                "agent_batch": cfg.agent.batch_size,
+                "agent_batched_seeds": list(cfg.seeds) if cfg.agent.batched else None,
+                "final_eval_episodes": cfg.agent.final_eval_episodes,
+            },
+            "idm": records["train-idm"]["summary"],
+            "generate": records["generate"]["summary"],
+        }
+        if algo is not None:
+            row |= perturbation_record(resolve(cell.task))
+            row["scores"] = {
+                cond: scores[job_name(algo, cell.seed, cond)]["normalized_mean"]
+                for cond in CONDITIONS
+            }
+            row["curves"] = {cond: read_curve(ctx, algo, cell.seed, cond) for cond in CONDITIONS}
+            row["agent_dir"] = str(ctx.dir("train-agent"))
+        row |= {
+            "config_hash": config_hash(cfg.to_dict()),
+            "device": cfg.device,
+            "threads": cfg.threads,
+            "versions": package_versions(),
+            "wall_s": round(time.perf_counter() - start, 1),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        rows.append(row)
+    return rows
+
+
+def seed_groups(sweep: Sweep, cells: list[Cell]) -> list[list[Cell]]:
+    """Cells run together: with `batch_seeds`, the agent cells that differ only in seed;
+    otherwise each cell alone."""
+    if not sweep.batch_seeds:
+        return [[cell] for cell in cells]
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        key = dataclasses.astuple(dataclasses.replace(cell, seed=None))
+        groups.setdefault(key if cell.algo is not None else (id(cell),), []).append(cell)
+    return list(groups.values())
 
 
 def planned(
@@ -161,23 +207,29 @@ def run_experiment(
     finished = store.keys()
     counts = {"done": 0, "skipped": 0, "pending": 0}
     missing: dict[str, str] = {}
-    for cell, cfg in tqdm(configs, desc=f"experiment {name}", unit="cell"):
-        if cell.task in missing:
-            counts["pending"] += 1
+    groups = seed_groups(sweep, [cell for cell, _ in configs])
+    for group in tqdm(groups, desc=f"experiment {name}", unit="cell group"):
+        if group[0].task in missing:
+            counts["pending"] += len(group)
             continue
-        if (cell.experiment, cell_key(cell, cfg)) in finished:
-            counts["skipped"] += 1
+        cfg = group_config(sweep, group)
+        todo = [c for c in group if (c.experiment, cell_key(c, cfg)) not in finished]
+        counts["skipped"] += len(group) - len(todo)
+        if not todo:
             continue
-        log(f"cell {cell.label()}")
+        log(f"cell {'; '.join(c.label() for c in todo)}")
         try:
-            row = run_cell(sweep, cell)
+            rows = run_cells(sweep, group)  # a group's seeds train together, so all of them
         except DatasetMissing as e:
-            missing[cell.task] = str(e)
-            log(f"pending: dataset not built: {cell.task} ({e})")
-            counts["pending"] += 1
+            missing[group[0].task] = str(e)
+            log(f"pending: dataset not built: {group[0].task} ({e})")
+            counts["pending"] += len(todo)
             continue
-        store.append(row)
-        counts["done"] += 1
-        if on_row is not None:
-            on_row(row)
+        for row in rows:
+            if (row["experiment"], row["key"]) in finished:
+                continue
+            store.append(row)
+            counts["done"] += 1
+            if on_row is not None:
+                on_row(row)
     return counts

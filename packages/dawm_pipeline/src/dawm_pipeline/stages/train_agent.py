@@ -60,21 +60,23 @@ def iql_settings(cfg, data: OfflineDataset) -> dict[str, Any]:
     }
 
 
-def make_agent(cfg, algo: str, seed: int, data: OfflineDataset):
-    """An agent with the library's published defaults, our batch/width, and for IQL the
-    task's CORL settings."""
+def agent_config(cfg, algo: str, seed: int, data: OfflineDataset):
+    """The library's published defaults, our batch/width, and for IQL the task's CORL
+    settings."""
     cls = agent_class(algo)
     extra = iql_settings(cfg, data) if algo == "iql" else {}
-    config = dataclasses.replace(
+    return dataclasses.replace(
         cls.config_cls(),
         seed=seed,
         batch_size=cfg.agent.batch_size,
         hidden=(cfg.agent.hidden, cfg.agent.hidden),
         **extra,
     )
+
+
+def max_action(data: OfflineDataset) -> np.ndarray:
     info = data.info
-    max_action = np.maximum(np.abs(info.action_low), np.abs(info.action_high))
-    return cls(data.obs_dim, data.act_dim, max_action, config, cfg.device)
+    return np.maximum(np.abs(info.action_low), np.abs(info.action_high))
 
 
 def evaluate_agent(agent, info: DatasetInfo, episodes: int, seed: int):
@@ -108,41 +110,86 @@ def run(ctx, out: Path) -> dict[str, Any]:
     real = _transitions(data)
     synthetic_arrays = generate_stage.load(ctx)
     synthetic = _transitions(synthetic_arrays) if synthetic_arrays else None
-    for algo, seed, condition in jobs(cfg):
-        name = job_name(algo, seed, condition)
-        job = out / name
-        if (job / "result.json").exists():
+    buffers: dict[str, Any] = {}
+
+    def buffer_for(condition: str):
+        """One buffer per data condition, shared by the jobs that train on it."""
+        if condition not in buffers:
+            mixed = condition == "dawm" and synthetic is not None
+            share = cfg.synthetic_share() if mixed else None
+            buffers[condition] = ReplayBuffer(real, synthetic if mixed else None, share, cfg.device)
+        return buffers[condition]
+
+    for algo in cfg.algos:
+        todo = [(s, c) for s in cfg.seeds for c in CONDITIONS if not _finished(out, algo, s, c)]
+        if not todo:
             continue
-        use_synthetic = condition == "dawm" and synthetic is not None
-        buffer = ReplayBuffer(
-            real,
-            synthetic if use_synthetic else None,
-            cfg.synthetic_share() if use_synthetic else None,
-            cfg.device,
-        )
-        check_resume_state(job)
-        agent = make_agent(cfg, algo, seed, data)
+        if cfg.agent.batched:  # every job of the algorithm together: one checkpoint for all
+            todo = [(s, c) for s in cfg.seeds for c in CONDITIONS]
+            _train(ctx, out, algo, todo, data, buffer_for, out / f"{algo}-batch" / "checkpoint")
+        else:
+            for seed, condition in todo:
+                job = out / job_name(algo, seed, condition)
+                _train(ctx, out, algo, [(seed, condition)], data, buffer_for, job / "checkpoint")
+    return {
+        "jobs": [job_name(*j) for j in jobs(cfg)],
+        "real": len(real),
+        "synthetic": 0 if synthetic is None else len(synthetic),
+        "batched": cfg.agent.batched,
+    }
+
+
+def _finished(out: Path, algo: str, seed: int, condition: str) -> bool:
+    return (out / job_name(algo, seed, condition) / "result.json").exists()
+
+
+def _train(ctx, out: Path, algo: str, members, data, buffer_for, checkpoint_dir: Path) -> None:
+    """Train the jobs `members` ([(seed, condition)]) as one agent, batched when several
+    (offline_agents' `batched`: the same updates per member, one stacked network), then save
+    each job's agent and result."""
+    cfg = ctx.cfg
+    names = [job_name(algo, seed, condition) for seed, condition in members]
+    jobs_dirs = [out / name for name in names]
+    for job in jobs_dirs:
+        job.mkdir(parents=True, exist_ok=True)
+        check_resume_state(job, checkpoint_dir)
+    configs = [agent_config(cfg, algo, seed, data) for seed, _ in members]
+    cls = agent_class(algo)
+    shape = (data.obs_dim, data.act_dim, max_action(data))
+    if len(members) == 1:
+        agent = cls(*shape, configs[0], cfg.device)
+    else:
+        agent = cls.batched(*shape, configs, cfg.device)
+
+    def eval_fn(seed: int):
         curve_seed = 10_000 + 1000 * seed
+        return lambda a: evaluate_agent(a, data.info, cfg.agent.eval_episodes, curve_seed)
 
-        def eval_fn(a, _seed=curve_seed):
-            return evaluate_agent(a, data.info, cfg.agent.eval_episodes, _seed)
+    logs = [ScalarLog(ctx, f"train-agent/{name}") for name in names]
 
-        with ScalarLog(ctx, f"train-agent/{name}") as tb:
-            agent.train(
-                buffer,
-                cfg.agent.steps,
-                eval_fn=eval_fn,
-                eval_every=cfg.agent.eval_every,
-                log_every=cfg.agent.eval_every,
-                checkpoint_dir=job / "checkpoint",
-                checkpoint_every=cfg.agent.checkpoint_every,
-                log_csv=job / CURVE,
-                progress=True,
-                on_log=lambda row, tb=tb: tb.scalars(
-                    "agent", int(row["step"]), {k: v for k, v in row.items() if k != "step"}
-                ),
-            )
-        agent.save(job / "agent")
+    def on_log(row: dict[str, float]) -> None:
+        values = {k: v for k, v in row.items() if k not in ("step", "member")}
+        logs[int(row.get("member", 0))].scalars("agent", int(row["step"]), values)
+
+    buffers = [buffer_for(condition) for _, condition in members]
+    try:
+        agent.train(
+            buffers,  # lists of one per member (a single agent takes lists of one)
+            cfg.agent.steps,
+            eval_fn=[eval_fn(seed) for seed, _ in members],
+            eval_every=cfg.agent.eval_every,
+            log_every=cfg.agent.eval_every,
+            checkpoint_dir=checkpoint_dir,
+            checkpoint_every=cfg.agent.checkpoint_every,
+            log_csv=[job / CURVE for job in jobs_dirs],
+            progress=True,
+            on_log=on_log,
+        )
+    finally:
+        for log in logs:
+            log.close()
+    agent.save([job / "agent" for job in jobs_dirs])
+    for (seed, condition), job, buffer in zip(members, jobs_dirs, buffers, strict=True):
         write_json(
             job / "result.json",
             {
@@ -150,15 +197,11 @@ def run(ctx, out: Path) -> dict[str, Any]:
                 "seed": seed,
                 "condition": condition,
                 "steps": agent.step,
+                "batched": len(members) > 1,
                 "buffer_real": buffer.n_real,
                 "buffer_synthetic": buffer.n_synthetic,
             },
         )
-    return {
-        "jobs": [job_name(*j) for j in jobs(cfg)],
-        "real": len(real),
-        "synthetic": 0 if synthetic is None else len(synthetic),
-    }
 
 
 def _curve_steps(path: Path) -> list[int]:
@@ -169,12 +212,14 @@ def _curve_steps(path: Path) -> list[int]:
     return [int(row["step"]) for row in rows]
 
 
-def check_resume_state(job: Path) -> None:
+def check_resume_state(job: Path, checkpoint_dir: Path | None = None) -> None:
     """Move a torn checkpoint or learning curve of an interrupted job aside; the job then
-    restarts. Both go together: a curve without its checkpoint would not continue one run."""
+    restarts. Both go together: a curve without its checkpoint would not continue one run.
+    `checkpoint_dir` defaults to the job's own (a batch of jobs shares one)."""
     from offline_agents.agent import CHECKPOINT
 
-    ckpt, curve = job / "checkpoint" / CHECKPOINT, job / CURVE
+    ckpt_dir = job / "checkpoint" if checkpoint_dir is None else checkpoint_dir
+    ckpt, curve = ckpt_dir / CHECKPOINT, job / CURVE
     resumable = read_or_set_aside(ckpt, lambda p: torch.load(p, weights_only=True)) is not None
     if read_or_set_aside(curve, _curve_steps) is None and resumable:
         set_aside(ckpt, f"its learning curve {curve.name} is missing or unreadable")
