@@ -7,15 +7,12 @@ declared range in the class's VALID table and a row in TABLE below.
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-import typing
 
 import numpy as np
 import pytest
+from config_field_walk import assert_one_line_naming, bad_cases, good_cases
 from inverse_dynamics import FitConfig, IDMConfig
 
-NAN, INF = math.nan, math.inf
 REQUIRED: dict[type, dict[str, int]] = {IDMConfig: {"obs_dim": 3, "act_dim": 2}, FitConfig: {}}
 # Per field: (bad values beyond the generic ones for its type, valid edge values).
 TABLE: dict[type, dict[str, tuple[list, list]]] = {
@@ -43,41 +40,6 @@ TABLE: dict[type, dict[str, tuple[list, list]]] = {
 CONFIGS = list(TABLE)
 
 
-def _kind(hint: typing.Any) -> tuple[typing.Any, bool, bool]:
-    """(scalar type, a tuple of them?, None allowed?) of a field's type hint."""
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    if optional:
-        hint = next(a for a in args if a is not type(None))
-    many = typing.get_origin(hint) is tuple
-    return (typing.get_args(hint)[0] if many else hint), many, optional
-
-
-def _generic_bad(hint: typing.Any) -> list:
-    """Values wrong for any field of this type: other types, NaN, inf, None, empty tuples."""
-    kind, many, optional = _kind(hint)
-    one = {
-        int: ["3", 2.5, True, NAN, INF],
-        float: ["0.5", True, NAN, INF, -INF],
-        bool: [1, "yes", 0.0],
-        str: [3, b"relu"],
-    }[kind]
-    bad = ["64", (), *[(v,) for v in one]] if many else list(one)
-    return bad if optional else [*bad, None]
-
-
-def _cases() -> list:
-    cases = []
-    for cls in CONFIGS:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            for value in _generic_bad(hints[f.name]) + TABLE[cls].get(f.name, ([], []))[0]:
-                cases.append(
-                    pytest.param(cls, f.name, value, id=f"{cls.__name__}.{f.name}={value!r}")
-                )
-    return cases
-
-
 @pytest.mark.parametrize("cls", CONFIGS)
 def test_every_field_has_a_declared_range_and_a_table_row(cls):
     names = [f.name for f in dataclasses.fields(cls)]
@@ -92,19 +54,14 @@ def test_defaults_construct(cls):
         assert type(getattr(cfg, f.name)) in (int, float, bool, str, tuple)
 
 
-@pytest.mark.parametrize("cls, name, value", _cases())
+@pytest.mark.parametrize("cls, name, value", bad_cases(TABLE, b"relu"))
 def test_bad_field_value_raises_one_line_naming_the_field(cls, name, value):
     with pytest.raises(ValueError) as err:
         cls(**{**REQUIRED[cls], name: value})
-    msg = str(err.value)
-    assert msg.startswith(f"{cls.__name__}.") and re.search(rf"{cls.__name__}\.{name}\b", msg)
-    assert "\n" not in msg and "got" in msg, msg
+    assert_one_line_naming(err, cls.__name__, name)
 
 
-@pytest.mark.parametrize(
-    "cls, name, value",
-    [(cls, name, v) for cls in CONFIGS for name, (_, good) in TABLE[cls].items() for v in good],
-)
+@pytest.mark.parametrize("cls, name, value", good_cases(TABLE))
 def test_valid_edge_values_are_accepted(cls, name, value):
     got = getattr(cls(**{**REQUIRED[cls], name: value}), name)
     assert got == (tuple(value) if isinstance(value, list) else value)

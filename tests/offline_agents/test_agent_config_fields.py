@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
-import re
 import typing
 from pathlib import Path
 
 import numpy as np
 import pytest
+from config_field_walk import INF, NAN, assert_one_line_naming, bad_cases, good_cases
 from offline_agents import IQL, TD3BC, IQLConfig, ReplayBuffer, TD3BCConfig
 from offline_agents.agent import TRAIN_VALID, OfflineAgent
 
-NAN, INF = math.nan, math.inf
 # Per field: (bad values beyond the generic ones for its type, valid edge values).
 TABLE: dict[type, dict[str, tuple[list, list]]] = {
     TD3BCConfig: {
@@ -62,48 +60,6 @@ TABLE: dict[type, dict[str, tuple[list, list]]] = {
 CONFIGS = list(TABLE)
 
 
-def _kind(hint: typing.Any) -> tuple[typing.Any, bool, bool]:
-    """(scalar type, a tuple of them?, None allowed?) of a field's type hint."""
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    if optional:
-        hint = next(a for a in args if a is not type(None))
-    many = typing.get_origin(hint) is tuple
-    return (typing.get_args(hint)[0] if many else hint), many, optional
-
-
-def _generic_bad(hint: typing.Any) -> list:
-    """Values wrong for any field of this type: other types, NaN, inf, None, empty tuples."""
-    kind, many, optional = _kind(hint)
-    one = {
-        int: ["3", 2.5, True, NAN, INF],
-        float: ["0.5", True, NAN, INF, -INF],
-        bool: [1, "yes", 0.0],
-        str: [3, b"float32"],
-    }[kind]
-    bad = ["64", (), *[(v,) for v in one]] if many else list(one)
-    return bad if optional else [*bad, None]
-
-
-def _cases() -> list:
-    cases = []
-    for cls in CONFIGS:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            specific = TABLE[cls].get(f.name, ([], []))[0]
-            for value in _generic_bad(hints[f.name]) + specific:
-                cases.append(
-                    pytest.param(cls, f.name, value, id=f"{cls.__name__}.{f.name}={value!r}")
-                )
-    return cases
-
-
-def _assert_one_line_naming(err: pytest.ExceptionInfo, owner: str, name: str) -> None:
-    msg = str(err.value)
-    assert msg.startswith(f"{owner}.") and re.search(rf"{re.escape(owner)}\.{name}\b", msg), msg
-    assert "\n" not in msg and "got" in msg, msg
-
-
 @pytest.mark.parametrize("cls", CONFIGS)
 def test_every_field_has_a_declared_range_and_a_table_row(cls):
     names = [f.name for f in dataclasses.fields(cls)]
@@ -118,17 +74,14 @@ def test_defaults_construct_and_are_json_plain(cls):
         assert type(getattr(cfg, f.name)) in (int, float, bool, str, tuple, type(None))
 
 
-@pytest.mark.parametrize("cls, name, value", _cases())
+@pytest.mark.parametrize("cls, name, value", bad_cases(TABLE, b"float32"))
 def test_bad_field_value_raises_one_line_naming_the_field(cls, name, value):
     with pytest.raises(ValueError) as err:
         cls(**{name: value})
-    _assert_one_line_naming(err, cls.__name__, name)
+    assert_one_line_naming(err, cls.__name__, name)
 
 
-@pytest.mark.parametrize(
-    "cls, name, value",
-    [(cls, name, v) for cls in CONFIGS for name, (_, good) in TABLE[cls].items() for v in good],
-)
+@pytest.mark.parametrize("cls, name, value", good_cases(TABLE))
 def test_valid_edge_values_are_accepted(cls, name, value):
     got = getattr(cls(**{name: value}), name)
     assert got == (tuple(value) if isinstance(value, list) else value)
@@ -152,7 +105,7 @@ def test_agent_dims_are_checked(agent_cls, name, value):
     dims = {"obs_dim": 1, "act_dim": 1, name: value}
     with pytest.raises(ValueError) as err:
         agent_cls(dims["obs_dim"], dims["act_dim"])
-    _assert_one_line_naming(err, agent_cls.__name__, name)
+    assert_one_line_naming(err, agent_cls.__name__, name)
 
 
 def _train_numeric_args() -> list[str]:
@@ -183,7 +136,7 @@ def test_bad_train_argument_raises_before_any_step(name, value, point_mass_data,
     kwargs = {"steps": 3, "checkpoint_dir": tmp_path, "progress": False, name: value}
     with pytest.raises(ValueError) as err:
         agent.train(ReplayBuffer(point_mass_data[0]), **kwargs)
-    _assert_one_line_naming(err, "TD3BC.train", name)
+    assert_one_line_naming(err, "TD3BC.train", name)
     assert agent.step == 0 and not list(Path(tmp_path).iterdir())  # nothing ran or was written
 
 
