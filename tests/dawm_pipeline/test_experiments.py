@@ -147,6 +147,10 @@ def test_batched_seeds_give_one_row_per_seed_and_resume(tmp_path, hopper_file):
             assert row["scores"][cond] == job["normalized_mean"]
     again = run_experiment("main", sweep, **kw)
     assert again == {"done": 0, "skipped": 2, "pending": 0}
+    # a row's key is its own: a later sweep with one more seed runs only that seed
+    more = run_experiment("main", sweep, **(kw | {"seeds": (0, 1, 2)}))
+    assert more == {"done": 1, "skipped": 2, "pending": 0}
+    assert [r["seed"] for r in ResultStore(sweep.results).rows()] == [0, 1, 2]
 
 
 def test_stochastic_experiment_collects_and_scores_in_the_stochastic_env(tmp_path, monkeypatch):

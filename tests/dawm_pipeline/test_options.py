@@ -58,6 +58,10 @@ def test_the_presets_are_valid_and_the_harmful_cases_are_refused():
     cfg.gamma = -0.5  # once accepted: a run on a meaningless return-to-go
     with pytest.raises(ValueError, match=r"--gamma must be in \(0, 1\] \(got -0.5\)"):
         cfg.validate()
+    cfg = preset("tiny")
+    cfg.seeds = (0, 0)  # two jobs in one folder
+    with pytest.raises(ValueError, match="--seeds names a seed twice"):
+        cfg.validate()
     for bad_seeds in ((), (-1,), (0, 1.5)):
         cfg = preset("tiny")
         cfg.seeds = bad_seeds

@@ -308,3 +308,48 @@ def test_tensorboard_logging_without_the_package_is_one_line(monkeypatch):
     with pytest.raises(ValueError, match=r"--log tensorboard needs the tensorboard package") as e:
         cfg.validate()
     assert 'pip install "dawm-pipeline[tensorboard]"' in str(e.value) and "\n" not in str(e.value)
+
+
+def test_batching_enters_the_agent_stage_hash_only_when_on():
+    plain, batched = preset("tiny"), preset("tiny")
+    batched.agent.batched = True
+    assert "batched" not in stage_inputs(plain, "train-agent")["settings"]["agent"]  # old hashes
+    assert config_hash(stage_inputs(plain, "train-agent")) != config_hash(
+        stage_inputs(batched, "train-agent")
+    )
+    assert config_hash(stage_inputs(plain, "generate")) == config_hash(
+        stage_inputs(batched, "generate")
+    )
+
+
+def test_a_run_folder_recorded_under_another_spelling_of_out_is_the_same_run(tmp_path):
+    from dawm_pipeline.runs import claim_run_dir
+    from dawm_pipeline.stage_graph import Context
+
+    cfg = preset("tiny")
+    here = Context(cfg, tmp_path / "hopper-medium-replay" / "mine")
+    stages = here.stage_dirs()
+    record = {"config": cfg.to_dict(), "stages": {k: f"/elsewhere/{v}" for k, v in stages.items()}}
+    here.run_dir.mkdir(parents=True)
+    (here.run_dir / "run.json").write_text(__import__("json").dumps(record))
+    assert claim_run_dir(here.run_dir, cfg.to_dict(), stages, overwrite=False) is None
+
+
+def test_a_data_stage_of_an_older_bundle_is_refused(tmp_path, monkeypatch):
+    from dawm_pipeline.atomic import write_json
+    from dawm_pipeline.data import bundled
+    from dawm_pipeline.pipeline import run
+    from test_data import make_bundle
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    bundle = make_bundle(tmp_path, False)
+    cfg = preset("tiny")
+    cfg.dataset_source, cfg.dataset_path, cfg.out = "bundled", str(bundle), str(tmp_path / "runs")
+    run(cfg, ("data",))
+    run(cfg, ("data",))  # same shipped files: reused
+    manifest = bundled.read_manifest("hopper", bundle)
+    manifest["bundle_hash"] = "f" * 64  # the package now ships other hopper data
+    write_json(bundle / "hopper" / "manifest.json", manifest)
+    with pytest.raises(ValueError, match="another version of the bundled hopper data") as e:
+        run(cfg, ("data",))
+    assert "fresh --out" in str(e.value) and "\n" not in str(e.value)

@@ -107,3 +107,7 @@ def check(cfg) -> None:
     bad = [s for s in cfg.seeds if isinstance(s, bool) or not isinstance(s, int) or s < 0]
     if not cfg.seeds or bad:
         raise ValueError(f"--seeds must be one or more integers >= 0 (got {list(cfg.seeds)})")
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ValueError(
+            f"--seeds names a seed twice (got {list(cfg.seeds)}): two jobs would share one folder"
+        )

@@ -55,6 +55,9 @@ def _finished_or_ready(ctx: Context, sd: StageDir, name: str) -> dict[str, Any] 
     """The stage's done record when it is finished; else None once its inputs exist."""
     record = sd.done()
     if record is not None:
+        why = getattr(_stage_module(name), "outdated", lambda ctx, record: None)(ctx, record)
+        if why is not None:
+            raise ValueError(f"stage {name} in {sd.path} {why}")
         log(f"{name}: done for this config ({sd.path}), skipped")
         return record
     for dep in DEPENDS[name]:

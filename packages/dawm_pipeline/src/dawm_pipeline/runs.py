@@ -207,7 +207,12 @@ def run_differences(record: dict[str, Any], config: dict[str, Any], stages: dict
     """(stages whose folder differs, 'field: old -> new' lines) between a stored run record
     and a new run; both empty when the new run would compute the same results."""
     old_stages = record.get("stages") or {}
-    changed = [name for name, folder in stages.items() if old_stages.get(name) != folder]
+    # Folder names carry the input hashes; the paths before them depend on how --out is spelt.
+    changed = [
+        name
+        for name, folder in stages.items()
+        if Path(old_stages.get(name) or "").name != Path(folder).name
+    ]
     old = _flat(record.get("config") or {})
     new = _flat(json.loads(json.dumps(config, default=jsonable)))  # as it reads back
     fields = [

@@ -38,6 +38,8 @@ def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
     """The settings a stage's output depends on (not paths, threads, device or sampler)."""
     agent = dataclasses.asdict(cfg.agent)
     final_eval = agent.pop("final_eval_episodes")
+    if not agent["batched"]:  # batching arrived later: unbatched runs keep their old hashes
+        del agent["batched"]
     gen = dataclasses.asdict(cfg.gen)  # cfg.sampler is left out: torch and native agree
     return {
         "data": {

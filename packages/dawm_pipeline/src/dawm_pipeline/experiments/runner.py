@@ -81,6 +81,15 @@ def cell_dir(sweep: Sweep, cells: list[Cell], cfg: PipelineConfig) -> Path:
     return Path(sweep.out) / cell.task / f"{sweep.scale}-{who}-{cell_key(cell, cfg)[:10]}"
 
 
+def row_key(sweep: Sweep, cell: Cell) -> str:
+    """A cell's results key: its own settings, batched or not, never its group-mates' seeds
+    (so a later sweep with more seeds skips the rows already made)."""
+    cfg = sweep.config(cell)
+    if sweep.batch_seeds and cell.algo is not None:
+        cfg = dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, batched=True))
+    return cell_key(cell, cfg)
+
+
 def group_config(sweep: Sweep, cells: list[Cell]) -> PipelineConfig:
     """The pipeline config of cells that differ only in seed: all their seeds, and their
     agents batched when there are several."""
@@ -120,7 +129,7 @@ def run_cells(sweep: Sweep, cells: list[Cell]) -> list[dict[str, Any]]:
     for cell in cells:
         row: dict[str, Any] = {
             "experiment": cell.experiment,
-            "key": cell_key(cell, cfg),
+            "key": row_key(sweep, cell),
             **dataclasses.asdict(cell),
             "scale": sweep.scale,
             "dataset": {
@@ -212,14 +221,13 @@ def run_experiment(
         if group[0].task in missing:
             counts["pending"] += len(group)
             continue
-        cfg = group_config(sweep, group)
-        todo = [c for c in group if (c.experiment, cell_key(c, cfg)) not in finished]
+        todo = [c for c in group if (c.experiment, row_key(sweep, c)) not in finished]
         counts["skipped"] += len(group) - len(todo)
         if not todo:
             continue
         log(f"cell {'; '.join(c.label() for c in todo)}")
         try:
-            rows = run_cells(sweep, group)  # a group's seeds train together, so all of them
+            rows = run_cells(sweep, todo)
         except DatasetMissing as e:
             missing[group[0].task] = str(e)
             log(f"pending: dataset not built: {group[0].task} ({e})")

@@ -47,10 +47,38 @@ def run(ctx, out: Path) -> dict[str, Any]:
             "act_dim": data.act_dim,
         },
         "data_scale": cfg.data_scale,
+        # The shipped files' version: a later package with other bundled data must not find
+        # this stage (and the stages keyed on it) done (`outdated`).
+        "bundle_hash": full.info.extra.get("dawm", {}).get("bundle_hash"),
         "used_episodes": keep,
         "used_transitions": len(data),
         "idm_holdout_episodes": n_hold,
     }
+
+
+def outdated(ctx, record: dict[str, Any]) -> str | None:
+    """Why a finished data stage no longer holds the data its settings name (None: it does,
+    or it cannot tell: stages from before the bundle version was recorded, other sources)."""
+    from dawm_pipeline.data import bundled
+
+    made = record["summary"].get("bundle_hash")
+    if made is None:
+        return None
+    cfg = ctx.cfg
+    folder = bundled.BUNDLE_DIR
+    if cfg.dataset_source == "bundled" and cfg.dataset_path is not None:
+        folder = Path(cfg.dataset_path)
+    try:
+        now = bundled.read_manifest(cfg.task.robot.name, folder)["bundle_hash"]
+    except FileNotFoundError:
+        return None
+    if now == made:
+        return None
+    return (
+        f"was made from another version of the bundled {cfg.task.robot.name} data (bundle "
+        f"{made[:12]}, shipped now {now[:12]}), and the stages after it were trained on that "
+        "data: use a fresh --out (or delete this task's stages folder) to rebuild them"
+    )
 
 
 def load_info(ctx) -> DatasetInfo:

@@ -220,7 +220,10 @@ def check_resume_state(job: Path, checkpoint_dir: Path | None = None) -> None:
 
     ckpt_dir = job / "checkpoint" if checkpoint_dir is None else checkpoint_dir
     ckpt, curve = ckpt_dir / CHECKPOINT, job / CURVE
-    resumable = read_or_set_aside(ckpt, lambda p: torch.load(p, weights_only=True)) is not None
+    resumable = (
+        read_or_set_aside(ckpt, lambda p: torch.load(p, map_location="cpu", weights_only=True))
+        is not None
+    )
     if read_or_set_aside(curve, _curve_steps) is None and resumable:
         set_aside(ckpt, f"its learning curve {curve.name} is missing or unreadable")
 

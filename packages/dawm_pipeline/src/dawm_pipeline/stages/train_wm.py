@@ -193,10 +193,16 @@ def _train(ctx, model, arrays, held, ckpt: Path, resumed_from: int, tb: ScalarLo
     if held is not None:
         check = StepZeroCheck(cfg, held)
         path = ckpt / QUALITY
-        # The checks belong to the checkpoint's run: none survive a fresh start.
-        quality = from_main(
-            lambda: (read_or_set_aside(path, read_json) or []) if resumed_from else []
-        )
+
+        # The checks belong to the checkpoint's run: none survive a fresh start (and the file
+        # goes, or a crash before the first new check would bring them back).
+        def checks_so_far() -> list[list[float]]:
+            if not resumed_from:
+                path.unlink(missing_ok=True)
+                return []
+            return read_or_set_aside(path, read_json) or []
+
+        quality = from_main(checks_so_far)
         step = int(quality[-1][0]) if quality else 0
         while step < cfg.wm.steps and not stale(
             quality, cfg.wm.stop_patience, cfg.wm.stop_min_gain
