@@ -284,16 +284,16 @@ def test_a_torn_agent_checkpoint_or_curve_restarts_its_job(tmp_path):
     ckpt, curve = job / "checkpoint" / "checkpoint.pt", job / CURVE
     torch.save({"step": 10}, ckpt)
     curve.write_text("step,critic_loss\n5,1.0\n10,0.5\n")
-    check_resume_state(job)  # both readable: resume
+    check_resume_state([job], job / "checkpoint")  # both readable: resume
     assert ckpt.is_file() and curve.is_file()
     ckpt.write_bytes(b"PK\x03\x04 torn")
     with pytest.warns(UserWarning, match="checkpoint.pt is unreadable"):
-        check_resume_state(job)
+        check_resume_state([job], job / "checkpoint")
     assert not ckpt.exists() and curve.is_file()  # the curve restarts with the job (_CsvLog)
     torch.save({"step": 10}, ckpt)
     curve.write_text("critic_loss\n1.0\n")  # no step column
     with pytest.warns(UserWarning) as caught:
-        check_resume_state(job)
+        check_resume_state([job], job / "checkpoint")
     assert not ckpt.exists() and not curve.exists()
     assert any("curve.csv is missing or unreadable" in str(w.message) for w in caught)
 

@@ -152,7 +152,7 @@ def _train(ctx, out: Path, algo: str, members, data, buffer_for, checkpoint_dir:
     jobs_dirs = [out / name for name in names]
     for job in jobs_dirs:
         job.mkdir(parents=True, exist_ok=True)
-        check_resume_state(job, checkpoint_dir)
+    check_resume_state(jobs_dirs, checkpoint_dir)
     configs = [agent_config(cfg, algo, seed, data) for seed, _ in members]
     cls = agent_class(algo)
     shape = (data.obs_dim, data.act_dim, max_action(data))
@@ -212,20 +212,21 @@ def _curve_steps(path: Path) -> list[int]:
     return [int(row["step"]) for row in rows]
 
 
-def check_resume_state(job: Path, checkpoint_dir: Path | None = None) -> None:
-    """Move a torn checkpoint or learning curve of an interrupted job aside; the job then
-    restarts. Both go together: a curve without its checkpoint would not continue one run.
-    `checkpoint_dir` defaults to the job's own (a batch of jobs shares one)."""
+def check_resume_state(jobs: list[Path], checkpoint_dir: Path) -> None:
+    """Move a torn checkpoint, or the checkpoint of a job whose learning curve is torn or
+    missing, aside (with the torn curve); the jobs then restart. Checkpoint and curves go
+    together: a curve without its checkpoint would not continue one run. `jobs` share
+    `checkpoint_dir` (one job's own, or a batch's), which is read once."""
     from offline_agents.agent import CHECKPOINT
 
-    ckpt_dir = job / "checkpoint" if checkpoint_dir is None else checkpoint_dir
-    ckpt, curve = ckpt_dir / CHECKPOINT, job / CURVE
+    ckpt = checkpoint_dir / CHECKPOINT
     resumable = (
         read_or_set_aside(ckpt, lambda p: torch.load(p, map_location="cpu", weights_only=True))
         is not None
     )
-    if read_or_set_aside(curve, _curve_steps) is None and resumable:
-        set_aside(ckpt, f"its learning curve {curve.name} is missing or unreadable")
+    torn = [job / CURVE for job in jobs if read_or_set_aside(job / CURVE, _curve_steps) is None]
+    if torn and resumable:
+        set_aside(ckpt, f"its learning curve {torn[0]} is missing or unreadable")
 
 
 def read_curve(ctx, algo: str, seed: int, condition: str) -> list[list[float]]:
