@@ -6,7 +6,7 @@ on 90% of each dataset's episodes and, every --every steps, samples from real he
 
 * against the simulator, at step 0 (dawm_pipeline.fidelity): ``velocity_r2`` (with its
   random-action floor), ``action_sensitivity`` (1 = follows a_t as physics does),
-  ``reward_r2`` (with its floor);
+  ``reward_r2`` (with its floor), ``reward_change_r2`` (≤ 0 for a model that ignores a_t);
 * against the real continuation: ``state_r2_j`` (R² of the generated s_{t+j}, j = 1, 3, H).
 
 One line per (env, checkpoint); resumes from its checkpoints under --work when rerun with the

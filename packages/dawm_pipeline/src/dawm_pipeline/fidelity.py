@@ -12,7 +12,11 @@ first generated state and reward with one simulator step (simcheck.py) and repor
   as physics does; 0 = it ignores it), over velocity dimensions in units of the real data's
   state-change spread;
 - reward_r2: R² of r̂_t against the simulator's reward for (s_t, a_t), normalized by the real
-  rewards' variance, with its random-action floor.
+  rewards' variance, with its random-action floor;
+- reward_change_r2: R² of how r̂_t changes when a_t is replaced by another row's action
+  against how the simulator's reward changes. Where the one-step reward hardly depends on
+  the action (hopper, walker2d: a random action still scores ~0.99 reward_r2) only this one
+  can fail: a model that ignores a_t scores ≤ 0, the simulator 1.
 """
 
 from __future__ import annotations
@@ -44,9 +48,9 @@ def step_zero_fidelity(
     other = actions[rng.permutation(len(actions))]
     random = rng.uniform(-bot.action_bound, bot.action_bound, actions.shape).astype(np.float32)
     gen_next, gen_reward = step_zero(states, actions)
-    gen_other, _ = step_zero(states, other)
+    gen_other, gen_other_reward = step_zero(states, other)
     sim_next, sim_reward = simulate(task, states, actions, seed)
-    sim_other, _ = simulate(task, states, other, seed)
+    sim_other, sim_other_reward = simulate(task, states, other, seed)
     rand_next, rand_reward = simulate(task, states, random, seed)
 
     lo, hi = bot.simulator.velocity_dims
@@ -62,12 +66,15 @@ def step_zero_fidelity(
 
     sim_moved = moved(sim_other, sim_next)
     reward_scale = np.full(1, max(reward_var, 1e-8))
+    sim_change = (sim_reward - sim_other_reward)[:, None]
+    gen_change = (gen_reward - gen_other_reward)[:, None]
     return {
         "velocity_r2": velocity_r2(gen_next),
         "velocity_r2_random_action": velocity_r2(rand_next),
         "action_sensitivity": moved(gen_other, gen_next) / sim_moved if sim_moved else np.nan,
         "reward_r2": r2(sim_reward[:, None], gen_reward[:, None], reward_scale),
         "reward_r2_random_action": r2(sim_reward[:, None], rand_reward[:, None], reward_scale),
+        "reward_change_r2": r2(sim_change, gen_change, sim_change.var(0)),
         "n": len(states),
         "n_clipped": int((~keep).sum()),
     }

@@ -142,6 +142,8 @@ def fidelity_lines(f: dict[str, Any]) -> list[str]:
         f"{f['velocity_r2_random_action']:.3f} | ≥ 0.9 |",
         f"| action sensitivity (model / simulator) | {f['action_sensitivity']:.2f} | 0 | 0.8–1.2 |",
         f"| R² of r̂_t | {f['reward_r2']:.3f} | {f['reward_r2_random_action']:.3f} | ≥ 0.9 |",
+        f"| R² of r̂_t's change when a_t is swapped | {_fmt(f.get('reward_change_r2'))} | "
+        "≤ 0 (a model blind to a_t) | 1 = as the simulator |",
         "",
     ]
 

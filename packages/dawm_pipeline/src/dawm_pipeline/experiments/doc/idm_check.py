@@ -68,6 +68,7 @@ FIDELITY_HEADER = [
     "WM step 0: velocity R² (random a)",
     "action sensitivity",
     "reward R² (random a)",
+    "reward change R²",
     "IDM velocity R²: real",
     "generated",
     "drop",
@@ -82,7 +83,7 @@ def fidelity_table(doc: Doc, rows: dict) -> None:
         gen = rows[task]["generate"] if task in rows else {}
         if "wm_velocity_r2" not in gen:
             reason = "not rerun since these checks" if task in rows else doc.reason(task)
-            body.append([task, reason] + [""] * 6)
+            body.append([task, reason] + [""] * 7)
             continue
         drop = 100 * gen["idm_velocity_relative_drop"]
         body.append(
@@ -91,6 +92,7 @@ def fidelity_table(doc: Doc, rows: dict) -> None:
                 f"{gen['wm_velocity_r2']:.3f} ({gen['wm_velocity_r2_random_action']:.3f})",
                 f"{gen['wm_action_sensitivity']:.2f}",
                 f"{gen['wm_reward_r2']:.3f} ({gen['wm_reward_r2_random_action']:.3f})",
+                f"{gen['wm_reward_change_r2']:.3f}" if "wm_reward_change_r2" in gen else "not run",
                 f"{gen['idm_velocity_r2_real']:.3f}",
                 f"{gen['idm_velocity_r2_generated']:.3f}",
                 f"{drop:.1f}%",
@@ -101,7 +103,8 @@ def fidelity_table(doc: Doc, rows: dict) -> None:
         "Velocity-based checks: the world model's first step with the real a_t against one "
         "simulator step (R² of the velocity change, clipped rows left out; action "
         "sensitivity = model / simulator movement when a_t is swapped for another row's, "
-        "target 0.8–1.2; reward R²), each beside a random action's score, and the IDM's "
+        "target 0.8–1.2; reward R²), each beside a random action's score; the R² of the "
+        "reward's change when a_t is swapped (a model that ignores a_t scores ≤ 0); and the IDM's "
         "velocity R² on real vs generated states (flag: a drop of more than 15%).",
         "",
     )
