@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 from dawm_pipeline.data.policy import GaussianPolicy
-from dawm_pipeline.datasets.build import pick_checkpoints, replay_dataset
+from dawm_pipeline.datasets import build
+from dawm_pipeline.datasets.build import pick_checkpoints, replay_dataset, sampled_evaluations
 from dawm_pipeline.datasets.train import TrainConfig, export_actor, train
 from dawm_pipeline.tasks import resolve as parse_name
 from dawm_pipeline.tasks import robot
@@ -84,6 +85,45 @@ def test_pick_checkpoints_smooths_toward_the_medium_target():
     assert hopper.normalized_score(1721.0) == pytest.approx(hopper.behaviour.medium_target, abs=0.1)
     with pytest.raises(ValueError, match="train first"):
         pick_checkpoints([], hopper)
+
+
+def test_pick_checkpoints_judges_the_medium_level_by_other_returns_when_given():
+    hopper = robot("hopper")  # medium target 53.5 normalized = return ~1721
+    curve = [100, 1000, 1700, 2400, 3000]
+    evals = [{"step": 10 * (i + 1), "mean_return": r} for i, r in enumerate(curve)]
+    assert pick_checkpoints(evals, hopper)[0]["step"] == 30
+
+    # Sampled episodes score lower (action noise): the later checkpoint holds the medium level.
+    def judged(returns):
+        return [{**e, "mean_return": r} for e, r in zip(evals, returns, strict=True)]
+
+    sampled = judged([50, 400, 1000, 1720, 3000])
+    medium, expert = pick_checkpoints(evals, hopper, sampled)
+    assert (medium["step"], medium["mean_return"], expert["step"]) == (40, 1720, 50)
+    # The cap follows the judged returns: 2/3 of the expert's sampled 2000 rules out step 40.
+    assert pick_checkpoints(evals, hopper, judged([50, 400, 1000, 1720, 2000]))[0]["step"] == 30
+    with pytest.raises(ValueError, match="up to the expert"):
+        pick_checkpoints(evals, hopper, sampled[:3])
+
+
+def test_sampled_evaluations_sample_actions_and_resume_from_their_cache(tmp_path, monkeypatch):
+    hopper = robot("hopper")
+    (tmp_path / "policies").mkdir()
+    model = sb3.SAC("MlpPolicy", "Hopper-v5", seed=0, device="cpu")
+    export_actor(model, tmp_path / "policies" / "a.safetensors", {"env": "hopper"})
+    evals = [{"step": 10, "policy": "a.safetensors", "mean_return": 0.0}]
+    first = sampled_evaluations(tmp_path, evals, hopper, episodes=3)
+    policy = GaussianPolicy.load(tmp_path / "policies" / "a.safetensors")
+    want = build.evaluate(policy, "Hopper-v5", 3, build.SAMPLED_EVAL_SEED, stochastic=True)
+    mean_action = build.evaluate(policy, "Hopper-v5", 3, build.SAMPLED_EVAL_SEED)
+    assert first[0]["mean_return"] == pytest.approx(want.mean())
+    assert not np.allclose(want, mean_action)  # the actions were sampled
+    calls = []
+    monkeypatch.setattr(build, "evaluate", lambda *a, **k: calls.append(a) or np.zeros(1))
+    assert sampled_evaluations(tmp_path, evals, hopper, episodes=3) == first  # from the cache
+    assert calls == []
+    sampled_evaluations(tmp_path, evals, hopper, episodes=2)  # other settings: recomputed
+    assert len(calls) == 1
 
 
 def test_replay_dataset_rejects_non_contiguous_buffer():

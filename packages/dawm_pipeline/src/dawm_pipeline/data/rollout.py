@@ -40,13 +40,15 @@ def run_episode(
     )
 
 
-def evaluate(policy: GaussianPolicy, env_id: str, episodes: int, seed: int) -> np.ndarray:
-    """Returns of `episodes` deterministic (mean-action) episodes."""
+def evaluate(
+    policy: GaussianPolicy, env_id: str, episodes: int, seed: int, stochastic: bool = False
+) -> np.ndarray:
+    """Returns of `episodes` episodes: mean actions, or sampled ones as datasets are made."""
     env = gym.make(env_id)
     try:
         return np.array(
             [
-                run_episode(policy, env, seed, i, stochastic=False).episode_return
+                run_episode(policy, env, seed, i, stochastic=stochastic).episode_return
                 for i in range(episodes)
             ]
         )

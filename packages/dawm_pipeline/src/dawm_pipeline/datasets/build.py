@@ -5,7 +5,8 @@ Per D4RL's protocol (Fu et al. 2020, arXiv 2004.07219, §5) applied to our train
   medium        = the checkpoint (up to the expert's step) whose return, averaged with its
                   neighbours' (SMOOTHING evaluations), is closest to the robot's medium target
                   (D4RL's medium-data level: tasks/builtin.py), so one noisy evaluation
-                  cannot decide the level;
+                  cannot decide the level; returns of deterministic evaluations, or of
+                  sampled episodes where the robot's recipe says so (Pusher);
   medium-replay = every replay-buffer transition collected up to the medium checkpoint;
   medium-expert = medium rollouts + as many expert rollouts (regenerated on first use).
 The build then regenerates every level once (in a throwaway Minari storage) to record
@@ -28,6 +29,8 @@ import numpy as np
 from dawm_pipeline import atomic
 from dawm_pipeline.data import bundled
 from dawm_pipeline.data.dataset import OfflineDataset
+from dawm_pipeline.data.policy import GaussianPolicy
+from dawm_pipeline.data.rollout import evaluate
 from dawm_pipeline.data.validate import episode_lengths
 from dawm_pipeline.datasets.train import read_evals
 from dawm_pipeline.tasks import LEVELS, Robot, Task, robot, robots
@@ -40,6 +43,10 @@ MEDIUM_CAP = 2.0 / 3.0
 # Regenerated sizes: D4RL's medium has 1M transitions and medium-expert 2M (1M + 1M).
 REGEN_TRANSITIONS = 1_000_000
 MEDIUM_SEED, EXPERT_SEED = 1, 2
+# Sampled evaluations of checkpoints (the medium rule's `medium_by_sampled_returns`) use
+# their own episodes, not those of the data they choose.
+SAMPLED_EVAL_SEED = 3
+SAMPLED_EVALS_FILE = "sampled_evals.json"
 
 
 @dataclass
@@ -66,21 +73,49 @@ def smoothed_returns(evals: list[dict], window: int = SMOOTHING) -> np.ndarray:
     return np.array([r[max(0, i - half) : i + half + 1].mean() for i in range(len(r))])
 
 
-def pick_checkpoints(evals: list[dict], bot: Robot) -> tuple[dict, dict]:
-    """(medium, expert) evaluation entries: expert = best mean return; medium = among the
-    entries up to the expert's step whose smoothed normalized return is at most MEDIUM_CAP of
-    the expert's, the one closest to the robot's `behaviour.medium_target`."""
+def pick_checkpoints(
+    evals: list[dict], bot: Robot, medium_evals: list[dict] | None = None
+) -> tuple[dict, dict]:
+    """(medium, expert) evaluation entries: expert = best mean return of `evals`; medium =
+    among the entries up to the expert's step whose smoothed normalized return is at most
+    MEDIUM_CAP of the expert's, the one closest to the robot's `behaviour.medium_target`.
+    `medium_evals` (the same checkpoints up to the expert's, other returns: sampled episodes)
+    judges the medium level and the cap instead of `evals` when given."""
     if not evals:
         raise ValueError("no evaluations in the training log: train first")
     evals = sorted(evals, key=lambda e: e["step"])
     best = max(range(len(evals)), key=lambda i: evals[i]["mean_return"])
-    smooth = bot.normalized_score(smoothed_returns(evals)[: best + 1])
+    judged = evals[: best + 1]
+    if medium_evals is not None:
+        judged = sorted(medium_evals, key=lambda e: e["step"])
+        if [e["step"] for e in judged] != [e["step"] for e in evals[: best + 1]]:
+            raise ValueError("medium_evals must cover the checkpoints up to the expert's")
+    smooth = bot.normalized_score(smoothed_returns(judged))
     distance = np.abs(smooth - bot.behaviour.medium_target)
-    distance[smooth > MEDIUM_CAP * bot.normalized_score(evals[best]["mean_return"])] = np.inf
+    distance[smooth > MEDIUM_CAP * bot.normalized_score(judged[-1]["mean_return"])] = np.inf
     if np.isinf(distance).all():
         raise ValueError("no checkpoint before the expert's returns under 2/3 of it: train longer")
     medium = int(np.argmin(distance))
-    return evals[medium], evals[best]
+    return judged[medium], evals[best]
+
+
+def sampled_evaluations(env_dir: Path, evals: list[dict], bot: Robot, episodes: int) -> list[dict]:
+    """`evals`' checkpoints re-evaluated with sampled actions (`episodes` each), cached in
+    `env_dir/sampled_evals.json` after every checkpoint so an interrupted build resumes; a
+    cache made with other episodes or seed is recomputed."""
+    path = env_dir / SAMPLED_EVALS_FILE
+    key = {"episodes": episodes, "seed": SAMPLED_EVAL_SEED, "env_id": bot.gym_id}
+    cache = atomic.read_json(path) if path.is_file() else {}
+    done: dict[str, dict] = cache.get("returns", {}) if cache.get("key") == key else {}
+    out = []
+    for e in sorted(evals, key=lambda e: e["step"]):
+        if e["policy"] not in done:
+            policy = GaussianPolicy.load(env_dir / "policies" / e["policy"])
+            r = evaluate(policy, bot.gym_id, episodes, SAMPLED_EVAL_SEED, stochastic=True)
+            done[e["policy"]] = {"mean_return": float(r.mean()), "std_return": float(r.std())}
+            atomic.write_json(path, {"key": key, "returns": done})
+        out.append({**e, **done[e["policy"]]})
+    return out
 
 
 def replay_dataset(buffer: dict[str, np.ndarray], steps: int, name: Task) -> OfflineDataset:
@@ -130,6 +165,7 @@ def _entry(e: dict, bot: Robot) -> dict:
         "std_return": round(e["std_return"], 2),
         "normalized": round(float(bot.normalized_score(e["mean_return"])), 2),
         "policy_file": e["policy"],
+        **({"sampled_return": e["sampled_return"]} if "sampled_return" in e else {}),
     }
 
 
@@ -148,7 +184,16 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
             f"[{env}] training at {last}/{log['budget']} steps, not finished: skipped", flush=True
         )
         return False
-    medium, expert = pick_checkpoints(log["evaluations"], bot)
+    medium_evals = None
+    if bot.behaviour.medium_by_sampled_returns:
+        _, expert = pick_checkpoints(log["evaluations"], bot)
+        upto = [e for e in log["evaluations"] if e["step"] <= expert["step"]]
+        print(f"[{env}] sampled evaluations of {len(upto)} checkpoints", flush=True)
+        medium_evals = sampled_evaluations(env_dir, upto, bot, log["eval_episodes"])
+    medium, expert = pick_checkpoints(log["evaluations"], bot, medium_evals)
+    if medium_evals is not None:  # the manifest keeps the deterministic evaluation first
+        sampled = {"sampled_return": round(medium["mean_return"], 2)}
+        medium = {**next(e for e in log["evaluations"] if e["step"] == medium["step"]), **sampled}
     name_mr = Task(bot, "medium-replay")
     progress = json.loads((env_dir / "state" / "progress.json").read_text())
     with np.load(env_dir / "state" / progress["folder"] / "buffer.npz") as z:
@@ -187,6 +232,9 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
                 "target_source": bot.behaviour.medium_target_source,
                 "smoothing_evaluations": SMOOTHING,
                 "cap_fraction_of_expert": MEDIUM_CAP,
+                "returns": f"sampled episodes (seed {SAMPLED_EVAL_SEED})"
+                if medium_evals is not None
+                else "deterministic evaluations",
             },
             "expert": {
                 **_entry(expert, bot),

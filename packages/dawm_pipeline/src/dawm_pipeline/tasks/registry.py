@@ -53,6 +53,10 @@ class BehaviourRecipe:
     medium_target: float = 33.3
     """Normalized score the medium checkpoint aims at (the rule in datasets/build.py)."""
     medium_target_source: str = "D4RL: medium = about 1/3 of the expert"
+    medium_by_sampled_returns: bool = False
+    """Judge checkpoints for the medium level by the return of sampled (tanh-Gaussian)
+    episodes, the level their data will have, instead of the deterministic evaluation: for
+    robots whose return the action noise alone moves far (Pusher's control cost)."""
 
 
 @dataclass(frozen=True)
