@@ -258,6 +258,25 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
         assert (tmp_path / "results" / png).stat().st_size > 1000
 
 
+def test_compute_section_sums_the_rows_and_costs_what_is_left(tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_base, "pending_reason", lambda task: "pending: not run")
+    stages = {"data": 1.0, "train-wm": 1000.0, "train-idm": 500.0, "generate": 100.0}
+    bench = {"scale": "bench", "model_dir": "wm-a", "stage_seconds": stages}
+    rows = [_row(TASK, "td3bc", s, 20.0, 21.0) | bench | {"agent_seconds": 600.0 + 100 * s}
+            for s in range(3)]  # fmt: skip
+    rows.append(_row(TASK, "td3bc", 3, 20.0, 21.0) | bench | {"wall_s": 5000.0})  # older row
+    doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
+    part = doc[doc.index("### Compute at the bench scale") :]
+    assert f"| {TASK} | 1 | 1,000 s | 500 s | 100 s | 4 | 750 s |" in part  # one shared model
+    # 1,600 s of model stages + 600 + 700 + 800 + 5,000 s of cells (the older row: its wall)
+    assert "Measured so far: 2.4 h of one core." in part
+    # 120 planned cells - 4 done; 11 tasks without a world model, at this one's 1,600 s
+    assert "Left of the main table at this scale: 116 cells." in part
+    assert "11 world models at 1,600 s each; 56 TD3BC cells at 750 s each" in part
+    assert f"{(11 * 1600 + 56 * 750) / 3600:.1f} h of one core" in part
+    assert "not counted: 60 IQL cells (none measured yet)." in part
+
+
 def test_published_per_task_table_is_complete_and_rendered_apart(tmp_path, monkeypatch):
     assert set(paper.PER_TASK) == set(PAPER_TASKS)
     assert all(set(cells) == set(paper.PER_TASK_METHODS) for cells in paper.PER_TASK.values())

@@ -120,9 +120,9 @@ def run_cells(sweep: Sweep, cells: list[Cell]) -> list[dict[str, Any]]:
     dataset = records["data"]["summary"]["dataset"]
     algo = cells[0].algo
     scores: dict[str, Any] = {}
+    agent_seconds = 0.0
     if algo is not None:
-        run_stage(ctx, "train-agent")
-        run_stage(ctx, "evaluate")
+        agent_seconds = sum(run_stage(ctx, s)["seconds"] for s in ("train-agent", "evaluate"))
         scores = read_json(ctx.dir("evaluate") / "scores.json")["jobs"]
         write_run_record(ctx.run_dir, cfg.to_dict(), dataset, ctx.stage_dirs())
     rows = []
@@ -161,6 +161,7 @@ def run_cells(sweep: Sweep, cells: list[Cell]) -> list[dict[str, Any]]:
             }
             row["curves"] = {cond: read_curve(ctx, algo, cell.seed, cond) for cond in CONDITIONS}
             row["agent_dir"] = str(ctx.dir("train-agent"))
+            row["agent_seconds"] = round(agent_seconds / len(cells), 1)  # a batch's share
         row |= {
             "config_hash": config_hash(cfg.to_dict()),
             "device": cfg.device,
