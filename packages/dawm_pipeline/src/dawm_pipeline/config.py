@@ -338,8 +338,11 @@ def _bench() -> PipelineConfig:
     TD3+BC score after 28k-104k updates on medium-replay and 31k-349k on medium, and at
     ~12.5 min per 100k-update run (two side by side on our 2 cores) 100k is what a 12-task x
     2-agent x 2-condition x 5-seed table can afford; medium-expert tasks will still be short of
-    convergence. World model: the quick network, trained until its held-out step-0 check
-    stalls (patience 2 checks of 1,000 steps, cap 16,000 steps).
+    convergence. World model: the quick network at twice its width (dim 64), trained until its
+    held-out step-0 check stalls (patience 2 checks of 1,000 steps, cap 16,000 steps). Width
+    is what limited fidelity: on hopper-medium-replay the dim-32 network's step-0 velocity R²
+    saturated just under issue #20's 0.9 (0.897 after 12,000 steps), dim 64 reached 0.915
+    after 4,000 at about twice the cost per step (docs/fidelity.md).
     """
     quick = _quick()
     return dataclasses.replace(
@@ -348,7 +351,12 @@ def _bench() -> PipelineConfig:
         algo="both",
         seeds=(0, 1, 2, 3, 4),
         wm=dataclasses.replace(
-            quick.wm, steps=16_000, checkpoint_every=1_000, stop_patience=2, stop_every=1_000
+            quick.wm,
+            dim=64,
+            steps=16_000,
+            checkpoint_every=1_000,
+            stop_patience=2,
+            stop_every=1_000,
         ),
         idm=IDMSettings(),
         agent=AgentSettings(
