@@ -277,6 +277,36 @@ def test_compute_section_sums_the_rows_and_costs_what_is_left(tmp_path, monkeypa
     assert "not counted: 60 IQL cells (none measured yet)." in part
 
 
+def test_width_section_sets_world_model_widths_side_by_side(tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_base, "pending_reason", lambda task: "pending: not run")
+
+    def row(seed, dim, real, dawm, r2):
+        return _row(TASK, "td3bc", seed, real, dawm) | {
+            "scale": "bench", "key": f"{dim}-{seed}",
+            "settings": {"wm_dim": dim, "wm_dim_mults": [1, 2], "wm_steps": 16000,
+                         "wm_batch": 256, "agent_steps": 100000, "agent_batch": 256},
+            "generate": {"wm_velocity_r2": r2, "transitions": 8}, "model_dir": f"wm{dim}",
+            "agent_seconds": 1.0,
+            "stage_seconds": {"train-wm": 1.0, "train-idm": 1.0, "generate": 1.0},
+        }  # fmt: skip
+
+    rows = [row(s, 32, 20.0, 21.0 + s, 0.83) for s in range(2)]
+    doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
+    assert "World-model width" not in doc  # one width only: nothing to compare
+    rows += [row(s, 64, 20.0, 25.0, 0.92) for s in range(3)]
+    doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
+    part = doc[doc.index("### World-model width at the bench scale") :]
+    assert (
+        f"| {TASK} | TD3BC | 32 | 0.830 | 20.0 ± 0.0 | 21.5 ± 0.5 | +7.5% (2/2 seeds) | 2 |" in part
+    )
+    assert (
+        f"| {TASK} | TD3BC | 64 | 0.920 | 20.0 ± 0.0 | 25.0 ± 0.0 | +25.0% (3/3 seeds) | 3 |"
+        in part
+    )
+    main_line = next(ln for ln in doc.splitlines() if ln.startswith(f"| {TASK} | 20.0"))
+    assert "| 25.0 ± 0.0 |" in main_line  # the main table shows the newer (dim 64) rows
+
+
 def test_published_per_task_table_is_complete_and_rendered_apart(tmp_path, monkeypatch):
     assert set(paper.PER_TASK) == set(PAPER_TASKS)
     assert all(set(cells) == set(paper.PER_TASK_METHODS) for cells in paper.PER_TASK.values())

@@ -46,6 +46,7 @@ class Doc:
     """Builds the markdown for one results file."""
 
     def __init__(self, rows: list[dict[str, Any]], plot_dir: Path, plot_prefix: str):
+        self.all_rows = rows
         self.rows = latest(rows)
         self.plot_dir = plot_dir
         self.prefix = plot_prefix
