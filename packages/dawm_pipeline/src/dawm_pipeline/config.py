@@ -304,6 +304,10 @@ def _quick() -> PipelineConfig:
     left the generated data far from the dynamics (DAWM lost to real-only on every seed).
     The 1M cap keeps generation to minutes on the 1M-2M-transition datasets; the agents
     still draw 8/9 of each batch from synthetic data (PipelineConfig.synthetic_share).
+    Width 64: issue #20's step-0 check against the simulator (velocity R² of s' - s with the
+    real a_t, docs/fidelity.md) reached 0.915 after 4,000 steps at dim 64 on hopper-medium-
+    replay, where dim 32 gave 0.856 (and saturated at 0.897 after 12,000): the cheapest
+    network that meets the 0.9 target, at about twice dim 32's cost per step.
     """
     return PipelineConfig(
         preset="quick",
@@ -311,7 +315,7 @@ def _quick() -> PipelineConfig:
         seeds=(0, 1),
         threads=1,
         wm=WorldModelSettings(
-            dim=32,
+            dim=64,
             dim_mults=(1, 2),
             batch_size=256,
             lr=1e-3,
@@ -338,11 +342,8 @@ def _bench() -> PipelineConfig:
     TD3+BC score after 28k-104k updates on medium-replay and 31k-349k on medium, and at
     ~12.5 min per 100k-update run (two side by side on our 2 cores) 100k is what a 12-task x
     2-agent x 2-condition x 5-seed table can afford; medium-expert tasks will still be short of
-    convergence. World model: the quick network at twice its width (dim 64), trained until its
-    held-out step-0 check stalls (patience 2 checks of 1,000 steps, cap 16,000 steps). Width
-    is what limited fidelity: on hopper-medium-replay the dim-32 network's step-0 velocity R²
-    saturated just under issue #20's 0.9 (0.897 after 12,000 steps), dim 64 reached 0.915
-    after 4,000 at about twice the cost per step (docs/fidelity.md).
+    convergence. World model: the quick network, trained until its held-out step-0 check
+    stalls (patience 2 checks of 1,000 steps, cap 16,000 steps).
     """
     quick = _quick()
     return dataclasses.replace(
@@ -352,7 +353,6 @@ def _bench() -> PipelineConfig:
         seeds=(0, 1, 2, 3, 4),
         wm=dataclasses.replace(
             quick.wm,
-            dim=64,
             steps=16_000,
             checkpoint_every=1_000,
             stop_patience=2,
