@@ -72,6 +72,21 @@ def test_train_checkpoints_and_resumes(tmp_path):
     assert ds.num_transitions == 450  # contiguous within every episode
 
 
+def test_a_full_buffer_is_saved_whole_and_an_overwritten_one_refused(tmp_path):
+    from dawm_pipeline.datasets.train import save_state
+
+    model = sb3.SAC("MlpPolicy", "Hopper-v5", seed=0, device="cpu", buffer_size=100)
+    model.learn(100)  # exactly fills the buffer: SB3 wraps its position to 0
+    assert model.replay_buffer.full and model.replay_buffer.pos == 0
+    save_state(model, tmp_path / "a")  # (the halfcheetah run of 2026-11-27 saved 0 rows here)
+    with np.load(tmp_path / "a" / "state-100" / "buffer.npz") as z:
+        assert z["rewards"].shape == (100,)
+    model.learn(20, reset_num_timesteps=False)  # the 20 oldest transitions are overwritten
+    with pytest.raises(RuntimeError, match="holds 100 of the run's 120 transitions"):
+        save_state(model, tmp_path / "b")
+    assert not (tmp_path / "b").exists()  # nothing written
+
+
 def test_pick_checkpoints_smooths_toward_the_medium_target():
     hopper = robot("hopper")  # medium target 53.5 normalized = return ~1721
     curve = [100, 300, 2500, 1500, 1700, 3000, 2000]

@@ -66,7 +66,16 @@ def export_actor(model, path: Path, metadata: dict[str, str]) -> None:
 
 
 def _buffer_arrays(model) -> dict[str, np.ndarray]:
-    rb, n = model.replay_buffer, model.replay_buffer.pos
+    """Every transition of the run, oldest first (a full SB3 buffer has wrapped its position
+    to 0); refuses one that overwrote its oldest, before anything is written or deleted."""
+    rb = model.replay_buffer
+    n = rb.buffer_size if rb.full else rb.pos
+    if n != model.num_timesteps:
+        raise RuntimeError(
+            f"the replay buffer holds {n} of the run's {model.num_timesteps} transitions: its "
+            "size must be at least the run's steps (train_env sizes it so); the last saved "
+            "state is kept"
+        )
     return {
         "observations": rb.observations[:n, 0],
         "next_observations": rb.next_observations[:n, 0],
@@ -80,6 +89,7 @@ def _buffer_arrays(model) -> dict[str, np.ndarray]:
 def save_state(model, state_root: Path) -> None:
     """Write SAC weights, optimizers and replay buffer to a fresh folder, then point at it."""
     step = model.num_timesteps
+    buffer = _buffer_arrays(model)  # first: a buffer that lost transitions writes nothing
     folder = state_root / f"state-{step}"
     params = model.get_parameters()
     atomic.write_safetensors(
@@ -91,7 +101,7 @@ def save_state(model, state_root: Path) -> None:
     tmp = folder / "optim.pt.tmp"
     torch.save(params, tmp)
     tmp.replace(folder / "optim.pt")
-    atomic.write_npz(folder / "buffer.npz", _buffer_arrays(model))
+    atomic.write_npz(folder / "buffer.npz", buffer)
     prev = _read_progress(state_root)
     atomic.write_json(
         state_root / "progress.json",
@@ -157,6 +167,11 @@ def train_env(env: str, cfg: TrainConfig) -> None:
     seed = cfg.seed if cfg.seed is not None else bot.behaviour.seed
     eval_every = cfg.eval_every if cfg.eval_every is not None else bot.behaviour.eval_every
     env_dir = cfg.work_dir / env
+    saved = _read_progress(env_dir / "state")
+    # The buffer keeps the whole run: at SB3's default size (1M) a 1M-step run wrapped its
+    # position to 0 at the last step and saved an empty buffer (the halfcheetah run of
+    # 2026-11-27 lost its replay that way). One slot more than the run will ever hold.
+    buffer_size = max(budget, saved["step"] if saved else 0) + 1
     log = read_evals(env_dir)
     log.update(
         env=env,
@@ -174,6 +189,7 @@ def train_env(env: str, cfg: TrainConfig) -> None:
         env_id,
         seed=seed,
         learning_starts=bot.behaviour.learning_starts,
+        buffer_size=buffer_size,
         verbose=0,
         device="cpu",
     )
