@@ -390,6 +390,39 @@ def test_build_picks_checkpoints_and_writes_bundle(bundle):
     assert ds.terminals[39] and ds.timeouts[69] and ds.timeouts[199] and not ds.terminals[199]
 
 
+def test_build_takes_medium_and_its_replay_from_a_second_run_when_given(tmp_path):
+    rng = np.random.default_rng(5)
+    main_run, medium_run = tmp_path / "main", tmp_path / "medium"
+    fake_training_run(main_run, rng)
+    eps = fake_training_run(medium_run, rng)  # other policies and replay
+    evals_path = medium_run / "hopper" / "evals.json"
+    log = json.loads(evals_path.read_text())
+    for e, r in zip(log["evaluations"], [1000.0, 1200.0, 1700.0, 2500.0], strict=True):
+        e["mean_return"] = r  # smoothed 1100, 1300, 1800, 2100: step 300 is nearest 1721
+    log["budget"] = log["evaluations"][-1]["step"]
+    write_json(evals_path, log | {"finished": False})
+    cfg = BuildConfig(
+        env=("hopper",), work_dir=main_run, bundle_dir=tmp_path / "bundle",
+        medium_work_dir=medium_run, measure=False,
+    )  # fmt: skip
+    assert not build_env("hopper", cfg)  # the medium run has not finished: nothing built
+    write_json(evals_path, log)
+    assert build_env("hopper", cfg)
+    m = json.loads((cfg.bundle_dir / "hopper" / "manifest.json").read_text())
+    assert m["recipe"]["expert"]["step"] == 300  # the main run's best
+    assert m["recipe"]["medium"]["step"] == 300  # the medium run's checkpoint
+    assert m["recipe"]["medium_run"]["budget_steps"] == 400
+    policy = (cfg.bundle_dir / "hopper" / "policy_medium.safetensors").read_bytes()
+    assert policy == (medium_run / "hopper" / "policies" / "step_300.safetensors").read_bytes()
+    ds = bundled.load_episodes_npz(
+        cfg.bundle_dir / "hopper" / "medium_replay.npz",
+        parse_name("hopper-medium-replay"),
+        bundled.dataset_info(parse_name("hopper-medium-replay")),
+    )
+    want = np.concatenate([e.observations for e in eps])[:300]
+    np.testing.assert_array_equal(ds.observations, want)  # the medium run's replay, to step 300
+
+
 def test_bundled_medium_replay_loads_and_is_cached_in_minari(bundle, minari_root, monkeypatch):
     import minari
 

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from dawm_pipeline.data.policy import GaussianPolicy
 from dawm_pipeline.datasets import build
-from dawm_pipeline.datasets.build import pick_checkpoints, replay_dataset, sampled_evaluations
+from dawm_pipeline.datasets.build import (
+    best_checkpoint,
+    pick_medium,
+    replay_dataset,
+    sampled_evaluations,
+)
 from dawm_pipeline.datasets.train import TrainConfig, export_actor, train
 from dawm_pipeline.tasks import resolve as parse_name
 from dawm_pipeline.tasks import robot
@@ -87,11 +92,19 @@ def test_a_full_buffer_is_saved_whole_and_an_overwritten_one_refused(tmp_path):
     assert not (tmp_path / "b").exists()  # nothing written
 
 
-def test_pick_checkpoints_smooths_toward_the_medium_target():
+def pick(evals, bot, judged=None):
+    """Expert and medium of one run, as build_env chooses them."""
+    expert = best_checkpoint(evals)
+    upto = [e for e in (judged or evals) if e["step"] <= expert["step"]]
+    level = next(e for e in upto if e["step"] == expert["step"])["mean_return"]
+    return pick_medium(upto, bot, bot.normalized_score(level)), expert
+
+
+def test_the_medium_checkpoint_is_smoothed_toward_the_target():
     hopper = robot("hopper")  # medium target 53.5 normalized = return ~1721
     curve = [100, 300, 2500, 1500, 1700, 3000, 2000]
     evals = [{"step": 10 * (i + 1), "mean_return": r} for i, r in enumerate(curve)]
-    medium, expert = pick_checkpoints(list(reversed(evals)), hopper)  # order does not matter
+    medium, expert = pick(list(reversed(evals)), hopper)  # order does not matter
     assert expert["step"] == 60
     # smoothed returns 200, 967, 1433, 1900, 2067, 2233: 1900 (step 40) is closest to 1721.
     # The lucky single evaluation at step 30 (2500) is not taken, nor step 50, whose own
@@ -99,26 +112,25 @@ def test_pick_checkpoints_smooths_toward_the_medium_target():
     assert medium["step"] == 40
     assert hopper.normalized_score(1721.0) == pytest.approx(hopper.behaviour.medium_target, abs=0.1)
     with pytest.raises(ValueError, match="train first"):
-        pick_checkpoints([], hopper)
+        best_checkpoint([])
+    with pytest.raises(ValueError, match="under 2/3"):  # an expert too weak for any medium
+        pick_medium(evals[:3], hopper, expert_normalized=10.0)
 
 
-def test_pick_checkpoints_judges_the_medium_level_by_other_returns_when_given():
-    hopper = robot("hopper")  # medium target 53.5 normalized = return ~1721
+def test_the_medium_level_can_be_judged_by_other_returns():
+    hopper = robot("hopper")
     curve = [100, 1000, 1700, 2400, 3000]
     evals = [{"step": 10 * (i + 1), "mean_return": r} for i, r in enumerate(curve)]
-    assert pick_checkpoints(evals, hopper)[0]["step"] == 30
+    assert pick(evals, hopper)[0]["step"] == 30
 
-    # Sampled episodes score lower (action noise): the later checkpoint holds the medium level.
     def judged(returns):
         return [{**e, "mean_return": r} for e, r in zip(evals, returns, strict=True)]
 
-    sampled = judged([50, 400, 1000, 1720, 3000])
-    medium, expert = pick_checkpoints(evals, hopper, sampled)
+    # Sampled episodes score lower (action noise): the later checkpoint holds the medium level.
+    medium, expert = pick(evals, hopper, judged([50, 400, 1000, 1720, 3000]))
     assert (medium["step"], medium["mean_return"], expert["step"]) == (40, 1720, 50)
     # The cap follows the judged returns: 2/3 of the expert's sampled 2000 rules out step 40.
-    assert pick_checkpoints(evals, hopper, judged([50, 400, 1000, 1720, 2000]))[0]["step"] == 30
-    with pytest.raises(ValueError, match="up to the expert"):
-        pick_checkpoints(evals, hopper, sampled[:3])
+    assert pick(evals, hopper, judged([50, 400, 1000, 1720, 2000]))[0]["step"] == 30
 
 
 def test_sampled_evaluations_sample_actions_and_resume_from_their_cache(tmp_path, monkeypatch):

@@ -7,7 +7,8 @@ Per D4RL's protocol (Fu et al. 2020, arXiv 2004.07219, §5) applied to our train
                   (D4RL's medium-data level: tasks/builtin.py), so one noisy evaluation
                   cannot decide the level; returns of deterministic evaluations, or of
                   sampled episodes where the robot's recipe says so (Pusher);
-  medium-replay = every replay-buffer transition collected up to the medium checkpoint;
+  medium-replay = every replay-buffer transition collected up to the medium checkpoint
+                  (both may come from a second, shorter run of the recipe: BuildConfig);
   medium-expert = medium rollouts + as many expert rollouts (regenerated on first use).
 The build then regenerates every level once (in a throwaway Minari storage) to record
 sizes, returns and fingerprints in the manifest — the figures docs/datasets.md reports.
@@ -61,6 +62,10 @@ class BuildConfig:
     """Transitions of regenerated medium (and of each half of medium-expert)."""
     allow_unfinished: bool = False
     """Build from a run that has not reached its budget (its best policy so far)."""
+    medium_work_dir: Path | None = None
+    """Take medium and medium-replay from another, shorter run of the robot's recipe in this
+    work dir (its checkpoints and replay buffer), the expert from `work_dir`'s run: where the
+    main run's replay buffer is lost, or to keep a long expert run's buffer off the disk."""
     measure: bool = True
     """Regenerate every level once to record sizes, returns and fingerprints."""
 
@@ -73,30 +78,26 @@ def smoothed_returns(evals: list[dict], window: int = SMOOTHING) -> np.ndarray:
     return np.array([r[max(0, i - half) : i + half + 1].mean() for i in range(len(r))])
 
 
-def pick_checkpoints(
-    evals: list[dict], bot: Robot, medium_evals: list[dict] | None = None
-) -> tuple[dict, dict]:
-    """(medium, expert) evaluation entries: expert = best mean return of `evals`; medium =
-    among the entries up to the expert's step whose smoothed normalized return is at most
-    MEDIUM_CAP of the expert's, the one closest to the robot's `behaviour.medium_target`.
-    `medium_evals` (the same checkpoints up to the expert's, other returns: sampled episodes)
-    judges the medium level and the cap instead of `evals` when given."""
+def best_checkpoint(evals: list[dict]) -> dict:
+    """The expert: the evaluation entry with the best mean return."""
     if not evals:
         raise ValueError("no evaluations in the training log: train first")
-    evals = sorted(evals, key=lambda e: e["step"])
-    best = max(range(len(evals)), key=lambda i: evals[i]["mean_return"])
-    judged = evals[: best + 1]
-    if medium_evals is not None:
-        judged = sorted(medium_evals, key=lambda e: e["step"])
-        if [e["step"] for e in judged] != [e["step"] for e in evals[: best + 1]]:
-            raise ValueError("medium_evals must cover the checkpoints up to the expert's")
+    return max(sorted(evals, key=lambda e: e["step"]), key=lambda e: e["mean_return"])
+
+
+def pick_medium(candidates: list[dict], bot: Robot, expert_normalized: float) -> dict:
+    """Among `candidates` (checkpoints of one run, any returns: deterministic or sampled),
+    those whose smoothed normalized return is at most MEDIUM_CAP of the expert's (measured the
+    same way), the one closest to the robot's `behaviour.medium_target`."""
+    if not candidates:
+        raise ValueError("no evaluations in the training log: train first")
+    judged = sorted(candidates, key=lambda e: e["step"])
     smooth = bot.normalized_score(smoothed_returns(judged))
     distance = np.abs(smooth - bot.behaviour.medium_target)
-    distance[smooth > MEDIUM_CAP * bot.normalized_score(judged[-1]["mean_return"])] = np.inf
+    distance[smooth > MEDIUM_CAP * expert_normalized] = np.inf
     if np.isinf(distance).all():
         raise ValueError("no checkpoint before the expert's returns under 2/3 of it: train longer")
-    medium = int(np.argmin(distance))
-    return judged[medium], evals[best]
+    return judged[int(np.argmin(distance))]
 
 
 def sampled_evaluations(env_dir: Path, evals: list[dict], bot: Robot, episodes: int) -> list[dict]:
@@ -184,19 +185,29 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
             f"[{env}] training at {last}/{log['budget']} steps, not finished: skipped", flush=True
         )
         return False
-    medium_evals = None
-    if bot.behaviour.medium_by_sampled_returns:
-        _, expert = pick_checkpoints(log["evaluations"], bot)
-        upto = [e for e in log["evaluations"] if e["step"] <= expert["step"]]
-        print(f"[{env}] sampled evaluations of {len(upto)} checkpoints", flush=True)
-        medium_evals = sampled_evaluations(env_dir, upto, bot, log["eval_episodes"])
-    medium, expert = pick_checkpoints(log["evaluations"], bot, medium_evals)
-    if medium_evals is not None:  # the manifest keeps the deterministic evaluation first
-        sampled = {"sampled_return": round(medium["mean_return"], 2)}
-        medium = {**next(e for e in log["evaluations"] if e["step"] == medium["step"]), **sampled}
+    expert = best_checkpoint(log["evaluations"])
+    medium_dir = cfg.medium_work_dir / env if cfg.medium_work_dir is not None else env_dir
+    medium_log = read_evals(medium_dir) if medium_dir != env_dir else log
+    if medium_dir != env_dir and not (medium_log.get("finished") or cfg.allow_unfinished):
+        print(f"[{env}] the medium run in {medium_dir} has not finished: skipped", flush=True)
+        return False
+    candidates = [
+        e for e in medium_log["evaluations"] if medium_dir != env_dir or e["step"] <= expert["step"]
+    ]
+    expert_judged = expert
+    sampled = bot.behaviour.medium_by_sampled_returns
+    if sampled:
+        print(f"[{env}] sampled evaluations of {len(candidates)} checkpoints", flush=True)
+        episodes = log["eval_episodes"]
+        candidates = sampled_evaluations(medium_dir, candidates, bot, episodes)
+        expert_judged = sampled_evaluations(env_dir, [expert], bot, episodes)[0]
+    medium = pick_medium(candidates, bot, bot.normalized_score(expert_judged["mean_return"]))
+    if sampled:  # the manifest keeps the deterministic evaluation first
+        deterministic = next(e for e in medium_log["evaluations"] if e["step"] == medium["step"])
+        medium = {**deterministic, "sampled_return": round(medium["mean_return"], 2)}
     name_mr = Task(bot, "medium-replay")
-    progress = json.loads((env_dir / "state" / "progress.json").read_text())
-    with np.load(env_dir / "state" / progress["folder"] / "buffer.npz") as z:
+    progress = json.loads((medium_dir / "state" / "progress.json").read_text())
+    with np.load(medium_dir / "state" / progress["folder"] / "buffer.npz") as z:
         buffer = {k: z[k] for k in z.files}
     replay = replay_dataset(buffer, medium["step"], name_mr)
 
@@ -207,7 +218,7 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
         "policy_expert": "policy_expert.safetensors",
         "medium-replay": "medium_replay.npz",
     }
-    shutil.copyfile(env_dir / "policies" / medium["policy"], out / files["policy_medium"])
+    shutil.copyfile(medium_dir / "policies" / medium["policy"], out / files["policy_medium"])
     shutil.copyfile(env_dir / "policies" / expert["policy"], out / files["policy_expert"])
     bundled.save_episodes_npz(out / files["medium-replay"], replay)
     last_step = max(e["step"] for e in log["evaluations"])
@@ -233,7 +244,7 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
                 "smoothing_evaluations": SMOOTHING,
                 "cap_fraction_of_expert": MEDIUM_CAP,
                 "returns": f"sampled episodes (seed {SAMPLED_EVAL_SEED})"
-                if medium_evals is not None
+                if sampled
                 else "deterministic evaluations",
             },
             "expert": {
@@ -242,6 +253,18 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
                 "(this project's 'expert', not D4RL's expert policy)",
             },
             "medium": _entry(medium, bot),
+            **(
+                {
+                    "medium_run": {
+                        "seed": medium_log["seed"],
+                        "budget_steps": medium_log["budget"],
+                        "note": "medium and medium-replay come from this second run of the "
+                        "recipe; the expert from the main run",
+                    }
+                }
+                if medium_dir != env_dir
+                else {}
+            ),
             "evaluations": [
                 {"step": e["step"], "mean_return": round(e["mean_return"], 2)}
                 for e in log["evaluations"]
