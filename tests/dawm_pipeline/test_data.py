@@ -27,7 +27,7 @@ from dawm_pipeline.data import (
     source_choice,
 )
 from dawm_pipeline.datasets.build import BuildConfig, build_env
-from dawm_pipeline.datasets.table import dataset_table, level_table, policy_table
+from dawm_pipeline.datasets.table import curves_figure, dataset_table, level_table, policy_table
 from dawm_pipeline.tasks import LEVELS, Perturbation, robot, robots
 from dawm_pipeline.tasks import resolve as parse_name
 from dawm_pipeline.tasks.stochastic import StochasticDynamics, stochastic_gym_id
@@ -543,6 +543,8 @@ def test_build_measures_every_level_for_the_docs_table(tmp_path, minari_root, ca
     assert "hopper | 400 | 400 | 300: 3000" in policy_table(bundle)
     ours = m["stats"]["hopper-medium"]["normalized_mean"]
     assert f"| hopper-medium | {ours:.1f} | 53.5 |" in level_table(bundle)  # beside D4RL's BC
+    assert curves_figure(bundle, tmp_path / "curves.png") == "curves.png"
+    assert (tmp_path / "curves.png").stat().st_size > 5000  # the behaviour curves, drawn
     # Regenerated here, the data match the build's fingerprints (same machine): no warning.
     with caplog.at_level("WARNING"):
         ds = load_dataset("hopper-medium-expert", source="bundled", path=bundle)

@@ -260,6 +260,10 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
                         "budget_steps": medium_log["budget"],
                         "note": "medium and medium-replay come from this second run of the "
                         "recipe; the expert from the main run",
+                        "evaluations": [
+                            {"step": e["step"], "mean_return": round(e["mean_return"], 2)}
+                            for e in medium_log["evaluations"]
+                        ],
                     }
                 }
                 if medium_dir != env_dir

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from dawm_pipeline import atomic
 from dawm_pipeline.data import bundled
-from dawm_pipeline.tasks import LEVELS, robots
+from dawm_pipeline.tasks import LEVELS, robot, robots
 
 # D4RL v2 transition counts for the same names (Fu et al. 2020): medium = 1M rollouts of the
 # medium policy, medium-expert = medium + 1M expert transitions, medium-replay = the replay
@@ -55,6 +58,50 @@ class TableConfig:
     """Print the measured tables of every built environment."""
 
     bundle_dir: Path = bundled.BUNDLE_DIR
+    plot: Path | None = None
+    """Also draw every robot's behaviour-policy curve (PNG) with its medium and expert."""
+
+
+def curves_figure(bundle_dir: Path, path: Path) -> str:
+    """Each built robot's SAC evaluation curve (normalized), the chosen medium and expert, and
+    D4RL's medium level (BC's score) where there is one; a second run's curve when medium came
+    from one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    built = []
+    for env in robots():
+        try:
+            built.append((env, bundled.read_manifest(env, bundle_dir)))
+        except FileNotFoundError:
+            continue
+    fig, axes = plt.subplots(1, len(built), figsize=(4.2 * len(built), 3.4), squeeze=False)
+    for ax, (env, m) in zip(axes[0], built, strict=True):
+        bot, recipe = robot(env), m["recipe"]
+        runs = [("main run", recipe["evaluations"])]
+        if "medium_run" in recipe:
+            runs.append(("medium run", recipe["medium_run"]["evaluations"]))
+        for label, evals in runs:
+            steps = [e["step"] / 1000 for e in evals]
+            ax.plot(steps, bot.normalized_score(np.array([e["mean_return"] for e in evals])),
+                    linewidth=1, label=label)  # fmt: skip
+        for which, marker in (("expert", "*"), ("medium", "o")):
+            e = recipe[which]
+            ax.plot(e["step"] / 1000, e["normalized"], marker, markersize=9, label=which)
+        if env in D4RL_BC["medium"]:
+            ax.axhline(D4RL_BC["medium"][env], color="grey", linestyle="--", linewidth=0.8,
+                       label="D4RL medium (BC)")  # fmt: skip
+        sampled = recipe.get("medium_rule", {}).get("returns", "").startswith("sampled")
+        ax.set_title(
+            f"{env} (SAC seed {recipe['seed']})" + ("\nmedium by sampled returns" * sampled)
+        )
+        ax.set_xlabel("env steps (k)")
+        ax.set_ylabel("normalized return")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return atomic.save_figure(fig, path)
 
 
 def policy_table(bundle_dir: Path) -> str:
@@ -111,3 +158,5 @@ def table(cfg: TableConfig) -> None:
     print(dataset_table(cfg.bundle_dir))
     print()
     print(level_table(cfg.bundle_dir))
+    if cfg.plot is not None:
+        print(f"\ncurves: {curves_figure(cfg.bundle_dir, cfg.plot)}")
