@@ -17,8 +17,9 @@ from dawm_pipeline.experiments import ResultStore, paper, plan
 from dawm_pipeline.experiments import doc as results_doc
 from dawm_pipeline.experiments.cli import main
 from dawm_pipeline.experiments.doc import base as doc_base
-from dawm_pipeline.experiments.plan import PAPER_TASKS
+from dawm_pipeline.experiments.plan import PAPER_TASKS, base_config, scale_settings
 from dawm_pipeline.experiments.runner import Sweep, run_experiment
+from dawm_pipeline.stages.train_agent import training_seconds
 from test_data import make_bundle
 
 TASK = "hopper-medium-replay"
@@ -123,6 +124,12 @@ def test_sweep_appends_skips_resumes_and_shares_the_model(tmp_path, hopper_file)
         assert row["dataset"]["source_label"] and row["dataset"]["fingerprint"]
         assert row["generate"]["transitions"] > 0 and row["curves"]["dawm"]
         assert row["versions"]["torch"] and row["wall_s"] > 0
+        # the agents' update time over every session: the two jobs' cumulative elapsed_s
+        want = sum(
+            training_seconds(Path(row["agent_dir"]), "td3bc", row["seed"], c)
+            for c in ("real", "dawm")
+        )
+        assert row["agent_seconds"] == pytest.approx(want, abs=0.1) and want > 0
     # a rerun is a no-op: nothing run, the file unchanged
     before = sweep.results.read_text()
     again = run_experiment("main", sweep, tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
@@ -138,6 +145,8 @@ def test_batched_seeds_give_one_row_per_seed_and_resume(tmp_path, hopper_file):
     assert [r["seed"] for r in rows] == [0, 1]
     assert rows[0]["agent_dir"] == rows[1]["agent_dir"]  # one batched train-agent stage
     assert all(r["settings"]["agent_batched_seeds"] == [0, 1] for r in rows)
+    batch = training_seconds(Path(rows[0]["agent_dir"]), "td3bc", 0, "real")
+    assert [r["agent_seconds"] for r in rows] == [round(batch / 2, 1)] * 2  # shared out
     assert rows[0]["scores"] != rows[1]["scores"] and rows[0]["curves"]["real"]
     (evaluated,) = (tmp_path / "runs" / TASK / "stages").glob("evaluate-*/scores.json")
     scores = json.loads(evaluated.read_text())
@@ -260,19 +269,31 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
 
 def test_compute_section_sums_the_rows_and_costs_what_is_left(tmp_path, monkeypatch):
     monkeypatch.setattr(doc_base, "pending_reason", lambda task: "pending: not run")
-    stages = {"data": 1.0, "train-wm": 1000.0, "train-idm": 500.0, "generate": 100.0}
-    bench = {"scale": "bench", "model_dir": "wm-a", "stage_seconds": stages}
-    rows = [_row(TASK, "td3bc", s, 20.0, 21.0) | bench | {"agent_seconds": 600.0 + 100 * s}
-            for s in range(3)]  # fmt: skip
-    rows.append(_row(TASK, "td3bc", 3, 20.0, 21.0) | bench | {"wall_s": 5000.0})  # older row
+    today = scale_settings(base_config("bench"))
+
+    def row(seed, settings, model, **extra):
+        stages = {"data": 1.0, "train-wm": 1000.0, "train-idm": 500.0, "generate": 100.0}
+        dirs = {s: f"{model}/{s}" for s in stages}
+        return _row(TASK, "td3bc", seed, 20.0, 21.0) | {
+            "scale": "bench", "key": f"{model}{seed}", "model_dir": model, "settings": settings,
+            "stage_seconds": stages, "stage_dirs": dirs, "wall_s": 9999.0,
+            "generate": {"transitions": 8}, **extra,
+        }  # fmt: skip
+
+    old = today | {"wm_dim": 16}
+    rows = [row(s, today, "wm-a", agent_seconds=600.0 + 100 * s) for s in range(3)]
+    rows.append(row(3, today, "wm-a"))  # written before agent_seconds: its wall time counts
+    rows.append(row(0, old, "wm-old", agent_seconds=50.0))  # earlier settings
     doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
     part = doc[doc.index("### Compute at the bench scale") :]
-    assert f"| {TASK} | 1 | 1,000 s | 500 s | 100 s | 4 | 750 s |" in part  # one shared model
-    # 1,600 s of model stages + 600 + 700 + 800 + 5,000 s of cells (the older row: its wall)
-    assert "Measured so far: 2.4 h of one core." in part
-    # 120 planned cells - 4 done; 11 tasks without a world model, at this one's 1,600 s
+    dim = today["wm_dim"]
+    assert f"| {TASK} | {dim} | 1,000 s | 500 s | 100 s | 4 | 750 s |" in part  # one model
+    assert f"| {TASK} | 16 | 1,000 s | 500 s | 100 s | 1 | 50 s |" in part
+    # 2 x 1,600 s of model stages + 600 + 700 + 800 + 9,999 + 50 s of cells
+    assert f"Measured so far: {(3200 + 2100 + 9999 + 50) / 3600:.1f} h of one core." in part
+    # 120 planned cells - 4 done with today's settings; 11 tasks without a model
     assert "Left of the main table at this scale: 116 cells." in part
-    assert "11 world models at 1,600 s each; 56 TD3BC cells at 750 s each" in part
+    assert "(11 world models at 1,600 s each; 56 TD3BC cells at 750 s each)" in part
     assert f"{(11 * 1600 + 56 * 750) / 3600:.1f} h of one core" in part
     assert "not counted: 60 IQL cells (none measured yet)." in part
 

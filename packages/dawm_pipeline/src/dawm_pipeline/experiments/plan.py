@@ -138,6 +138,26 @@ def base_config(scale: str) -> PipelineConfig:
     return preset(SCALES[scale].preset)
 
 
+def scale_settings(cfg: PipelineConfig) -> dict:
+    """The sizes a results row records: a row whose sizes differ from its scale's preset today
+    was measured under earlier settings."""
+    return {
+        "preset": cfg.preset,
+        "wm_dim": cfg.wm.dim,
+        "wm_dim_mults": list(cfg.wm.dim_mults),
+        "wm_steps": cfg.wm.steps,
+        "wm_batch": cfg.wm.batch_size,
+        "agent_steps": cfg.agent.steps,
+        "agent_batch": cfg.agent.batch_size,
+    }
+
+
+def is_current(row: dict, scale: str) -> bool:
+    """Whether the row was measured with its scale's preset as it is today."""
+    recorded = row.get("settings") or {}
+    return all(recorded.get(k) == v for k, v in scale_settings(base_config(scale)).items())
+
+
 def check_name(name: str) -> Experiment:
     if name not in EXPERIMENTS:
         raise ValueError(

@@ -24,12 +24,12 @@ from tqdm import tqdm
 
 from dawm_pipeline.atomic import read_json
 from dawm_pipeline.config import PipelineConfig
-from dawm_pipeline.experiments.plan import SCALES, Cell, cell_config, plan
+from dawm_pipeline.experiments.plan import SCALES, Cell, cell_config, plan, scale_settings
 from dawm_pipeline.experiments.results import ResultStore
 from dawm_pipeline.pipeline import run_stage
 from dawm_pipeline.runs import config_hash, package_versions, write_run_record
 from dawm_pipeline.stage_graph import Context, stage_inputs
-from dawm_pipeline.stages.train_agent import CONDITIONS, job_name, read_curve
+from dawm_pipeline.stages.train_agent import CONDITIONS, job_name, read_curve, training_seconds
 from dawm_pipeline.tasks import resolve
 from dawm_pipeline.tasks.stochastic import perturbation_record
 
@@ -120,9 +120,9 @@ def run_cells(sweep: Sweep, cells: list[Cell]) -> list[dict[str, Any]]:
     dataset = records["data"]["summary"]["dataset"]
     algo = cells[0].algo
     scores: dict[str, Any] = {}
-    agent_seconds = 0.0
     if algo is not None:
-        agent_seconds = sum(run_stage(ctx, s)["seconds"] for s in ("train-agent", "evaluate"))
+        run_stage(ctx, "train-agent")
+        run_stage(ctx, "evaluate")
         scores = read_json(ctx.dir("evaluate") / "scores.json")["jobs"]
         write_run_record(ctx.run_dir, cfg.to_dict(), dataset, ctx.stage_dirs())
     rows = []
@@ -139,14 +139,8 @@ def run_cells(sweep: Sweep, cells: list[Cell]) -> list[dict[str, Any]]:
             "model_dir": str(ctx.dir("train-wm")),
             "stage_dirs": {name: str(ctx.dir(name)) for name in MODEL_STAGES},
             "stage_seconds": {name: records[name]["seconds"] for name in MODEL_STAGES},
-            "settings": {
-                "preset": cfg.preset,
-                "wm_dim": cfg.wm.dim,
-                "wm_dim_mults": list(cfg.wm.dim_mults),
-                "wm_steps": cfg.wm.steps,
-                "wm_batch": cfg.wm.batch_size,
-                "agent_steps": cfg.agent.steps,
-                "agent_batch": cfg.agent.batch_size,
+            "settings": scale_settings(cfg)
+            | {
                 "agent_batched_seeds": list(cfg.seeds) if cfg.agent.batched else None,
                 "final_eval_episodes": cfg.agent.final_eval_episodes,
             },
@@ -161,7 +155,7 @@ def run_cells(sweep: Sweep, cells: list[Cell]) -> list[dict[str, Any]]:
             }
             row["curves"] = {cond: read_curve(ctx, algo, cell.seed, cond) for cond in CONDITIONS}
             row["agent_dir"] = str(ctx.dir("train-agent"))
-            row["agent_seconds"] = round(agent_seconds / len(cells), 1)  # a batch's share
+            row["agent_seconds"] = cell_training_seconds(ctx, cell, len(cells))
         row |= {
             "config_hash": config_hash(cfg.to_dict()),
             "device": cfg.device,
@@ -172,6 +166,16 @@ def run_cells(sweep: Sweep, cells: list[Cell]) -> list[dict[str, Any]]:
         }
         rows.append(row)
     return rows
+
+
+def cell_training_seconds(ctx: Context, cell: Cell, group: int) -> float | None:
+    """Update seconds of the cell's agents, summed over every session they trained in (a
+    stage's own `seconds` counts only its last session); a batch of `group` cells trained
+    together is shared out evenly."""
+    times = [training_seconds(ctx.dir("train-agent"), cell.algo, cell.seed, c) for c in CONDITIONS]
+    if any(t is None for t in times):
+        return None
+    return round(times[0] / group if ctx.cfg.agent.batched else sum(times), 1)
 
 
 def seed_groups(sweep: Sweep, cells: list[Cell]) -> list[list[Cell]]:

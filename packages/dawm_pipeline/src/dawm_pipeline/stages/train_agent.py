@@ -242,6 +242,17 @@ def read_curve(ctx, algo: str, seed: int, condition: str) -> list[list[float]]:
         ]
 
 
+def training_seconds(agent_dir: Path, algo: str, seed: int, condition: str) -> float | None:
+    """The job's update time over every session it ran in (offline_agents keeps `elapsed_s`
+    across resumes; evaluation excluded). A batch's jobs each show the whole batch's time."""
+    path = Path(agent_dir) / job_name(algo, seed, condition) / CURVE
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return float(rows[-1]["elapsed_s"]) if rows else None
+
+
 def load_agent(ctx, algo: str, seed: int, condition: str):
     return agent_class(algo).load(
         ctx.dir("train-agent") / job_name(algo, seed, condition) / "agent", ctx.cfg.device

@@ -7,24 +7,33 @@ from statistics import median
 from typing import Any
 
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc, on_gpu
-from dawm_pipeline.experiments.plan import ALGOS, TASKS, plan
+from dawm_pipeline.experiments.plan import ALGOS, TASKS, is_current, plan
 from dawm_pipeline.experiments.summary import variant
 
 MODEL_STAGES = ("train-wm", "train-idm", "generate")
 
 
 def agent_seconds(row: dict[str, Any]) -> float:
-    """Seconds of a cell's agents (train-agent + evaluate); rows written before that was
-    recorded give the cell's wall time, which also holds any stage it had to train first."""
-    return float(row["agent_seconds"] if "agent_seconds" in row else row["wall_s"])
+    """Update seconds of a cell's agents over all their sessions; rows written before that was
+    recorded give the cell's wall time (its last session, plus any stage it trained first)."""
+    recorded = row.get("agent_seconds")
+    return float(recorded if recorded is not None else row["wall_s"])
 
 
-def model_seconds(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per world model (its folder): the seconds of each model stage, from its rows."""
-    out: dict[str, dict[str, float]] = {}
+def stage_seconds(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per stage, its seconds once per stage folder (cells share world models, IDMs and
+    generated data): {stage: {folder: seconds}}."""
+    out: dict[str, dict[str, float]] = {name: {} for name in MODEL_STAGES}
     for row in rows:
-        out.setdefault(row["model_dir"], {s: row["stage_seconds"][s] for s in MODEL_STAGES})
+        for name in MODEL_STAGES:
+            folder = row.get("stage_dirs", {}).get(name, f"{row['model_dir']}:{name}")
+            out[name].setdefault(folder, row["stage_seconds"][name])
     return out
+
+
+def model_cost(rows: list[dict[str, Any]]) -> float:
+    """All model-stage seconds of `rows`, each stage folder counted once."""
+    return sum(sum(folders.values()) for folders in stage_seconds(rows).values())
 
 
 def hours(seconds: float) -> str:
@@ -35,75 +44,71 @@ def compute(doc: Doc) -> None:
     if not doc.headline:
         return
     for scale in doc.scales("main"):
-        rows = [r for r in doc.rows if r["scale"] == scale and not on_gpu(r)]
+        rows = [r for r in doc.all_rows if r["scale"] == scale and not on_gpu(r)]
         if not rows:
             continue
         doc.heading(f"Compute at the {scale} scale (CPU rows)", sub=1)
-        models = model_seconds(rows)
-        agents = [r for r in rows if r.get("algo") is not None]
-        body = []
-        for task in TASKS:
-            mine = [r for r in rows if r["task"] == task]
-            if not mine:
-                continue
-            stages = [models[d] for d in dict.fromkeys(r["model_dir"] for r in mine)]
-            cells = [agent_seconds(r) for r in agents if r["task"] == task]
-            body.append(
-                [
-                    task,
-                    str(len(stages)),
-                    *(f"{sum(s[name] for s in stages):,.0f} s" for name in MODEL_STAGES),
-                    str(len(cells)),
-                    f"{median(cells):,.0f} s" if cells else "",
-                ]
-            )
         doc.add(
             "Seconds as each row recorded them (one torch thread per cell, two cells side by "
-            "side on the 2-core machine, usually beside other jobs). A cell trains its seed's "
-            "real-only and real + DAWM agents; a world model is trained once per task and "
-            "setting and reused by every cell of it.",
+            "side on the 2-core machine, usually beside other jobs): model stages once per "
+            "stage folder; agent cells = the update time of a seed's real-only and real + DAWM "
+            "agents over every session they ran in. Rows of earlier settings are included.",
             "",
         )
-        header = ["task", "world models", "WM training", "IDM", "generation", "agent cells"]
+        body = []
+        for task in TASKS:
+            for dim in sorted({(r.get("settings") or {}).get("wm_dim") for r in rows
+                               if r["task"] == task}, key=str):  # fmt: skip
+                mine = [r for r in rows
+                        if r["task"] == task and (r.get("settings") or {}).get("wm_dim") == dim]  # fmt: skip
+                cells = [agent_seconds(r) for r in mine if r.get("algo") is not None]
+                per_stage = stage_seconds(mine)
+                body.append(
+                    [
+                        task,
+                        str(dim),
+                        *(f"{sum(per_stage[n].values()):,.0f} s" for n in MODEL_STAGES),
+                        str(len(cells)),
+                        f"{median(cells):,.0f} s" if cells else "",
+                    ]
+                )
+        header = ["task", "WM dim", "WM training", "IDM", "generation", "agent cells"]
         doc.table([*header, "per cell (median)"], body)
-        spent = sum(sum(s.values()) for s in models.values()) + sum(map(agent_seconds, agents))
+        spent = model_cost(rows) + sum(agent_seconds(r) for r in rows if r.get("algo"))
         doc.add(f"Measured so far: {hours(spent)} of one core.", "")
-        remaining(doc, scale, models, agents)
+        remaining(doc, scale, [r for r in rows if is_current(r, scale)])
 
 
-def remaining(
-    doc: Doc, scale: str, models: dict[str, dict[str, float]], agents: list[dict[str, Any]]
-) -> None:
-    """The main table's unfinished cells and world models, costed at the measured medians."""
-    done = {(variant(r), r["seed"]) for r in agents if r["experiment"] == "main"}
+def remaining(doc: Doc, scale: str, current: list[dict[str, Any]]) -> None:
+    """The main table's unfinished cells and world models, costed at the medians of the rows
+    measured with the scale's settings of today."""
+    main_rows = [r for r in current if r["experiment"] == "main" and r.get("algo")]
+    done = {(variant(r), r["seed"]) for r in main_rows}
     todo = [c for c in plan("main", scale) if (variant(c), c.seed) not in done]
     if not todo:
         return
-    have_model = {r["task"] for r in agents} | {
-        r["task"] for r in doc.rows if r["scale"] == scale and r["experiment"] == "idm-check"
-    }
-    new_models = sorted({c.task for c in todo} - have_model)
-    per_model = median(sum(s.values()) for s in models.values()) if models else None
+    new_models = sorted({c.task for c in todo} - {r["task"] for r in current})
+    per_model = [model_cost([r for r in current if r["task"] == t]) for t in
+                 sorted({r["task"] for r in current})]  # fmt: skip
     lines, total, unpriced = [], 0.0, []
-    if new_models:
-        if per_model is None:
-            unpriced.append(f"{len(new_models)} world models")
-        else:
-            total += len(new_models) * per_model
-            lines.append(f"{len(new_models)} world models at {per_model:,.0f} s each")
+    if new_models and per_model:
+        total += len(new_models) * median(per_model)
+        lines.append(f"{len(new_models)} world models at {median(per_model):,.0f} s each")
+    elif new_models:
+        unpriced.append(f"{len(new_models)} world models (none measured yet)")
     for algo in ALGOS:
         n = sum(c.algo == algo for c in todo)
-        measured = [agent_seconds(r) for r in agents if r["algo"] == algo]
-        if not n:
-            continue
-        if measured:
+        measured = [agent_seconds(r) for r in main_rows if r["algo"] == algo]
+        if n and measured:
             total += n * median(measured)
             lines.append(f"{n} {ALGO_NAMES[algo]} cells at {median(measured):,.0f} s each")
-        else:
+        elif n:
             unpriced.append(f"{n} {ALGO_NAMES[algo]} cells (none measured yet)")
-    text = (
-        f"Left of the main table at this scale: {len(todo)} cells. At the measured medians "
-        f"({'; '.join(lines)}): {hours(total)} of one core, {hours(total / 2)} with both "
-        "cores busy"
+    priced = (
+        f"At the medians of today's settings ({'; '.join(lines)}): {hours(total)} of one core, "
+        f"{hours(total / 2)} with both cores busy"
+        if lines
+        else "Nothing measured with today's settings yet to price them"
     )
+    text = f"Left of the main table at this scale: {len(todo)} cells. {priced}"
     doc.add(text + (f"; not counted: {', '.join(unpriced)}." if unpriced else "."), "")

@@ -43,7 +43,7 @@ def width(doc: Doc) -> None:
         for (task, algo), dims in sorted(compared.items()):
             for dim, mine in sorted(dims.items()):
                 entry = next(iter(group(latest(mine)).values()))
-                fidelity = mine[0].get("generate", {}).get("wm_velocity_r2")
+                fidelity = entry.rows[-1].get("generate", {}).get("wm_velocity_r2")
                 body.append(
                     [
                         task,
