@@ -43,7 +43,8 @@ def plot(rows: list[dict], out: Path) -> str:
     series: dict[str, list[dict]] = {}
     for row in rows:
         tokens = ", action tokens" if row.get("action_tokens") else ""
-        series.setdefault(f"{row['env']} dim {row['dim']}{tokens}", []).append(row)
+        label = f"{row['env']} dim {row['dim']} lr {row['lr']:g}{tokens}"
+        series.setdefault(label, []).append(row)
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colours = {label: cycle[i % len(cycle)] for i, label in enumerate(series)}
     for ax, (metric, (title, (lo, hi))) in zip(axes, PANELS.items(), strict=True):

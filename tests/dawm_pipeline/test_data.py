@@ -7,6 +7,7 @@ MINARI_DATASETS_PATH, a D4RL-layout hdf5 written with h5py, and a tiny bundle bu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -421,6 +422,30 @@ def test_build_takes_medium_and_its_replay_from_a_second_run_when_given(tmp_path
     )
     want = np.concatenate([e.observations for e in eps])[:300]
     np.testing.assert_array_equal(ds.observations, want)  # the medium run's replay, to step 300
+
+
+def test_build_can_judge_the_medium_level_by_sampled_returns(tmp_path, monkeypatch):
+    from dawm_pipeline.datasets import build as build_module
+
+    hopper = robot("hopper")
+    sampling = dataclasses.replace(hopper.behaviour, medium_by_sampled_returns=True)
+    monkeypatch.setattr(
+        build_module, "robot", lambda env: dataclasses.replace(hopper, behaviour=sampling)
+    )
+    sampled = iter([1700.0, 1720.0, 2900.0])  # steps 100, 200, 300 (the expert), in order
+    monkeypatch.setattr(build_module, "evaluate", lambda *a, **k: np.full(2, next(sampled)))
+    cfg = BuildConfig(
+        env=("hopper",), work_dir=tmp_path / "work", bundle_dir=tmp_path / "bundle", measure=False
+    )  # fmt: skip
+    fake_training_run(cfg.work_dir, np.random.default_rng(5))
+    assert build_env("hopper", cfg)
+    recipe = json.loads((cfg.bundle_dir / "hopper" / "manifest.json").read_text())["recipe"]
+    # smoothed sampled 1710, 2107 (65 normalized: over 2/3 of the expert's sampled 2900) -> 100;
+    # by deterministic returns the medium would be step 200 (test above)
+    assert recipe["medium"]["step"] == 100 and recipe["medium"]["sampled_return"] == 1700.0
+    assert recipe["medium"]["mean_return"] == 500.0  # the deterministic evaluation, kept
+    assert recipe["medium_rule"]["returns"] == "sampled episodes (seed 3)"
+    assert next(sampled, None) is None  # the expert's sampled return came from the cache
 
 
 def test_bundled_medium_replay_loads_and_is_cached_in_minari(bundle, minari_root, monkeypatch):

@@ -88,8 +88,30 @@ def test_a_full_buffer_is_saved_whole_and_an_overwritten_one_refused(tmp_path):
         assert z["rewards"].shape == (100,)
     model.learn(20, reset_num_timesteps=False)  # the 20 oldest transitions are overwritten
     with pytest.raises(RuntimeError, match="holds 100 of the run's 120 transitions"):
-        save_state(model, tmp_path / "b")
-    assert not (tmp_path / "b").exists()  # nothing written
+        save_state(model, tmp_path / "a")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["progress.json", "state-100"]
+
+
+def test_train_sizes_the_buffer_to_hold_the_whole_run(tmp_path, monkeypatch):
+    sizes = []
+
+    class Recorder(sb3.SAC):
+        def __init__(self, *args, **kwargs):
+            sizes.append(kwargs["buffer_size"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sb3, "SAC", Recorder)
+    cfg = TrainConfig(env=("hopper",), work_dir=tmp_path, steps=120, eval_every=120)
+    train(cfg)
+    assert sizes == [121]  # at SB3's default a 1M-step run wrapped at its last step
+    with np.load(tmp_path / "hopper" / "state" / "state-120" / "buffer.npz") as z:
+        assert z["rewards"].shape == (120,)
+    progress = tmp_path / "hopper" / "state" / "progress.json"
+    short = json.loads(progress.read_text()) | {"step": 130}  # a buffer short of its steps
+    progress.write_text(json.dumps(short))
+    cfg.steps = 200
+    with pytest.raises(RuntimeError, match="holds 120 of the run's 130 transitions"):
+        train(cfg)
 
 
 def pick(evals, bot, judged=None):
@@ -151,6 +173,12 @@ def test_sampled_evaluations_sample_actions_and_resume_from_their_cache(tmp_path
     assert calls == []
     sampled_evaluations(tmp_path, evals, hopper, episodes=2)  # other settings: recomputed
     assert len(calls) == 1
+    sampled_evaluations(tmp_path, evals, hopper, episodes=2)
+    assert len(calls) == 1  # cached again
+    model = sb3.SAC("MlpPolicy", "Hopper-v5", seed=1, device="cpu")  # the file is replaced
+    export_actor(model, tmp_path / "policies" / "a.safetensors", {"env": "hopper"})
+    sampled_evaluations(tmp_path, evals, hopper, episodes=2)
+    assert len(calls) == 2
 
 
 def test_replay_dataset_rejects_non_contiguous_buffer():

@@ -294,7 +294,8 @@ def _quick() -> PipelineConfig:
 
     Sized from speeds measured on our 2-core machines while they were shared (one torch
     thread: a 2-level dim-32 U-Net trains at ~7-18 steps/s at batch 256 and generates ~8k
-    transitions/s in PyTorch, ~20k with dawm_kernels; TD3+BC ~50-250 updates/s). One thread,
+    transitions/s in PyTorch, ~20k with dawm_kernels; dim 64 trains at about half that,
+    3.5 steps/s with four other jobs on the 2 cores; TD3+BC ~50-250 updates/s). One thread,
     because two threads on two busy cores ran the U-Net up to 30x slower (OpenMP spin-waiting).
 
     World model: lr 1e-3 for 4,000 steps. `benchmarks/wm_quality.py` on hopper-medium-replay

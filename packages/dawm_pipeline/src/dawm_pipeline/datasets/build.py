@@ -17,6 +17,7 @@ sizes, returns and fingerprints in the manifest — the figures docs/datasets.md
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -96,26 +97,32 @@ def pick_medium(candidates: list[dict], bot: Robot, expert_normalized: float) ->
     distance = np.abs(smooth - bot.behaviour.medium_target)
     distance[smooth > MEDIUM_CAP * expert_normalized] = np.inf
     if np.isinf(distance).all():
-        raise ValueError("no checkpoint before the expert's returns under 2/3 of it: train longer")
+        raise ValueError(
+            "no checkpoint returns under 2/3 of the expert's: train the medium run longer, or "
+            "give it a run that starts lower"
+        )
     return judged[int(np.argmin(distance))]
 
 
 def sampled_evaluations(env_dir: Path, evals: list[dict], bot: Robot, episodes: int) -> list[dict]:
     """`evals`' checkpoints re-evaluated with sampled actions (`episodes` each), cached in
-    `env_dir/sampled_evals.json` after every checkpoint so an interrupted build resumes; a
-    cache made with other episodes or seed is recomputed."""
+    `env_dir/sampled_evals.json` after every checkpoint so an interrupted build resumes; an
+    entry is reused only for the same policy file contents, episodes and seed."""
     path = env_dir / SAMPLED_EVALS_FILE
     key = {"episodes": episodes, "seed": SAMPLED_EVAL_SEED, "env_id": bot.gym_id}
     cache = atomic.read_json(path) if path.is_file() else {}
     done: dict[str, dict] = cache.get("returns", {}) if cache.get("key") == key else {}
     out = []
     for e in sorted(evals, key=lambda e: e["step"]):
-        if e["policy"] not in done:
-            policy = GaussianPolicy.load(env_dir / "policies" / e["policy"])
-            r = evaluate(policy, bot.gym_id, episodes, SAMPLED_EVAL_SEED, stochastic=True)
-            done[e["policy"]] = {"mean_return": float(r.mean()), "std_return": float(r.std())}
+        file = env_dir / "policies" / e["policy"]
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        if done.get(e["policy"], {}).get("sha256") != digest:  # new, or the file was replaced
+            r = evaluate(GaussianPolicy.load(file), bot.gym_id, episodes, SAMPLED_EVAL_SEED, True)
+            done[e["policy"]] = {"mean_return": float(r.mean()), "std_return": float(r.std()),
+                                 "sha256": digest}  # fmt: skip
             atomic.write_json(path, {"key": key, "returns": done})
-        out.append({**e, **done[e["policy"]]})
+        returns = {k: done[e["policy"]][k] for k in ("mean_return", "std_return")}
+        out.append({**e, **returns})
     return out
 
 
@@ -186,14 +193,16 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
         )
         return False
     expert = best_checkpoint(log["evaluations"])
-    medium_dir = cfg.medium_work_dir / env if cfg.medium_work_dir is not None else env_dir
-    medium_log = read_evals(medium_dir) if medium_dir != env_dir else log
-    if medium_dir != env_dir and not (medium_log.get("finished") or cfg.allow_unfinished):
+    second_run = cfg.medium_work_dir is not None
+    medium_dir = cfg.medium_work_dir / env if second_run else env_dir
+    medium_log = read_evals(medium_dir) if second_run else log
+    if second_run and not medium_log["evaluations"]:
+        print(f"[{env}] no training log in {medium_dir}: run `train` there first", flush=True)
+        return False
+    if second_run and not (medium_log.get("finished") or cfg.allow_unfinished):
         print(f"[{env}] the medium run in {medium_dir} has not finished: skipped", flush=True)
         return False
-    candidates = [
-        e for e in medium_log["evaluations"] if medium_dir != env_dir or e["step"] <= expert["step"]
-    ]
+    candidates = [e for e in medium_log["evaluations"] if second_run or e["step"] <= expert["step"]]
     expert_judged = expert
     sampled = bot.behaviour.medium_by_sampled_returns
     if sampled:
@@ -266,7 +275,7 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
                         ],
                     }
                 }
-                if medium_dir != env_dir
+                if second_run
                 else {}
             ),
             "evaluations": [

@@ -77,6 +77,8 @@ def curves_figure(bundle_dir: Path, path: Path) -> str:
             built.append((env, bundled.read_manifest(env, bundle_dir)))
         except FileNotFoundError:
             continue
+    if not built:
+        raise FileNotFoundError(f"no built robot in {bundle_dir}: run `datasets build` first")
     fig, axes = plt.subplots(1, len(built), figsize=(4.2 * len(built), 3.4), squeeze=False)
     for ax, (env, m) in zip(axes[0], built, strict=True):
         bot, recipe = robot(env), m["recipe"]

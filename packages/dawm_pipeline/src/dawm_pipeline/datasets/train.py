@@ -137,6 +137,12 @@ def load_state(model, state_root: Path) -> int:
         model.log_ent_coef.copy_(log_ent)
     buf = np.load(folder / "buffer.npz")
     rb, n = model.replay_buffer, int(buf["rewards"].shape[0])
+    if n != prog["step"]:
+        raise RuntimeError(
+            f"{folder}: the saved replay buffer holds {n} of the run's {prog['step']} "
+            "transitions (a state saved before the buffer fix of 2026-11-27): its medium-replay "
+            "cannot be rebuilt from it; start this robot's run again in a new --work-dir"
+        )
     for k in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
         getattr(rb, k)[:n, 0] = buf[k]
     # The interrupted episode cannot be continued (the env state is gone): cut it as a
