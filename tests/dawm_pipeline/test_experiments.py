@@ -303,29 +303,32 @@ def test_width_section_sets_world_model_widths_side_by_side(tmp_path, monkeypatc
 
     def row(seed, dim, real, dawm, r2):
         return _row(TASK, "td3bc", seed, real, dawm) | {
-            "scale": "bench", "key": f"{dim}-{seed}",
-            "settings": {"wm_dim": dim, "wm_dim_mults": [1, 2], "wm_steps": 16000,
-                         "wm_batch": 256, "agent_steps": 100000, "agent_batch": 256},
+            "scale": "bench", "key": f"{dim}-{seed}-{dawm}",
+            "settings": scale_settings(base_config("bench")) | {"wm_dim": dim},
             "generate": {"wm_velocity_r2": r2, "transitions": 8}, "model_dir": f"wm{dim}",
             "agent_seconds": 1.0,
             "stage_seconds": {"train-wm": 1.0, "train-idm": 1.0, "generate": 1.0},
         }  # fmt: skip
 
+    today = base_config("bench").wm.dim
+    assert today != 32
     rows = [row(s, 32, 20.0, 21.0 + s, 0.83) for s in range(2)]
     doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
     assert "World-model width" not in doc  # one width only: nothing to compare
-    rows += [row(s, 64, 20.0, 25.0, 0.92) for s in range(3)]
+    rows += [row(s, today, 20.0, 25.0, 0.92) for s in range(3)]
+    rows.append(row(0, 32, 20.0, 99.0, 0.83))  # a sweep of the old settings finished late
     doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
     part = doc[doc.index("### World-model width at the bench scale") :]
     assert (
-        f"| {TASK} | TD3BC | 32 | 0.830 | 20.0 ± 0.0 | 21.5 ± 0.5 | +7.5% (2/2 seeds) | 2 |" in part
-    )
+        f"| {TASK} | TD3BC | 32 | 0.830 | 20.0 ± 0.0 | 60.5 ± 38.5 | +202.5% (2/2 seeds) | 2 |"
+        in part
+    )  # its seed 0 from the late row
     assert (
-        f"| {TASK} | TD3BC | 64 | 0.920 | 20.0 ± 0.0 | 25.0 ± 0.0 | +25.0% (3/3 seeds) | 3 |"
+        f"| {TASK} | TD3BC | {today} | 0.920 | 20.0 ± 0.0 | 25.0 ± 0.0 | +25.0% (3/3 seeds) | 3 |"
         in part
     )
     main_line = next(ln for ln in doc.splitlines() if ln.startswith(f"| {TASK} | 20.0"))
-    assert "| 25.0 ± 0.0 |" in main_line  # the main table shows the newer (dim 64) rows
+    assert "| 25.0 ± 0.0 |" in main_line  # today's settings win, whenever the rows came
 
 
 def test_published_per_task_table_is_complete_and_rendered_apart(tmp_path, monkeypatch):

@@ -152,12 +152,6 @@ def scale_settings(cfg: PipelineConfig) -> dict:
     }
 
 
-def is_current(row: dict, scale: str) -> bool:
-    """Whether the row was measured with its scale's preset as it is today."""
-    recorded = row.get("settings") or {}
-    return all(recorded.get(k) == v for k, v in scale_settings(base_config(scale)).items())
-
-
 def check_name(name: str) -> Experiment:
     if name not in EXPERIMENTS:
         raise ValueError(

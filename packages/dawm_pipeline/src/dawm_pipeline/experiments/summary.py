@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from dawm_pipeline.experiments.plan import Cell
+from dawm_pipeline.experiments.plan import Cell, base_config, scale_settings
 from dawm_pipeline.verdict import Comparison
 
 
@@ -43,12 +44,24 @@ class Entry:
 
 
 def latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per cell (experiment, scale, variant, seed): the last one written wins, so a
-    cell rerun after a settings change supersedes its older result."""
+    """One row per cell (experiment, scale, variant, seed): a row measured with its scale's
+    settings of today beats one of earlier settings, whenever either was written (a sweep
+    started before a preset change may finish after it); otherwise the last one wins."""
     out: dict[tuple, dict[str, Any]] = {}
-    for row in rows:
+    for row in sorted(rows, key=is_current):  # stable: earlier settings first, order kept
         out[(row["experiment"], row["scale"], row.get("seed"), *variant(row))] = row
     return list(out.values())
+
+
+@functools.cache
+def _settings_today(scale: str) -> dict[str, Any]:
+    return scale_settings(base_config(scale))
+
+
+def is_current(row: dict[str, Any]) -> bool:
+    """Whether the row was measured with its scale's preset as it is today."""
+    recorded = row.get("settings") or {}
+    return all(recorded.get(k) == v for k, v in _settings_today(row["scale"]).items())
 
 
 def variant(row_or_cell: dict[str, Any] | Cell) -> tuple:

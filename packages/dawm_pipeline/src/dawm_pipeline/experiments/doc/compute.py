@@ -7,8 +7,8 @@ from statistics import median
 from typing import Any
 
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc, on_gpu
-from dawm_pipeline.experiments.plan import ALGOS, TASKS, is_current, plan
-from dawm_pipeline.experiments.summary import variant
+from dawm_pipeline.experiments.plan import ALGOS, TASKS, plan
+from dawm_pipeline.experiments.summary import is_current, variant
 
 MODEL_STAGES = ("train-wm", "train-idm", "generate")
 
@@ -76,7 +76,7 @@ def compute(doc: Doc) -> None:
         doc.table([*header, "per cell (median)"], body)
         spent = model_cost(rows) + sum(agent_seconds(r) for r in rows if r.get("algo"))
         doc.add(f"Measured so far: {hours(spent)} of one core.", "")
-        remaining(doc, scale, [r for r in rows if is_current(r, scale)])
+        remaining(doc, scale, [r for r in rows if is_current(r)])
 
 
 def remaining(doc: Doc, scale: str, current: list[dict[str, Any]]) -> None:
