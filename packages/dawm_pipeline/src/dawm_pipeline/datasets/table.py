@@ -89,9 +89,10 @@ def curves_figure(bundle_dir: Path, path: Path) -> str:
             steps = [e["step"] / 1000 for e in evals]
             ax.plot(steps, bot.normalized_score(np.array([e["mean_return"] for e in evals])),
                     linewidth=1, label=label)  # fmt: skip
-        for which, marker in (("expert", "*"), ("medium", "o")):
+        for which, marker, colour in (("expert", "*", "tab:orange"), ("medium", "o", "tab:green")):
             e = recipe[which]
-            ax.plot(e["step"] / 1000, e["normalized"], marker, markersize=9, label=which)
+            ax.plot(e["step"] / 1000, e["normalized"], marker, color=colour, markersize=9,
+                    label=which)  # fmt: skip
         if env in D4RL_BC["medium"]:
             ax.axhline(D4RL_BC["medium"][env], color="grey", linestyle="--", linewidth=0.8,
                        label="D4RL medium (BC)")  # fmt: skip
