@@ -117,7 +117,8 @@ def sampled_evaluations(env_dir: Path, evals: list[dict], bot: Robot, episodes: 
         file = env_dir / "policies" / e["policy"]
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
         if done.get(e["policy"], {}).get("sha256") != digest:  # new, or the file was replaced
-            r = evaluate(GaussianPolicy.load(file), bot.gym_id, episodes, SAMPLED_EVAL_SEED, True)
+            policy = GaussianPolicy.load(file)
+            r = evaluate(policy, bot.gym_id, episodes, SAMPLED_EVAL_SEED, stochastic=True)
             done[e["policy"]] = {"mean_return": float(r.mean()), "std_return": float(r.std()),
                                  "sha256": digest}  # fmt: skip
             atomic.write_json(path, {"key": key, "returns": done})
@@ -164,6 +165,11 @@ def _scratch_minari():
             os.environ.pop("MINARI_DATASETS_PATH", None)
         else:
             os.environ["MINARI_DATASETS_PATH"] = old
+
+
+def _curve(evals: list[dict]) -> list[dict]:
+    """A run's evaluation curve as the manifest keeps it (and `datasets table --plot` draws)."""
+    return [{"step": e["step"], "mean_return": round(e["mean_return"], 2)} for e in evals]
 
 
 def _entry(e: dict, bot: Robot) -> dict:
@@ -269,19 +275,13 @@ def build_env(env: str, cfg: BuildConfig) -> bool:
                         "budget_steps": medium_log["budget"],
                         "note": "medium and medium-replay come from this second run of the "
                         "recipe; the expert from the main run",
-                        "evaluations": [
-                            {"step": e["step"], "mean_return": round(e["mean_return"], 2)}
-                            for e in medium_log["evaluations"]
-                        ],
+                        "evaluations": _curve(medium_log["evaluations"]),
                     }
                 }
                 if second_run
                 else {}
             ),
-            "evaluations": [
-                {"step": e["step"], "mean_return": round(e["mean_return"], 2)}
-                for e in log["evaluations"]
-            ],
+            "evaluations": _curve(log["evaluations"]),
         },
         "files": files,
         "regenerate": {

@@ -204,9 +204,14 @@ def _train(ctx, out: Path, algo: str, members, data, buffer_for, checkpoint_dir:
         )
 
 
-def _curve_steps(path: Path) -> list[int]:
+def _curve_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of one job's learning-curve CSV (offline_agents' `log_csv`)."""
     with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+        return list(csv.DictReader(f))
+
+
+def _curve_steps(path: Path) -> list[int]:
+    rows = _curve_rows(path)
     if any(row.get("step") is None for row in rows):
         raise ValueError("a row without a step")
     return [int(row["step"]) for row in rows]
@@ -234,22 +239,18 @@ def read_curve(ctx, algo: str, seed: int, condition: str) -> list[list[float]]:
     path = ctx.dir("train-agent") / job_name(algo, seed, condition) / CURVE
     if not path.exists():
         return []
-    with path.open(newline="") as f:
-        return [
-            [float(row["step"]), float(row["eval_normalized_mean"])]
-            for row in csv.DictReader(f)
-            if row.get("eval_normalized_mean")
-        ]
+    return [
+        [float(row["step"]), float(row["eval_normalized_mean"])]
+        for row in _curve_rows(path)
+        if row.get("eval_normalized_mean")
+    ]
 
 
 def training_seconds(agent_dir: Path, algo: str, seed: int, condition: str) -> float | None:
     """The job's update time over every session it ran in (offline_agents keeps `elapsed_s`
     across resumes; evaluation excluded). A batch's jobs each show the whole batch's time."""
     path = Path(agent_dir) / job_name(algo, seed, condition) / CURVE
-    if not path.exists():
-        return None
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = _curve_rows(path) if path.exists() else []
     return float(rows[-1]["elapsed_s"]) if rows else None
 
 

@@ -29,6 +29,11 @@ def on_gpu(row: dict[str, Any]) -> bool:
     return str(row.get("device", "cpu")).startswith("cuda")
 
 
+def wm_dim(row: dict[str, Any]) -> int | None:
+    """The width of the world model a row was measured with (None before rows recorded it)."""
+    return (row.get("settings") or {}).get("wm_dim")
+
+
 def pending_reason(task: str) -> str:
     """'pending: dataset not built' when the task's data cannot be loaded here, else 'not run'."""
     from dawm_pipeline.data import bundled

@@ -6,7 +6,7 @@ from __future__ import annotations
 from statistics import median
 from typing import Any
 
-from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc, on_gpu
+from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc, on_gpu, wm_dim
 from dawm_pipeline.experiments.plan import ALGOS, TASKS, plan
 from dawm_pipeline.experiments.summary import is_current, variant
 
@@ -57,10 +57,8 @@ def compute(doc: Doc) -> None:
         )
         body = []
         for task in TASKS:
-            for dim in sorted({(r.get("settings") or {}).get("wm_dim") for r in rows
-                               if r["task"] == task}, key=str):  # fmt: skip
-                mine = [r for r in rows
-                        if r["task"] == task and (r.get("settings") or {}).get("wm_dim") == dim]  # fmt: skip
+            for dim in sorted({wm_dim(r) for r in rows if r["task"] == task}, key=str):
+                mine = [r for r in rows if r["task"] == task and wm_dim(r) == dim]
                 cells = [agent_seconds(r) for r in mine if r.get("algo") is not None]
                 per_stage = stage_seconds(mine)
                 body.append(

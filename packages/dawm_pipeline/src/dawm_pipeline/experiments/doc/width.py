@@ -12,12 +12,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc
+from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc, wm_dim
 from dawm_pipeline.experiments.summary import group, latest
-
-
-def wm_dim(row: dict[str, Any]) -> int | None:
-    return (row.get("settings") or {}).get("wm_dim")
 
 
 def width(doc: Doc) -> None:
