@@ -306,7 +306,8 @@ def generation_stage(
                 rollouts = gen.torch_generate(
                     wm, idm, states, actions, guide, noise, cfg.sampling(), layout
                 )
-            gen.to_transitions(robot, states, rollouts, guide[:, 0])
+            ones = np.ones(robot.act_dim, np.float32)
+            gen.to_transitions(robot, states, rollouts, guide[:, 0], -ones, ones)
             done += b * cfg.horizon
         return done, time.perf_counter() - tic
 

@@ -7,12 +7,14 @@ import pytest
 import torch
 from dawm_pipeline.generate import (
     Rollouts,
+    at_action_bound,
     idm_windows,
     initial_noise,
     to_transitions,
     torch_generate,
 )
 from dawm_pipeline.sequences import TokenLayout
+from dawm_pipeline.stages.generate import without_at_bound
 from dawm_pipeline.tasks import robot
 from diffusion_wm import SamplingConfig
 
@@ -37,8 +39,16 @@ def test_transitions_chain_and_stop_after_first_terminal():
     states[:, :, 2] = np.arange(h)  # mark tokens to check the chaining
     rewards = np.arange(2 * h, dtype=np.float32).reshape(2, h)
     actions = np.zeros((2, h, 3), np.float32)
+    actions[:, 0, 0] = 1.0  # a real a_t at the bound is never flagged
+    actions[1, 2, 1] = -1.0  # an inferred one is
+    ones = np.ones(3, np.float32)
     out = to_transitions(
-        robot("hopper"), start, Rollouts(states, rewards, actions), np.array([0.5, 0.7])
+        robot("hopper"),
+        start,
+        Rollouts(states, rewards, actions),
+        np.array([0.5, 0.7]),
+        -ones,
+        ones,
     )
     # rollout 0 keeps steps 0, 1 (1 is terminal), rollout 1 keeps all 3
     assert len(out["rewards"]) == 5
@@ -48,6 +58,13 @@ def test_transitions_chain_and_stop_after_first_terminal():
     np.testing.assert_array_equal(out["observations"][0], start[0])
     assert out["rewards"].tolist() == [0, 1, 3, 4, 5]
     np.testing.assert_allclose(out["guide"], [0.5, 0.5, 0.7, 0.7, 0.7])
+    assert out["at_bound"].tolist() == [False, False, False, False, True]
+
+
+def test_at_action_bound_is_per_row_within_a_tolerance_of_the_box():
+    low, high = np.array([-1.0, 0.0]), np.array([1.0, 4.0])
+    actions = np.array([[0.9995, 2.0], [0.0, 3.9999], [0.99, 0.01], [-2.0, 1.0], [0.0, 2.0]])
+    assert at_action_bound(actions, low, high).tolist() == [True, True, False, True, False]
 
 
 def test_noise_is_a_function_of_seed_and_chunk():
@@ -93,3 +110,14 @@ def test_torch_generate_wires_context_inpaint_and_idm(action_tokens):
     assert out.states.shape == (b, h, od) and np.all(out.states == 0.5)
     np.testing.assert_array_equal(out.actions[:, 0], actions)  # â_t is the real a_t
     np.testing.assert_array_equal(out.actions[:, 1:], 0.0)  # IDM(ŝ_{t+i}, ŝ_{t+i+1}) = 0.5 - 0.5
+
+
+def test_without_at_bound_drops_only_flagged_rows_and_counts_them():
+    synthetic = {
+        "rewards": np.arange(5, dtype=np.float32),
+        "at_bound": np.array([False, True, False, True, False]),
+    }
+    kept, dropped = without_at_bound(synthetic)
+    assert dropped == 2
+    assert kept["rewards"].tolist() == [0, 2, 4]
+    assert not kept["at_bound"].any()

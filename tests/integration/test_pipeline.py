@@ -200,6 +200,25 @@ def test_max_transitions_caps_the_synthetic_volume(full_run):
     assert 0 < capped["transitions"] <= 40 + capped["rollouts"]
 
 
+def test_drop_at_bound_is_its_own_generate_stage_and_reports_the_bound_rates(full_run):
+    args, run_dir, _ = full_run
+    stages = ("data", "train-wm", "train-idm", "generate")
+    proc = cli(*stages, *args, "--run", "filtered", "--gen.drop-at-bound")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    filtered_run = run_dir.parent / "filtered"
+    assert stage(filtered_run, "train-wm") == stage(run_dir, "train-wm")  # one world model
+    full_dir, filtered_dir = stage(run_dir, "generate"), stage(filtered_run, "generate")
+    assert filtered_dir != full_dir
+    full = np.load(full_dir / "synthetic.npz")
+    summary = json.loads((filtered_dir / "done.json").read_text())["summary"]
+    kept = np.load(filtered_dir / "synthetic.npz")
+    assert not kept["at_bound"].any()
+    assert len(kept["rewards"]) == len(full["rewards"]) - summary["dropped_at_bound"]
+    inferred = full["step"] > 0
+    assert summary["idm_at_bound_generated"] == pytest.approx(full["at_bound"][inferred].mean())
+    assert 0.0 <= summary["real_at_bound"] <= 1.0
+
+
 def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
     args = [*base(tiny_hopper, tmp_path), "--wm.steps", "600", "--wm.checkpoint-every", "25"]
     assert cli("data", *args).returncode == 0

@@ -129,6 +129,10 @@ class GenerationSettings:
     max_transitions: int | None = None
     """Cap on generated transitions (None: synthetic_ratio x real, uncapped). Under a cap the
     agents still draw the ratio's share of synthetic data per batch (see synthetic_share)."""
+    drop_at_bound: bool = False
+    """Leave out generated transitions whose IDM-inferred action sits at the action box's
+    bound in any dimension (`generate.at_action_bound`): the state change asked for more than
+    the actuators give. Not in DAWM's text; this project's filter (docs/mixing.md)."""
 
 
 @dataclass

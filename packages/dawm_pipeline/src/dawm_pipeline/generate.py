@@ -19,6 +19,8 @@ from diffusion_wm import SamplingConfig
 from dawm_pipeline.sequences import TokenLayout
 from dawm_pipeline.tasks import Robot
 
+AT_BOUND_TOLERANCE = 1e-3  # of the action box's width
+
 
 @dataclass(frozen=True)
 class Rollouts:
@@ -124,20 +126,37 @@ def native_generate(engine, states, actions, guide, noise: np.ndarray) -> Rollou
     )
 
 
+def at_action_bound(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Which actions (..., act_dim) sit at a bound of the action box [low, high] in any
+    dimension, within AT_BOUND_TOLERANCE of the box's width. The IDM's mean action is clipped
+    to the box, so an inferred action lands there when the state change asks for more than
+    the actuators can give."""
+    tol = AT_BOUND_TOLERANCE * (np.asarray(high) - np.asarray(low))
+    return ((actions <= low + tol) | (actions >= high - tol)).any(-1)
+
+
 def to_transitions(
-    robot: Robot, start: np.ndarray, rollouts: Rollouts, guide: np.ndarray
+    robot: Robot,
+    start: np.ndarray,
+    rollouts: Rollouts,
+    guide: np.ndarray,
+    action_low: np.ndarray,
+    action_high: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Flatten rollouts into transitions (ŝ_i, â_i, r̂_i, ŝ_{i+1}), i = 0..H-1, ŝ_0 = s_t.
 
     A transition is terminal when ŝ_{i+1} fails the robot's health check (`Robot.healthy`); the
     steps after a rollout's first terminal are dropped (the real env would have ended there).
-    `step` (i) and `guide` (the rollout's normalized R_tg) are kept for the report.
+    `step` (i) and `guide` (the rollout's normalized R_tg) are kept for the report, and
+    `at_bound` marks IDM-inferred actions (steps i >= 1) at the action box's bound.
     """
     b, horizon, _ = rollouts.states.shape
     obs = np.concatenate([start[:, None], rollouts.states[:, :-1]], axis=1)
     terminal = robot.terminal_flags(rollouts.states)
     before = np.cumsum(terminal, axis=1) - terminal  # terminals strictly before step i
     keep = before == 0
+    at_bound = at_action_bound(rollouts.actions, action_low, action_high)
+    at_bound[:, 0] = False  # step 0 carries the real a_t
     return {
         "observations": obs[keep],
         "actions": rollouts.actions[keep],
@@ -146,4 +165,5 @@ def to_transitions(
         "terminals": terminal[keep],
         "step": np.broadcast_to(np.arange(horizon), (b, horizon))[keep].astype(np.int16),
         "guide": np.broadcast_to(np.asarray(guide, np.float32)[:, None], (b, horizon))[keep],
+        "at_bound": at_bound[keep],
     }

@@ -41,6 +41,8 @@ def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
     if not agent["batched"]:  # batching arrived later: unbatched runs keep their old hashes
         del agent["batched"]
     gen = dataclasses.asdict(cfg.gen)  # cfg.sampler is left out: torch and native agree
+    if not gen["drop_at_bound"]:  # the filter arrived later: unfiltered runs keep their hashes
+        del gen["drop_at_bound"]
     return {
         "data": {
             "env": cfg.env,

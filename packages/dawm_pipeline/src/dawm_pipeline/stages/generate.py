@@ -66,7 +66,8 @@ def _sample(cfg, data, rtg, rows, wm, idm, engine, chunk: int) -> dict:
     layout = cfg.token_layout(data.obs_dim, data.act_dim)
     noise = _noise(cfg, layout, cfg.model_seed, chunk, len(rows))
     rollouts = _rollouts(cfg, layout, wm, idm, engine, states, actions, guide, noise)
-    return gen.to_transitions(cfg.task.robot, states, rollouts, guide[:, 0])
+    low, high = data.info.action_low, data.info.action_high
+    return gen.to_transitions(cfg.task.robot, states, rollouts, guide[:, 0], low, high)
 
 
 def run(ctx, out: Path) -> dict[str, Any]:
@@ -96,6 +97,10 @@ def run(ctx, out: Path) -> dict[str, Any]:
         write_npz(path, _sample(cfg, data, rtg, rows, wm, idm, engine, c))
     parts = [read_npz(chunk_dir / f"{c:05d}.npz") for c in range(n_chunks)]
     synthetic = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+    bounds = action_bound_rates(data, synthetic)
+    dropped = 0
+    if cfg.gen.drop_at_bound and synthetic:
+        synthetic, dropped = without_at_bound(synthetic)
     if synthetic:
         write_npz(out / SYNTHETIC, synthetic)
     shutil.rmtree(chunk_dir)
@@ -120,6 +125,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "idm_velocity_relative_drop": checks["idm_velocity_relative_drop"],
         "wm_sim_r2_step0": checks["generated_step0"]["delta_r2"],
         "idm_drop_flag": checks["idm_drop_flag"],
+        **bounds,
+        "dropped_at_bound": dropped,
         **{f"wm_{k}": v for k, v in checks["wm_fidelity"].items() if k not in ("n",)},
     }
     with ScalarLog(ctx, "generate") as tb:
@@ -148,6 +155,26 @@ def wm_fidelity(cfg, data, rtg, wm, idm, engine) -> dict[str, float]:
         float(data.rewards.var()),
         cfg.model_seed,
     )
+
+
+def action_bound_rates(data, synthetic: dict[str, np.ndarray]) -> dict[str, float]:
+    """How often an action sits at the action box's bound: the IDM's inferred actions (all
+    generated steps >= 1, before any are dropped) beside the real data's recorded actions.
+    Inferred actions at the bound several times more often than recorded ones mean generated
+    state changes the actuators cannot make (the IDM amplifies the world model's errors)."""
+    low, high = data.info.action_low, data.info.action_high
+    inferred = synthetic["at_bound"][synthetic["step"] > 0] if synthetic else np.zeros(0)
+    return {
+        "idm_at_bound_generated": float(inferred.mean()) if len(inferred) else 0.0,
+        "real_at_bound": float(gen.at_action_bound(data.actions, low, high).mean()),
+    }
+
+
+def without_at_bound(synthetic: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    """The transitions whose inferred action is not at the action bound, and how many were
+    left out (`--gen.drop-at-bound`)."""
+    keep = ~synthetic["at_bound"]
+    return {k: v[keep] for k, v in synthetic.items()}, int((~keep).sum())
 
 
 def statistics(data, synthetic: dict[str, np.ndarray]) -> dict[str, Any]:
