@@ -50,18 +50,15 @@ def base(data: Path, out: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def full_run(tiny_hopper, tmp_path_factory) -> tuple[list[str], Path, float]:
+def full_run(tiny_hopper, tmp_path_factory) -> tuple[list[str], Path]:
     args = [*base(tiny_hopper, tmp_path_factory.mktemp("runs")), "--log", "tensorboard"]
-    start = time.perf_counter()
     proc = cli(*args)
-    seconds = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return args, Path(proc.stdout.strip().splitlines()[-1]), seconds
+    return args, Path(proc.stdout.strip().splitlines()[-1])
 
 
 def test_full_pipeline_writes_every_artifact(full_run):
-    _, run_dir, seconds = full_run
-    assert seconds < 180
+    _, run_dir = full_run
     for name in STAGES:
         assert (stage(run_dir, name) / "done.json").is_file(), name
     assert stage(run_dir, "report") == run_dir / "report"
@@ -79,6 +76,7 @@ def test_full_pipeline_writes_every_artifact(full_run):
     assert r["idm"]["sim_r2_true_action"] > 0.99  # the simulator check itself is exact
     md = (report / "report.md").read_text()
     assert "D4RL hdf5 file" in md and "DAWM" in md and r["dataset"]["fingerprint"] in md
+    assert "at the action bound" in md  # the inferred actions' bound rate, beside the real's
     synthetic = stage(run_dir, "generate") / "synthetic.npz"
     assert synthetic.stat().st_size > 0
     assert not (stage(run_dir, "generate") / "chunks").exists()
@@ -87,7 +85,7 @@ def test_full_pipeline_writes_every_artifact(full_run):
 def test_tensorboard_logs_hold_every_stage_s_curves(full_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    _, run_dir, _ = full_run
+    _, run_dir = full_run
     logs = run_dir / "tensorboard"
 
     def tags(folder: str) -> dict[str, list[float]]:
@@ -110,7 +108,7 @@ def test_tensorboard_logs_hold_every_stage_s_curves(full_run):
 
 
 def test_second_run_skips_every_stage(full_run):
-    args, run_dir, _ = full_run
+    args, run_dir = full_run
     before = {s: (stage(run_dir, s) / "done.json").stat().st_mtime_ns for s in STAGES}
     proc = cli(*args)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -138,7 +136,7 @@ def test_same_config_trains_bit_identical_models(full_run, tmp_path):
 
     Only weights and arrays are compared: JSON records also hold wall times.
     """
-    args, run_dir, _ = full_run
+    args, run_dir = full_run
     fresh = [*args[: args.index("--out")], "--out", str(tmp_path), "--run", "again"]
     proc = cli("data", "train-wm", "train-idm", "generate", *fresh)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -157,7 +155,7 @@ def test_same_config_trains_bit_identical_models(full_run, tmp_path):
 
 def test_sampling_settings_do_not_retrain_the_world_model(full_run):
     """Another guidance ω into the same --out: one world model, two generated sets."""
-    args, run_dir, _ = full_run
+    args, run_dir = full_run
     stages = ("data", "train-wm", "train-idm", "generate")
     proc = cli(*stages, *args, "--run", "omega2", "--gen.guidance", "2.0")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -172,7 +170,7 @@ def test_sampling_settings_do_not_retrain_the_world_model(full_run):
 
 def test_world_model_stops_on_held_out_quality(full_run):
     """Early stopping: chunks of --wm.stop-every steps, a held-out check after each, a cap."""
-    args, run_dir, _ = full_run
+    args, run_dir = full_run
     extra = ["--wm.stop-patience", "1", "--wm.stop-every", "10", "--wm.steps", "60"]
     proc = cli("data", "train-wm", *args, "--run", "early", *extra)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -187,7 +185,7 @@ def test_world_model_stops_on_held_out_quality(full_run):
 
 
 def test_max_transitions_caps_the_synthetic_volume(full_run):
-    args, run_dir, _ = full_run
+    args, run_dir = full_run
     stages = ("data", "train-wm", "train-idm", "generate")
     proc = cli(*stages, *args, "--run", "capped", "--gen.max-transitions", "40")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -201,7 +199,7 @@ def test_max_transitions_caps_the_synthetic_volume(full_run):
 
 
 def test_drop_at_bound_is_its_own_generate_stage_and_reports_the_bound_rates(full_run):
-    args, run_dir, _ = full_run
+    args, run_dir = full_run
     stages = ("data", "train-wm", "train-idm", "generate")
     proc = cli(*stages, *args, "--run", "filtered", "--gen.drop-at-bound")
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -148,6 +148,21 @@ def fidelity_lines(f: dict[str, Any]) -> list[str]:
     ]
 
 
+def at_bound_lines(gen: dict[str, Any]) -> list[str]:
+    """The inferred actions' rate at the action bound beside the recorded ones' (absent from
+    generate stages older than the check)."""
+    if "idm_at_bound_generated" not in gen:
+        return []
+    dropped = gen.get("dropped_at_bound", 0)
+    return [
+        f"IDM-inferred actions at the action bound (some dimension): "
+        f"{100 * gen['idm_at_bound_generated']:.1f}% of generated steps 1..H-1, vs "
+        f"{100 * gen['real_at_bound']:.1f}% of the real data's recorded actions"
+        + (f"; {dropped} such transitions left out (--gen.drop-at-bound)." if dropped else "."),
+        "",
+    ]
+
+
 def markdown(r: dict[str, Any]) -> str:
     """The human-readable report from the report.json dict."""
     ds, gen, idm, wm = r["dataset"], r["generated"], r["idm"], r["world_model"]
@@ -275,6 +290,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"k = {r['settings']['sampling_steps']} DDIM steps, ω = {r['settings']['guidance']}, "
         f"R_tg from {gen['rtg_source']}; {100 * gen['terminal_fraction']:.1f}% terminal.",
         "",
+        *at_bound_lines(gen),
         "| | reward mean | reward std |",
         "|---|---|---|",
         f"| real | {r['stats']['real']['reward_mean']:.3f} | {r['stats']['real']['reward_std']:.3f} |",

@@ -73,7 +73,15 @@ FIDELITY_HEADER = [
     "generated",
     "drop",
     "flag",
+    "inferred a at the bound: generated / real rows",
 ]
+
+
+def at_bound_cell(gen: dict) -> str:
+    """How often the IDM's inferred actions sit at the action bound, beside the recorded ones."""
+    if "idm_at_bound_generated" not in gen:
+        return "not run"
+    return f"{100 * gen['idm_at_bound_generated']:.1f}% / {100 * gen['real_at_bound']:.1f}%"
 
 
 def fidelity_table(doc: Doc, rows: dict) -> None:
@@ -83,7 +91,7 @@ def fidelity_table(doc: Doc, rows: dict) -> None:
         gen = rows[task]["generate"] if task in rows else {}
         if "wm_velocity_r2" not in gen:
             reason = "not rerun since these checks" if task in rows else doc.reason(task)
-            body.append([task, reason] + [""] * 7)
+            body.append([task, reason] + [""] * 8)
             continue
         drop = 100 * gen["idm_velocity_relative_drop"]
         body.append(
@@ -97,6 +105,7 @@ def fidelity_table(doc: Doc, rows: dict) -> None:
                 f"{gen['idm_velocity_r2_generated']:.3f}",
                 f"{drop:.1f}%",
                 "> 15% drop" if gen["idm_drop_flag"] else "ok",
+                at_bound_cell(gen),
             ]
         )
     doc.add(
@@ -105,7 +114,10 @@ def fidelity_table(doc: Doc, rows: dict) -> None:
         "sensitivity = model / simulator movement when a_t is swapped for another row's, "
         "target 0.8–1.2; reward R²), each beside a random action's score; the R² of the "
         "reward's change when a_t is swapped (a model that ignores a_t scores ≤ 0); and the IDM's "
-        "velocity R² on real vs generated states (flag: a drop of more than 15%).",
+        "velocity R² on real vs generated states (flag: a drop of more than 15%); and how "
+        "often an inferred action sits at the action bound in some dimension, beside the "
+        "recorded actions of the real data (many more at the bound: generated state changes "
+        "the actuators cannot make).",
         "",
     )
     doc.table(FIDELITY_HEADER, body)
