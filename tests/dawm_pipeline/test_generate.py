@@ -15,6 +15,7 @@ from dawm_pipeline.generate import (
 )
 from dawm_pipeline.sequences import TokenLayout
 from dawm_pipeline.stages.generate import without_at_bound
+from dawm_pipeline.stages.train_agent import select_steps
 from dawm_pipeline.tasks import robot
 from diffusion_wm import SamplingConfig
 
@@ -121,3 +122,11 @@ def test_without_at_bound_drops_only_flagged_rows_and_counts_them():
     assert dropped == 2
     assert kept["rewards"].tolist() == [0, 2, 4]
     assert not kept["at_bound"].any()
+
+
+def test_select_steps_keeps_the_first_step_or_the_inferred_ones():
+    synthetic = {"step": np.array([0, 1, 2, 0, 1]), "rewards": np.arange(5.0)}
+    assert select_steps(synthetic, "all") is synthetic
+    assert select_steps(synthetic, "first")["rewards"].tolist() == [0, 3]
+    assert select_steps(synthetic, "inferred")["rewards"].tolist() == [1, 2, 4]
+    assert select_steps({}, "first") == {}

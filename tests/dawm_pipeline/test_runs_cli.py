@@ -32,6 +32,23 @@ def test_stage_hash_follows_its_inputs_only():
     assert h(b, "generate") == h(c, "generate")  # both samplers give the same result
 
 
+def test_later_options_at_their_defaults_keep_the_earlier_hashes():
+    """Options added after results existed (drop_at_bound, synthetic_steps) are left out of
+    the hashes at their defaults, so earlier stage folders stay valid; set, they count."""
+    cfg = preset("tiny")
+    gen = stage_inputs(cfg, "generate")["settings"]["gen"]
+    agent = stage_inputs(cfg, "train-agent")["settings"]["agent"]
+    assert "drop_at_bound" not in gen and "synthetic_steps" not in agent
+    h = lambda c, s: config_hash(stage_inputs(c, s))  # noqa: E731
+    filtered, first = preset("tiny"), preset("tiny")
+    filtered.gen.drop_at_bound = True
+    first.agent.synthetic_steps = "first"
+    assert h(filtered, "generate") != h(cfg, "generate")
+    assert h(filtered, "train-wm") == h(cfg, "train-wm")
+    assert h(first, "train-agent") != h(cfg, "train-agent")
+    assert h(first, "generate") == h(cfg, "generate")
+
+
 def test_data_stage_hash_sees_the_stochastic_perturbation(monkeypatch):
     import dataclasses
 

@@ -146,6 +146,10 @@ class AgentSettings:
     synthetic_fraction: float | None = None
     """Share of synthetic transitions per batch; None = uniform over real + synthetic (the
     augmented dataset as a whole, SynthER / CleanDiffuser style; DAWM does not state a mix)."""
+    synthetic_steps: Literal["all", "first", "inferred"] = "all"
+    """Which generated transitions the real + DAWM agents train on: all H steps (DAWM), only
+    step 0 (the real a_t with the world model's r̂_t and ŝ_{t+1}; no IDM), or only steps
+    1..H-1 (the IDM's actions). A diagnostic of which part helps or hurts (docs/mixing.md)."""
     eval_every: int = 5_000
     """Steps between learning-curve evaluations (TD3+BC: 5k)."""
     eval_episodes: int = 10

@@ -40,6 +40,8 @@ def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
     final_eval = agent.pop("final_eval_episodes")
     if not agent["batched"]:  # batching arrived later: unbatched runs keep their old hashes
         del agent["batched"]
+    if agent["synthetic_steps"] == "all":  # arrived later too: the default keeps old hashes
+        del agent["synthetic_steps"]
     gen = dataclasses.asdict(cfg.gen)  # cfg.sampler is left out: torch and native agree
     if not gen["drop_at_bound"]:  # the filter arrived later: unfiltered runs keep their hashes
         del gen["drop_at_bound"]

@@ -108,7 +108,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     cfg = ctx.cfg
     data, _ = data_stage.load(ctx)
     real = _transitions(data)
-    synthetic_arrays = generate_stage.load(ctx)
+    synthetic_arrays = select_steps(generate_stage.load(ctx), cfg.agent.synthetic_steps)
     synthetic = _transitions(synthetic_arrays) if synthetic_arrays else None
     buffers: dict[str, Any] = {}
 
@@ -137,6 +137,15 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "synthetic": 0 if synthetic is None else len(synthetic),
         "batched": cfg.agent.batched,
     }
+
+
+def select_steps(synthetic: dict[str, np.ndarray], which: str) -> dict[str, np.ndarray]:
+    """The generated transitions `agent.synthetic_steps` keeps: all, step 0 only ("first":
+    real a_t, no IDM) or steps 1..H-1 only ("inferred": the IDM's actions)."""
+    if which == "all" or not synthetic:
+        return synthetic
+    keep = synthetic["step"] == 0 if which == "first" else synthetic["step"] > 0
+    return {k: v[keep] for k, v in synthetic.items()}
 
 
 def _finished(out: Path, algo: str, seed: int, condition: str) -> bool:
