@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -215,6 +216,42 @@ def test_drop_at_bound_is_its_own_generate_stage_and_reports_the_bound_rates(ful
     inferred = full["step"] > 0
     assert summary["idm_at_bound_generated"] == pytest.approx(full["at_bound"][inferred].mean())
     assert 0.0 <= summary["real_at_bound"] <= 1.0
+
+
+def test_a_variant_reuses_the_finished_real_only_agent_and_trains_the_dawm_one(full_run):
+    """Only the synthetic steps differ: the real-only job is copied (same data, agent settings
+    and seed), checked, and costs no training time; the real + DAWM job is trained anew."""
+    args, run_dir = full_run
+    proc = cli(*args, "--run", "first-steps", "--agent.synthetic-steps", "first")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "td3bc-real-seed0 reused from" in proc.stdout + proc.stderr
+    variant = run_dir.parent / "first-steps"
+    theirs, mine = stage(run_dir, "train-agent"), stage(variant, "train-agent")
+    assert theirs != mine
+    real = "td3bc-real-seed0"
+    assert (mine / real / "curve.csv").read_bytes() == (theirs / real / "curve.csv").read_bytes()
+    assert json.loads((mine / real / "result.json").read_text())["reused_from"] == str(
+        theirs / real
+    )
+    assert not (mine / real / "checkpoint").exists()
+    assert (mine / "td3bc-dawm-seed0" / "checkpoint").exists()  # trained here
+    dawm_result = json.loads((mine / "td3bc-dawm-seed0" / "result.json").read_text())
+    assert "reused_from" not in dawm_result
+
+
+def test_a_real_only_job_whose_files_changed_is_not_reused(full_run, tmp_path):
+    args, run_dir = full_run
+    out = tmp_path / "runs"
+    shutil.copytree(run_dir.parent.parent, out)  # the whole --out tree, stage store included
+    curves = sorted(out.glob("*/stages/train-agent-*/td3bc-real-seed0/curve.csv"))
+    assert curves  # the finished stages a variant could copy from
+    for curve in curves:
+        curve.write_text(curve.read_text() + "\n")
+    moved = [*args[: args.index("--out") + 1], str(out), *args[args.index("--out") + 2 :]]
+    proc = cli(*moved, "--run", "tampered", "--agent.synthetic-steps", "inferred")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "train-wm: done" in proc.stderr  # the copied store was used
+    assert "reused from" not in proc.stdout + proc.stderr
 
 
 def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):

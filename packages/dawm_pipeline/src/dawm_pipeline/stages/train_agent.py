@@ -18,11 +18,12 @@ import numpy as np
 import torch
 
 from dawm_pipeline.agents import AGENTS
-from dawm_pipeline.atomic import write_json
+from dawm_pipeline.atomic import read_json, write_json
 from dawm_pipeline.data.dataset import DatasetInfo, OfflineDataset
 from dawm_pipeline.inprogress import read_or_set_aside, set_aside
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate as generate_stage
+from dawm_pipeline.stages.real_reuse import reuse_real_job
 from dawm_pipeline.tblog import ScalarLog
 
 CONDITIONS = ("real", "dawm")
@@ -130,6 +131,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
         else:
             for seed, condition in todo:
                 job = out / job_name(algo, seed, condition)
+                if condition == "real" and reuse_real_job(ctx, out, job.name):
+                    continue
                 _train(ctx, out, algo, [(seed, condition)], data, buffer_for, job / "checkpoint")
     return {
         "jobs": [job_name(*j) for j in jobs(cfg)],
@@ -257,8 +260,13 @@ def read_curve(ctx, algo: str, seed: int, condition: str) -> list[list[float]]:
 
 def training_seconds(agent_dir: Path, algo: str, seed: int, condition: str) -> float | None:
     """The job's update time over every session it ran in (offline_agents keeps `elapsed_s`
-    across resumes; evaluation excluded). A batch's jobs each show the whole batch's time."""
-    path = Path(agent_dir) / job_name(algo, seed, condition) / CURVE
+    across resumes; evaluation excluded). A batch's jobs each show the whole batch's time; a
+    job copied from another stage (real_reuse) cost nothing here."""
+    job = Path(agent_dir) / job_name(algo, seed, condition)
+    result = job / "result.json"
+    if result.is_file() and "reused_from" in read_json(result):
+        return 0.0
+    path = job / CURVE
     rows = _curve_rows(path) if path.exists() else []
     return float(rows[-1]["elapsed_s"]) if rows else None
 
