@@ -33,12 +33,14 @@ def test_stage_hash_follows_its_inputs_only():
 
 
 def test_later_options_at_their_defaults_keep_the_earlier_hashes():
-    """Options added after results existed (drop_at_bound, synthetic_steps) are left out of
+    """Options added after results existed (drop_at_bound, synthetic_steps, the IDM's
+    next_state_noise) are left out of
     the hashes at their defaults, so earlier stage folders stay valid; set, they count."""
     cfg = preset("tiny")
     gen = stage_inputs(cfg, "generate")["settings"]["gen"]
     agent = stage_inputs(cfg, "train-agent")["settings"]["agent"]
     assert "drop_at_bound" not in gen and "synthetic_steps" not in agent
+    assert "next_state_noise" not in stage_inputs(cfg, "train-idm")["settings"]["idm"]
     h = lambda c, s: config_hash(stage_inputs(c, s))  # noqa: E731
     filtered, first = preset("tiny"), preset("tiny")
     filtered.gen.drop_at_bound = True
@@ -47,6 +49,11 @@ def test_later_options_at_their_defaults_keep_the_earlier_hashes():
     assert h(filtered, "train-wm") == h(cfg, "train-wm")
     assert h(first, "train-agent") != h(cfg, "train-agent")
     assert h(first, "generate") == h(cfg, "generate")
+    robust = preset("tiny")
+    robust.idm.next_state_noise = 0.1
+    assert h(robust, "train-idm") != h(cfg, "train-idm")
+    assert h(robust, "generate") != h(cfg, "generate")  # downstream of the IDM
+    assert h(robust, "train-wm") == h(cfg, "train-wm")
 
 
 def test_data_stage_hash_sees_the_stochastic_perturbation(monkeypatch):

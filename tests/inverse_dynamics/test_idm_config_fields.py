@@ -29,6 +29,7 @@ TABLE: dict[type, dict[str, tuple[list, list]]] = {
         "batch_size": ([0, -1], [1]),
         "lr": ([0.0, -1e-3], [1e-9]),
         "weight_decay": ([-1e-4], [0.0]),
+        "next_state_noise": ([-0.1, float("nan")], [0.0, 0.2]),
         "max_epochs": ([0], [1]),
         "val_fraction": ([0.0, 1.0, -0.1], [0.5]),
         "patience": ([0], [1]),

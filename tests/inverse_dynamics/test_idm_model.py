@@ -117,3 +117,33 @@ def test_export_has_contract_names(trained):
     )
     assert all(v.dtype == np.float32 and v.flags.c_contiguous for v in weights.values())
     assert config["history"] == 1 and config["hidden_sizes"] == [64, 64]
+
+
+def test_next_state_noise_keeps_labels_of_perturbed_states_inside_the_action_box(trained):
+    """States with errors (as a world model's) push a noise-free IDM to the action bounds;
+    one trained with that noise on s_{t+1} labels them closer to the true actions."""
+    plain, _ = trained
+    windows, actions = make_windows(linear_system_episodes(40, 50, seed=0), SMALL.history)
+    robust = InverseDynamicsModel(SMALL, -1.0, 1.0)
+    cfg = FitConfig(lr=3e-3, max_epochs=40, patience=5, progress=False, next_state_noise=0.3)
+    fit(robust, windows, actions, cfg)
+    held, truth = make_windows(linear_system_episodes(10, 50, seed=99), SMALL.history)
+    rng = np.random.default_rng(5)
+    std = held.reshape(-1, OBS_DIM).std(0)
+    noisy = held.copy()
+    noisy[:, -1] += 0.3 * std * rng.normal(size=noisy[:, -1].shape).astype(np.float32)
+
+    def at_bound(model):
+        return float((np.abs(model.predict(noisy)) > 0.999).mean())
+
+    def error(model):
+        return float(np.square(model.predict(noisy) - truth).mean())
+
+    assert at_bound(robust) < at_bound(plain)
+    assert error(robust) < error(plain)
+    assert evaluate(robust, held, truth).r2 >= 0.8  # clean states are still labelled well
+
+
+def test_next_state_noise_must_not_be_negative():
+    with pytest.raises(ValueError, match="next_state_noise"):
+        FitConfig(next_state_noise=-0.1)

@@ -102,6 +102,11 @@ class IDMSettings:
     """Epochs without a validation improvement before stopping."""
     holdout_fraction: float = 0.05
     """Fraction of real episodes kept out of IDM training to measure its accuracy."""
+    next_state_noise: float = 0.0
+    """Gaussian noise on s_{t+1} of the IDM's training windows, as a fraction of each state
+    dimension's std (inverse_dynamics.FitConfig.next_state_noise): the IDM then labels a
+    world model's states, errors included, without turning the errors into extreme actions.
+    Not in DAWM's text; 0 = the plain IDM (docs/mixing.md)."""
 
 
 @dataclass

@@ -68,6 +68,7 @@ RANGES: dict[str, Range] = {
     "idm.max_epochs": at_least(1),
     "idm.patience": at_least(1),
     "idm.holdout_fraction": FRACTION_OPEN,
+    "idm.next_state_noise": Range(lambda v: v >= 0, ">= 0"),
     "gen.sampling_steps": at_least(1),
     "gen.guidance": FINITE,
     "gen.rtg_quantile": FRACTION,

@@ -42,6 +42,9 @@ def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
         del agent["batched"]
     if agent["synthetic_steps"] == "all":  # arrived later too: the default keeps old hashes
         del agent["synthetic_steps"]
+    idm = dataclasses.asdict(cfg.idm)
+    if idm["next_state_noise"] == 0:  # arrived later: the plain IDM keeps its old hashes
+        del idm["next_state_noise"]
     gen = dataclasses.asdict(cfg.gen)  # cfg.sampler is left out: torch and native agree
     if not gen["drop_at_bound"]:  # the filter arrived later: unfiltered runs keep their hashes
         del gen["drop_at_bound"]
@@ -60,7 +63,7 @@ def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
             "gamma": cfg.gamma,
             "seed": cfg.model_seed,
         },
-        "train-idm": {"idm": dataclasses.asdict(cfg.idm), "seed": cfg.model_seed},
+        "train-idm": {"idm": idm, "seed": cfg.model_seed},
         "generate": {"gen": gen, "ratio": cfg.synthetic_ratio, "seed": cfg.model_seed},
         "train-agent": {"agent": agent, "algos": list(cfg.algos), "seeds": list(cfg.seeds)},
         "evaluate": {"episodes": final_eval},

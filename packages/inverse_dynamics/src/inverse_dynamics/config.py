@@ -82,6 +82,10 @@ class FitConfig:
     seed: int = 0
     device: str = "cpu"
     progress: bool = True
+    # Std of Gaussian noise added to s_{t+1} of every training window, as a fraction of each
+    # state dimension's std: an IDM that labels a world model's states sees that model's
+    # errors there, and a noise-free IDM turns them into extreme actions (docs/mixing.md).
+    next_state_noise: float = 0.0
 
     VALID: ClassVar[dict[str, Valid]] = {
         "batch_size": COUNT,
@@ -93,6 +97,7 @@ class FitConfig:
         "seed": SEED,
         "device": Valid("str"),
         "progress": FLAG,
+        "next_state_noise": Valid("float", lo=0, why="0: none"),
     }
 
     def __post_init__(self) -> None:

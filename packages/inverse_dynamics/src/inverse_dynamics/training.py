@@ -36,6 +36,19 @@ class FitResult:
         }
 
 
+def _noisy(
+    windows: torch.Tensor, model: InverseDynamicsModel, cfg: FitConfig, gen: torch.Generator
+) -> torch.Tensor:
+    """The windows with `cfg.next_state_noise` x each dimension's std of Gaussian noise on
+    s_{t+1}; unchanged (and no random draw) when it is 0."""
+    if cfg.next_state_noise == 0:
+        return windows
+    noise = torch.randn(windows[:, -1].shape, generator=gen).to(windows.device)
+    noisy = windows.clone()
+    noisy[:, -1] += cfg.next_state_noise * model.obs_std * noise
+    return noisy
+
+
 def fit(
     model: InverseDynamicsModel,
     windows: np.ndarray,
@@ -87,7 +100,7 @@ def fit(
         total = 0.0
         for start in range(0, len(perm), cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
-            loss = -model.log_prob(w_train[idx], a_train[idx]).mean()
+            loss = -model.log_prob(_noisy(w_train[idx], model, cfg, generator), a_train[idx]).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -64,6 +64,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
             patience=cfg.idm.patience,
             seed=cfg.model_seed,
             device=cfg.device,
+            next_state_noise=cfg.idm.next_state_noise,
         ),
         on_epoch=lambda epoch, nll: tb.scalars("idm", epoch, nll),
     )
