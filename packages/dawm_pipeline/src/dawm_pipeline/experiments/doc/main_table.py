@@ -50,6 +50,13 @@ def main(doc: Doc) -> None:
             body.append(row)
         doc.table(header, body)
         doc.command("main", scale)
+        if scale == "bench":
+            doc.add(
+                "Where real + DAWM collapses (walker2d-medium-replay), "
+                "[synthetic_diagnosis.md](synthetic_diagnosis.md) narrows down which synthetic "
+                "transitions do it, on a development seed.",
+                "",
+            )
         if bar_entries:
             name = plots.bars(
                 bar_entries, f"main, scale {scale}", doc.plot_dir / f"main_bars_{scale}.png"

@@ -1,0 +1,100 @@
+"""How a real + DAWM TD3+BC agent fails on walker2d-medium-replay (docs/synthetic_diagnosis.md):
+train on the bench stages' real data plus one part of the synthetic data, evaluate every 2,500
+updates and print each evaluation's returns, episode lengths and final torso height and angle
+(Walker2d ends an episode when the height leaves [0.8, 2] or the angle leaves [-1, 1]). One
+JSON line per evaluation; 10k updates take a few minutes on one core.
+
+    .venv/bin/python benchmarks/synthetic_collapse_probe.py --out /root/dawm_runs/experiments \
+        --steps all            # or: first (step 0 only), inferred (steps 1..H-1); --only-step 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from dawm_pipeline.stage_graph import Context
+from dawm_pipeline.stages.train_agent import select_steps
+from offline_agents import TD3BC, ReplayBuffer, Transitions
+from synthetic_diagnosis import TASK, variant_config
+
+EVAL_EVERY = 2_500
+KEYS = ("observations", "actions", "rewards", "next_observations", "terminals")
+
+
+def real_step0_terminals(real, synthetic: dict[str, np.ndarray]) -> np.ndarray:
+    """Terminal flags with every step-0 row's replaced by its start row's real one: for the
+    same (s_t, a_t) the simulator's outcome is known, whatever the world model drew."""
+    index = {o.tobytes(): i for i, o in enumerate(real["observations"])}
+    flags = synthetic["terminals"].copy()
+    for row in np.flatnonzero(synthetic["step"] == 0):
+        i = index.get(synthetic["observations"][row].tobytes())
+        if i is not None:
+            flags[row] = real["terminals"][i]
+    return flags
+
+
+def episode(agent: TD3BC, env_id: str, seed: int) -> tuple[float, int, np.ndarray]:
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=seed)
+    total, length, done = 0.0, 0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(agent.act(obs))
+        total, length, done = total + float(reward), length + 1, terminated or truncated
+    return total, length, obs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True, help="the bench runs' --out root")
+    ap.add_argument("--steps", choices=("all", "first", "inferred"), default="all")
+    ap.add_argument("--only-step", type=int, help="keep generated step k alone (0..H-1)")
+    ap.add_argument(
+        "--real-terminals",
+        action="store_true",
+        help="step-0 rows take the terminal flag of the real row they start from",
+    )
+    ap.add_argument("--seed", type=int, default=100, help="agent seed (100: development)")
+    ap.add_argument("--updates", type=int, default=10_000)
+    ap.add_argument("--episodes", type=int, default=5)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cfg = variant_config("td3bc", {}, args.out, seed=args.seed)
+    ctx = Context(cfg, args.out / TASK / "diagnosis")
+    real = np.load(ctx.dir("data") / "real.npz")
+    synthetic = select_steps(dict(np.load(ctx.dir("generate") / "synthetic.npz")), args.steps)
+    if args.only_step is not None:
+        synthetic = {k: v[synthetic["step"] == args.only_step] for k, v in synthetic.items()}
+        if not len(synthetic["step"]):
+            raise SystemExit(f"--only-step {args.only_step}: no generated step of that index")
+    if args.real_terminals:
+        synthetic["terminals"] = real_step0_terminals(real, synthetic)
+    buffer = ReplayBuffer(
+        Transitions(*(real[k] for k in KEYS)),
+        Transitions(*(synthetic[k] for k in KEYS)),
+        cfg.synthetic_share(),
+        "cpu",
+    )
+    obs_dim, act_dim = real["observations"].shape[1], real["actions"].shape[1]
+    agent_cfg = dataclasses.replace(TD3BC.config_cls(), seed=args.seed, batch_size=256,
+                                    hidden=(256, 256))  # fmt: skip
+    agent = TD3BC(obs_dim, act_dim, np.ones(act_dim, np.float32), agent_cfg, "cpu")
+    for done in range(EVAL_EVERY, args.updates + 1, EVAL_EVERY):
+        agent.train([buffer], done, progress=False)
+        runs = [episode(agent, cfg.task.robot.gym_id, 10_000 + i) for i in range(args.episodes)]
+        print(json.dumps({
+            "steps": args.steps, "only_step": args.only_step,
+            "real_terminals": args.real_terminals, "updates": done,
+            "returns": [round(r, 1) for r, _, _ in runs], "lengths": [n for _, n, _ in runs],
+            "final_height": [round(float(o[0]), 2) for _, _, o in runs],
+            "final_angle": [round(float(o[1]), 2) for _, _, o in runs],
+        }), flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

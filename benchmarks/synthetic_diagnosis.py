@@ -1,0 +1,126 @@
+"""Which part of DAWM's synthetic data makes walker2d-medium-replay agents collapse: the
+learning curves of one development seed under each variant, read from a stage store, printed
+as JSON lines and drawn side by side (docs/synthetic_diagnosis.md).
+
+Each variant is a bench-preset pipeline run on seed 100 (outside the bench's evaluation seeds
+0-4) with 30k agent updates and the options below; run the missing ones first, e.g.
+
+    python -m dawm_pipeline --env walker2d-medium-replay --preset bench --seeds 100 \
+        --agent.steps 30000 --agent.synthetic-steps first --out /root/dawm_runs/experiments
+
+then read and draw them:
+
+    .venv/bin/python benchmarks/synthetic_diagnosis.py --out /root/dawm_runs/experiments \
+        --json docs/results/synthetic_diagnosis.jsonl --plot docs/results/synthetic_diagnosis.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from dawm_pipeline.atomic import save_figure
+from dawm_pipeline.config import preset
+from dawm_pipeline.stage_graph import Context
+from dawm_pipeline.stages.train_agent import job_name, read_curve
+
+TASK, SEED, STEPS, SCORE_POINTS = "walker2d-medium-replay", 100, 30_000, 5
+COLLAPSED = 5.0  # normalized; a walker that falls within ~10 steps scores about 0
+VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
+    "DAWM (default)": ("td3bc", {}),
+    "R_tg from the data": ("td3bc", {"gen": {"rtg_source": "data"}}),
+    "synthetic share 0.5": ("td3bc", {"agent": {"synthetic_fraction": 0.5}}),
+    "inferred a at the bound dropped": ("td3bc", {"gen": {"drop_at_bound": True}}),
+    "IDM trained with next-state noise 0.14": ("td3bc", {"idm": {"next_state_noise": 0.14}}),
+    "step 0 only (real a_t, no IDM)": ("td3bc", {"agent": {"synthetic_steps": "first"}}),
+    "IDM-labelled steps only": ("td3bc", {"agent": {"synthetic_steps": "inferred"}}),
+    "IQL, DAWM (default)": ("iql", {}),
+}
+"""label -> (algorithm, overrides of the bench preset's sections)."""
+
+
+def variant_config(
+    algo: str, overrides: dict[str, dict], out: Path, seed: int = SEED, steps: int | None = STEPS
+):
+    """The bench preset on TASK with `overrides`; `steps` None keeps the bench's updates."""
+    cfg = dataclasses.replace(
+        preset("bench"), env=TASK, algo=algo, seeds=(seed,), out=str(out), threads=1
+    )
+    if steps is not None:
+        cfg.agent = dataclasses.replace(cfg.agent, steps=steps)
+    for section, values in overrides.items():
+        setattr(cfg, section, dataclasses.replace(getattr(cfg, section), **values))
+    cfg.validate()
+    return cfg
+
+
+def read_variant(label: str, out: Path) -> dict | None:
+    """The variant's real-only and real + DAWM curves and scores, None if not run yet."""
+    algo, overrides = VARIANTS[label]
+    cfg = variant_config(algo, overrides, out)
+    ctx = Context(cfg, Path(out) / TASK / "diagnosis")
+    if not (ctx.dir("train-agent") / job_name(algo, SEED, "dawm") / "result.json").is_file():
+        return None
+    curves = {cond: read_curve(ctx, algo, SEED, cond) for cond in ("real", "dawm")}
+    scores = {
+        cond: sum(v for _, v in c[-SCORE_POINTS:]) / len(c[-SCORE_POINTS:])
+        for cond, c in curves.items()
+    }
+    collapsed = {cond: sum(v < COLLAPSED for _, v in c) for cond, c in curves.items()}
+    return {"variant": label, "algo": algo, "overrides": overrides, "seed": SEED,
+            "updates": STEPS, "scores": scores, "collapsed_evaluations": collapsed,
+            "evaluations": len(curves["dawm"]), "curves": curves,
+            "stage": str(ctx.dir("train-agent"))}  # fmt: skip
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    fig, axes = plt.subplots(2, 4, figsize=(16, 6.5), sharex=True, sharey=True)
+    for ax, row in zip(axes.flat, rows, strict=False):
+        for cond, style in (("real", "k--"), ("dawm", "C3-")):
+            steps, values = zip(*row["curves"][cond], strict=True)
+            ax.plot([s / 1000 for s in steps], values, style, label=cond)
+        down = row["collapsed_evaluations"]
+        ax.set_title(f"{row['variant']}\nreal {row['scores']['real']:.1f}, "
+                     f"+DAWM {row['scores']['dawm']:.1f}; evaluations < {COLLAPSED:g}: "
+                     f"{down['real']} / {down['dawm']}", fontsize=9)  # fmt: skip
+        ax.axhline(0, color="0.8", lw=0.5)
+    for ax in axes[-1]:
+        ax.set_xlabel("updates (k)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("normalized return")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{TASK}, development seed {SEED}: real only vs real + DAWM per variant")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True, help="the runs' --out root")
+    ap.add_argument("--json", type=Path, help="write the rows here as JSON lines")
+    ap.add_argument("--plot", type=Path, help="draw the curves here (PNG)")
+    args = ap.parse_args()
+    rows = []
+    for label in VARIANTS:
+        row = read_variant(label, args.out)
+        if row is None:
+            print(json.dumps({"variant": label, "missing": "not run yet"}))
+            continue
+        rows.append(row)
+        print(
+            json.dumps({k: row[k] for k in ("variant", "algo", "scores", "collapsed_evaluations")})
+        )
+    if args.json:
+        args.json.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if args.plot and rows:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()

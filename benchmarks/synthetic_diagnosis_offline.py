@@ -1,0 +1,90 @@
+"""Offline measurements behind docs/synthetic_diagnosis.md, on the default variant's stages of
+benchmarks/synthetic_diagnosis.py (walker2d-medium-replay, bench preset). Step-0 synthetic
+rows start from a real row (same s_t and a_t), so they can be set beside that row's real
+s_{t+1}. Prints one JSON object:
+
+- the world model's step-0 error per state dimension, as a fraction of the dimension's std;
+- how often the IDM's action sits at the bound for the real s_{t+1}, for the generated
+  ŝ_{t+1}, and for the real s_{t+1} plus the generated errors (shuffled across rows);
+- the terminal rate of those rows, real vs generated;
+- the value a critic trained on real data only (bench TD3+BC seed 0) gives the real and the
+  generated next states, and the value the real + DAWM critic of that seed gives them.
+
+    .venv/bin/python benchmarks/synthetic_diagnosis_offline.py --out /root/dawm_runs/experiments
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from dawm_pipeline.generate import at_action_bound
+from dawm_pipeline.stage_graph import Context
+from dawm_pipeline.stages.train_agent import job_name
+from inverse_dynamics import load as load_idm
+from offline_agents import TD3BC
+from synthetic_diagnosis import TASK, variant_config
+
+ROWS = 30_000
+
+
+def matched_rows(real: dict, synthetic: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of step-0 synthetic rows and of the real rows they started from."""
+    index = {o.tobytes(): i for i, o in enumerate(real["observations"])}
+    s0 = np.flatnonzero(synthetic["step"] == 0)[:ROWS]
+    ri = np.array([index.get(o.tobytes(), -1) for o in synthetic["observations"][s0]])
+    return s0[ri >= 0], ri[ri >= 0]
+
+
+def state_value(agent: TD3BC, obs: np.ndarray) -> np.ndarray:
+    """min(Q1, Q2)(s, π(s)) of a single TD3+BC agent."""
+    x = (torch.as_tensor(obs, dtype=torch.float32) - agent.obs_mean[0]) / agent.obs_std[0]
+    with torch.no_grad():
+        pi = agent._policy(x[None])[0]
+        return agent.critic(torch.cat([x, pi], -1)[None]).view(2, -1).amin(0).numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True, help="the runs' --out root")
+    args = ap.parse_args()
+    cfg = variant_config("td3bc", {}, args.out, seed=0, steps=None)  # bench seed 0
+    ctx = Context(cfg, args.out / TASK / "diagnosis")
+    real = dict(np.load(ctx.dir("data") / "real.npz"))
+    syn = dict(np.load(ctx.dir("generate") / "synthetic.npz"))
+    s0, ri = matched_rows(real, syn)
+    nxt_real, nxt_gen = real["next_observations"][ri], syn["next_observations"][s0]
+    error = nxt_gen - nxt_real
+    idm = load_idm(ctx.dir("train-idm") / "model")
+    prev = real["observations"][np.maximum(ri - 1, 0)]  # history 1 (an episode's first row:
+    ones = np.ones(real["actions"].shape[1])  # the previous episode's last state; rare)
+
+    def at_bound(nxt: np.ndarray) -> float:
+        windows = np.stack([prev, real["observations"][ri], nxt], 1).astype(np.float32)
+        return round(float(at_action_bound(idm.predict(windows), -ones, ones).mean()), 3)
+
+    shuffled = np.random.default_rng(0).permutation(error)
+    agents = {c: TD3BC.load(ctx.dir("train-agent") / job_name("td3bc", 0, c) / "agent")
+              for c in ("real", "dawm")}  # fmt: skip
+    values = {
+        c: {"real_next": float(state_value(a, nxt_real).mean()),
+            "generated_next": float(state_value(a, nxt_gen).mean())}
+        for c, a in agents.items()
+    }  # fmt: skip
+    print(json.dumps({
+        "matched_rows": len(s0),
+        "wm_step0_error_over_std": np.round(error.std(0) / real["next_observations"].std(0), 3).tolist(),
+        "idm_at_bound": {"real_next": at_bound(nxt_real), "generated_next": at_bound(nxt_gen),
+                         "real_next_plus_generated_error": at_bound(nxt_real + shuffled),
+                         "recorded_actions": round(float(at_action_bound(real["actions"][ri], -ones, ones).mean()), 3)},
+        "terminal_rate": {"real": float(real["terminals"][ri].mean()),
+                          "generated": float(syn["terminals"][s0].mean())},
+        "critic_values": values,
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
