@@ -24,19 +24,20 @@ from offline_agents import TD3BC, ReplayBuffer, Transitions
 from synthetic_diagnosis import TASK, variant_config
 
 EVAL_EVERY = 2_500
+REPLACEABLE = ("terminals", "rewards", "next_observations")
 KEYS = ("observations", "actions", "rewards", "next_observations", "terminals")
 
 
-def real_step0_terminals(real, synthetic: dict[str, np.ndarray]) -> np.ndarray:
-    """Terminal flags with every step-0 row's replaced by its start row's real one: for the
-    same (s_t, a_t) the simulator's outcome is known, whatever the world model drew."""
+def real_step0_field(real, synthetic: dict[str, np.ndarray], field: str) -> np.ndarray:
+    """`synthetic[field]` with every step-0 row's value replaced by its start row's real one:
+    for the same (s_t, a_t) the simulator's outcome is known, whatever the world model drew."""
     index = {o.tobytes(): i for i, o in enumerate(real["observations"])}
-    flags = synthetic["terminals"].copy()
+    values = synthetic[field].copy()
     for row in np.flatnonzero(synthetic["step"] == 0):
         i = index.get(synthetic["observations"][row].tobytes())
         if i is not None:
-            flags[row] = real["terminals"][i]
-    return flags
+            values[row] = real[field][i]
+    return values
 
 
 def episode(agent: TD3BC, env_id: str, seed: int) -> tuple[float, int, np.ndarray]:
@@ -55,9 +56,11 @@ def main() -> None:
     ap.add_argument("--steps", choices=("all", "first", "inferred"), default="all")
     ap.add_argument("--only-step", type=int, help="keep generated step k alone (0..H-1)")
     ap.add_argument(
-        "--real-terminals",
-        action="store_true",
-        help="step-0 rows take the terminal flag of the real row they start from",
+        "--real",
+        nargs="+",
+        choices=REPLACEABLE,
+        default=[],
+        help="step-0 rows take these fields from the real row they start from",
     )
     ap.add_argument("--seed", type=int, default=100, help="agent seed (100: development)")
     ap.add_argument("--updates", type=int, default=10_000)
@@ -72,8 +75,8 @@ def main() -> None:
         synthetic = {k: v[synthetic["step"] == args.only_step] for k, v in synthetic.items()}
         if not len(synthetic["step"]):
             raise SystemExit(f"--only-step {args.only_step}: no generated step of that index")
-    if args.real_terminals:
-        synthetic["terminals"] = real_step0_terminals(real, synthetic)
+    for field in args.real:
+        synthetic[field] = real_step0_field(real, synthetic, field)
     buffer = ReplayBuffer(
         Transitions(*(real[k] for k in KEYS)),
         Transitions(*(synthetic[k] for k in KEYS)),
@@ -89,7 +92,7 @@ def main() -> None:
         runs = [episode(agent, cfg.task.robot.gym_id, 10_000 + i) for i in range(args.episodes)]
         print(json.dumps({
             "steps": args.steps, "only_step": args.only_step,
-            "real_terminals": args.real_terminals, "updates": done,
+            "real_fields": args.real, "updates": done,
             "returns": [round(r, 1) for r, _, _ in runs], "lengths": [n for _, n, _ in runs],
             "final_height": [round(float(o[0]), 2) for _, _, o in runs],
             "final_angle": [round(float(o[1]), 2) for _, _, o in runs],

@@ -31,6 +31,7 @@ from dawm_pipeline.stage_graph import Context
 from dawm_pipeline.stages.train_agent import job_name, read_curve
 
 TASK, SEED, STEPS, SCORE_POINTS = "walker2d-medium-replay", 100, 30_000, 5
+SEEDS = (100, 101)  # development seeds; a variant is read for each one that was run
 COLLAPSED = 5.0  # normalized; a walker that falls within ~10 steps scores about 0
 VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
     "DAWM (default)": ("td3bc", {}),
@@ -60,42 +61,49 @@ def variant_config(
     return cfg
 
 
-def read_variant(label: str, out: Path) -> dict | None:
+def read_variant(label: str, out: Path, seed: int = SEED) -> dict | None:
     """The variant's real-only and real + DAWM curves and scores, None if not run yet."""
     algo, overrides = VARIANTS[label]
-    cfg = variant_config(algo, overrides, out)
+    cfg = variant_config(algo, overrides, out, seed=seed)
     ctx = Context(cfg, Path(out) / TASK / "diagnosis")
-    if not (ctx.dir("train-agent") / job_name(algo, SEED, "dawm") / "result.json").is_file():
+    if not (ctx.dir("train-agent") / job_name(algo, seed, "dawm") / "result.json").is_file():
         return None
-    curves = {cond: read_curve(ctx, algo, SEED, cond) for cond in ("real", "dawm")}
+    curves = {cond: read_curve(ctx, algo, seed, cond) for cond in ("real", "dawm")}
     scores = {
         cond: sum(v for _, v in c[-SCORE_POINTS:]) / len(c[-SCORE_POINTS:])
         for cond, c in curves.items()
     }
     collapsed = {cond: sum(v < COLLAPSED for _, v in c) for cond, c in curves.items()}
-    return {"variant": label, "algo": algo, "overrides": overrides, "seed": SEED,
+    return {"variant": label, "algo": algo, "overrides": overrides, "seed": seed,
             "updates": STEPS, "scores": scores, "collapsed_evaluations": collapsed,
             "evaluations": len(curves["dawm"]), "curves": curves,
             "stage": str(ctx.dir("train-agent"))}  # fmt: skip
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """One panel per variant: its seeds' curves (the first seed solid, later ones dotted)."""
+    labels = list(dict.fromkeys(r["variant"] for r in rows))
     fig, axes = plt.subplots(2, 4, figsize=(16, 6.5), sharex=True, sharey=True)
-    for ax, row in zip(axes.flat, rows, strict=False):
-        for cond, style in (("real", "k--"), ("dawm", "C3-")):
-            steps, values = zip(*row["curves"][cond], strict=True)
-            ax.plot([s / 1000 for s in steps], values, style, label=cond)
-        down = row["collapsed_evaluations"]
-        ax.set_title(f"{row['variant']}\nreal {row['scores']['real']:.1f}, "
-                     f"+DAWM {row['scores']['dawm']:.1f}; evaluations < {COLLAPSED:g}: "
-                     f"{down['real']} / {down['dawm']}", fontsize=9)  # fmt: skip
+    for ax, label in zip(axes.flat, labels, strict=False):
+        titles = []
+        for row in (r for r in rows if r["variant"] == label):
+            dotted = row["seed"] != SEED
+            for cond, color in (("real", "k"), ("dawm", "C3")):
+                steps, values = zip(*row["curves"][cond], strict=True)
+                ax.plot([s / 1000 for s in steps], values, color=color, lw=1 if dotted else 1.6,
+                        ls=":" if dotted else ("--" if cond == "real" else "-"),
+                        label=f"{cond}, seed {row['seed']}")  # fmt: skip
+            down = row["collapsed_evaluations"]
+            titles.append(f"seed {row['seed']}: real {row['scores']['real']:.1f}, "
+                          f"+DAWM {row['scores']['dawm']:.1f} ({down['dawm']} < {COLLAPSED:g})")  # fmt: skip
+        ax.set_title(label + "\n" + "\n".join(titles), fontsize=8)
         ax.axhline(0, color="0.8", lw=0.5)
     for ax in axes[-1]:
         ax.set_xlabel("updates (k)")
     for ax in axes[:, 0]:
         ax.set_ylabel("normalized return")
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle(f"{TASK}, development seed {SEED}: real only vs real + DAWM per variant")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"{TASK}, development seeds: real only vs real + DAWM per variant")
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -108,14 +116,13 @@ def main() -> None:
     args = ap.parse_args()
     rows = []
     for label in VARIANTS:
-        row = read_variant(label, args.out)
-        if row is None:
+        found = [r for r in (read_variant(label, args.out, s) for s in SEEDS) if r is not None]
+        if not found:
             print(json.dumps({"variant": label, "missing": "not run yet"}))
-            continue
-        rows.append(row)
-        print(
-            json.dumps({k: row[k] for k in ("variant", "algo", "scores", "collapsed_evaluations")})
-        )
+        rows += found
+    for row in rows:
+        keys = ("variant", "seed", "algo", "scores", "collapsed_evaluations")
+        print(json.dumps({k: row[k] for k in keys}))
     if args.json:
         args.json.write_text("".join(json.dumps(r) + "\n" for r in rows))
     if args.plot and rows:
