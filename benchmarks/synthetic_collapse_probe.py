@@ -69,7 +69,7 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = variant_config("td3bc", {}, args.out, seed=args.seed)
     ctx = Context(cfg, args.out / TASK / "diagnosis")
-    real = np.load(ctx.dir("data") / "real.npz")
+    real = dict(np.load(ctx.dir("data") / "real.npz"))  # an NpzFile rereads on every access
     synthetic = select_steps(dict(np.load(ctx.dir("generate") / "synthetic.npz")), args.steps)
     if args.only_step is not None:
         synthetic = {k: v[synthetic["step"] == args.only_step] for k, v in synthetic.items()}

@@ -64,8 +64,12 @@ def test_transitions_chain_and_stop_after_first_terminal():
 
 def test_at_action_bound_is_per_row_within_a_tolerance_of_the_box():
     low, high = np.array([-1.0, 0.0]), np.array([1.0, 4.0])
-    actions = np.array([[0.9995, 2.0], [0.0, 3.9999], [0.99, 0.01], [-2.0, 1.0], [0.0, 2.0]])
-    assert at_action_bound(actions, low, high).tolist() == [True, True, False, True, False]
+    actions = np.array(
+        [[0.9995, 2.0], [0.0, 3.997], [0.99, 0.01], [-2.0, 1.0], [0.0, 2.0], [0.0, 3.995]]
+    )
+    # the tolerance is 0.1% of each dimension's width: 0.002 on [-1, 1], 0.004 on [0, 4]
+    expected = [True, True, False, True, False, False]
+    assert at_action_bound(actions, low, high).tolist() == expected
 
 
 def test_noise_is_a_function_of_seed_and_chunk():
@@ -130,3 +134,5 @@ def test_select_steps_keeps_the_first_step_or_the_inferred_ones():
     assert select_steps(synthetic, "first")["rewards"].tolist() == [0, 3]
     assert select_steps(synthetic, "inferred")["rewards"].tolist() == [1, 2, 4]
     assert select_steps({}, "first") == {}
+    with pytest.raises(ValueError, match="synthetic_steps"):
+        select_steps(synthetic, "step0")

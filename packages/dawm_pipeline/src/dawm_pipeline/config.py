@@ -137,7 +137,8 @@ class GenerationSettings:
     drop_at_bound: bool = False
     """Leave out generated transitions whose IDM-inferred action sits at the action box's
     bound in any dimension (`generate.at_action_bound`): the state change asked for more than
-    the actuators give. Not in DAWM's text; this project's filter (docs/mixing.md)."""
+    the actuators give. Not in DAWM's text; this project's filter (docs/mixing.md). The
+    stage's rate at the bound counts every transition; its other checks see the kept ones."""
 
 
 @dataclass

@@ -95,7 +95,10 @@ def run(ctx, out: Path) -> dict[str, Any]:
             continue  # finished before an interrupt (a torn chunk is moved aside and redone)
         rows = starts[c * CHUNK : (c + 1) * CHUNK]
         write_npz(path, _sample(cfg, data, rtg, rows, wm, idm, engine, c))
-    parts = [read_npz(chunk_dir / f"{c:05d}.npz") for c in range(n_chunks)]
+    low, high = data.info.action_low, data.info.action_high
+    parts = [
+        with_at_bound(read_npz(chunk_dir / f"{c:05d}.npz"), low, high) for c in range(n_chunks)
+    ]
     synthetic = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
     bounds = action_bound_rates(data, synthetic)
     dropped = 0
@@ -168,6 +171,15 @@ def action_bound_rates(data, synthetic: dict[str, np.ndarray]) -> dict[str, floa
         "idm_at_bound_generated": float(inferred.mean()) if len(inferred) else 0.0,
         "real_at_bound": float(gen.at_action_bound(data.actions, low, high).mean()),
     }
+
+
+def with_at_bound(chunk: dict[str, np.ndarray], low, high) -> dict[str, np.ndarray]:
+    """A chunk with its `at_bound` column, computed for chunks written before it existed (an
+    interrupted stage of earlier code resumes with the same hash)."""
+    if "at_bound" in chunk:
+        return chunk
+    flags = gen.at_action_bound(chunk["actions"], low, high) & (chunk["step"] > 0)
+    return {**chunk, "at_bound": flags}
 
 
 def without_at_bound(synthetic: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from dawm_pipeline.atomic import read_json, write_json
-from dawm_pipeline.runs import DONE, first_bad_output
+from dawm_pipeline.runs import DONE, config_hash, first_bad_output
 from dawm_pipeline.stage_graph import stage_inputs
 
 # Agent settings that only the real + DAWM jobs read.
 SYNTHETIC_ONLY = ("synthetic_fraction", "synthetic_steps")
 RESULT = "result.json"
+STAGING = ".copying"
 
 
 def real_job_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -29,35 +30,61 @@ def real_job_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     return {"data": inputs["upstream"]["data"], "agent": agent}
 
 
-def _source(out: Path, name: str, want: dict[str, Any]) -> Path | None:
-    """A finished sibling stage's intact copy of job `name` with the same inputs, if any."""
+def _source(out: Path, name: str, want: dict[str, Any]) -> tuple[Path, dict] | None:
+    """A finished sibling stage holding an intact job `name` with the same inputs: (that
+    stage, its done record), or None."""
     for other in sorted(out.parent.glob("train-agent-*")):
-        job = other / name
-        if other == out or not (job / RESULT).is_file() or not (other / DONE).is_file():
+        if other == out or not (other / name / RESULT).is_file() or not (other / DONE).is_file():
             continue
         try:
             theirs = real_job_inputs(read_json(other / "inputs.json")["inputs"])
-            outputs = read_json(other / DONE)["outputs"]
+            done = read_json(other / DONE)
         except (OSError, ValueError, KeyError):
             continue
-        mine = {k: v for k, v in outputs.items() if k.startswith(f"{name}/")}
-        if theirs == want and mine and first_bad_output(other, mine) is None:
-            return job
+        files = job_files(done, name)
+        if (
+            config_hash(theirs) == config_hash(want)
+            and files
+            and first_bad_output(other, files) is None
+        ):
+            return other, done
     return None
+
+
+def job_files(done: dict[str, Any], name: str) -> dict[str, str]:
+    """The recorded checksums of job `name`'s files in a stage's done record."""
+    return {k: v for k, v in done.get("outputs", {}).items() if k.startswith(f"{name}/")}
+
+
+def clear_staging(out: Path) -> None:
+    """Remove copies an interrupted reuse left behind (they are not the stage's outputs)."""
+    for staging in out.glob(f".*{STAGING}"):
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def reuse_real_job(ctx, out: Path, name: str) -> bool:
     """Copy the finished real-only job `name` into this stage (`out`) from a sibling stage
-    with the same data and agent settings; False when there is none. The copy is made under a
-    temporary name and renamed, and its result.json names where it came from."""
-    source = _source(out, name, real_job_inputs(stage_inputs(ctx.cfg, "train-agent")))
-    if source is None:
+    with the same data and agent settings; False when there is none. Only the job's recorded
+    files are copied, under a temporary name; the copy is checked against the recorded
+    checksums before it is renamed into place, and its result.json names the source."""
+    found = _source(out, name, real_job_inputs(stage_inputs(ctx.cfg, "train-agent")))
+    if found is None:
         return False
-    target, staging = out / name, out / f".{name}.copying"
+    stage, done = found
+    # The job's files by path inside the job folder, with their recorded checksums.
+    files = {str(Path(k).relative_to(name)): v for k, v in job_files(done, name).items()}
+    staging = out / f".{name}{STAGING}"
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging, ignore=shutil.ignore_patterns("checkpoint"))
-    write_json(staging / RESULT, {**read_json(source / RESULT), "reused_from": str(source)})
-    shutil.rmtree(target, ignore_errors=True)  # an interrupted run's partial job
-    staging.rename(target)
-    print(f"[dawm] train-agent: {name} reused from {source.parent.name}", flush=True)
+    for rel in files:
+        (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(stage / name / rel, staging / rel)
+    if first_bad_output(staging, files) is not None:  # the source changed while being copied
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
+    result = read_json(staging / RESULT)
+    source = {"reused_from": str(stage / name), "source_finished": done.get("finished")}
+    write_json(staging / RESULT, {**result, **source})
+    shutil.rmtree(out / name, ignore_errors=True)  # an interrupted run's partial job
+    staging.rename(out / name)
+    print(f"[dawm] train-agent: {name} reused from {stage.name}", flush=True)
     return True

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from dawm_pipeline.agents import AGENTS
-from dawm_pipeline.atomic import read_json, write_json
+from dawm_pipeline.atomic import write_json
 from dawm_pipeline.data.dataset import DatasetInfo, OfflineDataset
 from dawm_pipeline.inprogress import read_or_set_aside, set_aside
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate as generate_stage
-from dawm_pipeline.stages.real_reuse import reuse_real_job
+from dawm_pipeline.stages.real_reuse import clear_staging, reuse_real_job
 from dawm_pipeline.tblog import ScalarLog
 
 CONDITIONS = ("real", "dawm")
@@ -112,6 +112,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     synthetic_arrays = select_steps(generate_stage.load(ctx), cfg.agent.synthetic_steps)
     synthetic = _transitions(synthetic_arrays) if synthetic_arrays else None
     buffers: dict[str, Any] = {}
+    clear_staging(out)
 
     def buffer_for(condition: str):
         """One buffer per data condition, shared by the jobs that train on it."""
@@ -145,6 +146,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
 def select_steps(synthetic: dict[str, np.ndarray], which: str) -> dict[str, np.ndarray]:
     """The generated transitions `agent.synthetic_steps` keeps: all, step 0 only ("first":
     real a_t, no IDM) or steps 1..H-1 only ("inferred": the IDM's actions)."""
+    if which not in ("all", "first", "inferred"):
+        raise ValueError(f"agent.synthetic_steps: {which!r} is none of all, first, inferred")
     if which == "all" or not synthetic:
         return synthetic
     keep = synthetic["step"] == 0 if which == "first" else synthetic["step"] > 0
@@ -261,12 +264,8 @@ def read_curve(ctx, algo: str, seed: int, condition: str) -> list[list[float]]:
 def training_seconds(agent_dir: Path, algo: str, seed: int, condition: str) -> float | None:
     """The job's update time over every session it ran in (offline_agents keeps `elapsed_s`
     across resumes; evaluation excluded). A batch's jobs each show the whole batch's time; a
-    job copied from another stage (real_reuse) cost nothing here."""
-    job = Path(agent_dir) / job_name(algo, seed, condition)
-    result = job / "result.json"
-    if result.is_file() and "reused_from" in read_json(result):
-        return 0.0
-    path = job / CURVE
+    job copied from another stage (real_reuse) shows what it took there."""
+    path = Path(agent_dir) / job_name(algo, seed, condition) / CURVE
     rows = _curve_rows(path) if path.exists() else []
     return float(rows[-1]["elapsed_s"]) if rows else None
 

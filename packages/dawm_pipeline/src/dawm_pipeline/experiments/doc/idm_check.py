@@ -113,8 +113,9 @@ def fidelity_table(doc: Doc, rows: dict) -> None:
         "simulator step (R² of the velocity change, clipped rows left out; action "
         "sensitivity = model / simulator movement when a_t is swapped for another row's, "
         "target 0.8–1.2; reward R²), each beside a random action's score; the R² of the "
-        "reward's change when a_t is swapped (a model that ignores a_t scores ≤ 0); and the IDM's "
-        "velocity R² on real vs generated states (flag: a drop of more than 15%); and how "
+        "reward's change when a_t is swapped (a model that ignores a_t scores ≤ 0); the IDM's "
+        "velocity R² on real vs generated states (flag: a drop of more than 15%). The last "
+        "column says how "
         "often an inferred action sits at the action bound in some dimension, beside the "
         "recorded actions of the real data (many more at the bound: generated state changes "
         "the actuators cannot make).",
