@@ -25,7 +25,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from dawm_pipeline.atomic import save_figure
+from dawm_pipeline.atomic import read_json, save_figure
 from dawm_pipeline.config import preset
 from dawm_pipeline.stage_graph import Context
 from dawm_pipeline.stages.train_agent import job_name, read_curve
@@ -33,6 +33,7 @@ from dawm_pipeline.stages.train_agent import job_name, read_curve
 TASK, SEED, STEPS, SCORE_POINTS = "walker2d-medium-replay", 100, 30_000, 5
 SEEDS = (100, 101)  # development seeds; a variant is read for each one that was run
 COLLAPSED = 5.0  # normalized; a walker that falls within ~10 steps scores about 0
+AT_BOUND_KEYS = ("idm_at_bound_generated", "real_at_bound", "dropped_at_bound")
 VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
     "DAWM (default)": ("td3bc", {}),
     "R_tg from the data": ("td3bc", {"gen": {"rtg_source": "data"}}),
@@ -74,8 +75,11 @@ def read_variant(label: str, out: Path, seed: int = SEED) -> dict | None:
         for cond, c in curves.items()
     }
     collapsed = {cond: sum(v < COLLAPSED for _, v in c) for cond, c in curves.items()}
+    summary = read_json(ctx.dir("generate") / "done.json")["summary"]
+    bounds = {k: summary[k] for k in AT_BOUND_KEYS if k in summary}  # stages since at_bound
     return {"variant": label, "algo": algo, "overrides": overrides, "seed": seed,
             "updates": STEPS, "scores": scores, "collapsed_evaluations": collapsed,
+            "generate_at_bound": bounds,
             "evaluations": len(curves["dawm"]), "curves": curves,
             "stage": str(ctx.dir("train-agent"))}  # fmt: skip
 

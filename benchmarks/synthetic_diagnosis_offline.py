@@ -61,6 +61,7 @@ def main() -> None:
     idm = load_idm(ctx.dir("train-idm") / "model")
     prev = real["observations"][np.maximum(ri - 1, 0)]  # history 1 (an episode's first row:
     ones = np.ones(real["actions"].shape[1])  # the previous episode's last state; rare)
+    # Walker2d's action box is [-1, 1] in every dimension.
 
     def at_bound(nxt: np.ndarray) -> float:
         windows = np.stack([prev, real["observations"][ri], nxt], 1).astype(np.float32)
