@@ -62,6 +62,13 @@ def main() -> None:
         default=[],
         help="step-0 rows take these fields from the real row they start from",
     )
+    ap.add_argument(
+        "--real-dims",
+        choices=("all", "velocities", "positions"),
+        default="all",
+        help="with --real next_observations: put back only the velocity entries (the task's "
+        "velocity_dims) or only the others",
+    )
     ap.add_argument("--seed", type=int, default=100, help="agent seed (100: development)")
     ap.add_argument("--updates", type=int, default=10_000)
     ap.add_argument("--episodes", type=int, default=5)
@@ -76,7 +83,14 @@ def main() -> None:
         if not len(synthetic["step"]):
             raise SystemExit(f"--only-step {args.only_step}: no generated step of that index")
     for field in args.real:
-        synthetic[field] = real_step0_field(real, synthetic, field)
+        restored = real_step0_field(real, synthetic, field)
+        if field == "next_observations" and args.real_dims != "all":
+            lo, hi = cfg.task.robot.simulator.velocity_dims
+            velocity = np.zeros(restored.shape[1], bool)
+            velocity[lo:hi] = True
+            keep = velocity if args.real_dims == "velocities" else ~velocity
+            restored = np.where(keep, restored, synthetic[field])
+        synthetic[field] = restored
     buffer = ReplayBuffer(
         Transitions(*(real[k] for k in KEYS)),
         Transitions(*(synthetic[k] for k in KEYS)),
@@ -92,7 +106,7 @@ def main() -> None:
         runs = [episode(agent, cfg.task.robot.gym_id, 10_000 + i) for i in range(args.episodes)]
         print(json.dumps({
             "steps": args.steps, "only_step": args.only_step,
-            "real_fields": args.real, "updates": done,
+            "real_fields": args.real, "real_dims": args.real_dims, "updates": done,
             "returns": [round(r, 1) for r, _, _ in runs], "lengths": [n for _, n, _ in runs],
             "final_height": [round(float(o[0]), 2) for _, _, o in runs],
             "final_angle": [round(float(o[1]), 2) for _, _, o in runs],
