@@ -6,6 +6,8 @@ JSON line per evaluation; 10k updates take a few minutes on one core.
 
     .venv/bin/python benchmarks/synthetic_collapse_probe.py --out /root/dawm_runs/experiments \
         --steps all            # or: first (step 0 only), inferred (steps 1..H-1); --only-step 1
+    # another world model: generate its data first (python -m dawm_pipeline generate --env
+    # walker2d-medium-replay --preset bench --wm.dim 128 --out ...), then add --wm-dim 128
 """
 
 from __future__ import annotations
@@ -70,12 +72,17 @@ def main() -> None:
         "velocity_dims) or only the others",
     )
     ap.add_argument("--seed", type=int, default=100, help="agent seed (100: development)")
+    ap.add_argument("--wm-dim", type=int, help="the world model's width (default: the bench's)")
     ap.add_argument("--updates", type=int, default=10_000)
     ap.add_argument("--episodes", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cfg = variant_config("td3bc", {}, args.out, seed=args.seed)
+    overrides = {} if args.wm_dim is None else {"wm": {"dim": args.wm_dim}}
+    cfg = variant_config("td3bc", overrides, args.out, seed=args.seed)
     ctx = Context(cfg, args.out / TASK / "diagnosis")
+    if not ctx.dir("generate").is_dir():
+        raise SystemExit(f"no generate stage {ctx.dir('generate')}: run the pipeline's "
+                         "generate stage for this world model first")  # fmt: skip
     real = dict(np.load(ctx.dir("data") / "real.npz"))  # an NpzFile rereads on every access
     synthetic = select_steps(dict(np.load(ctx.dir("generate") / "synthetic.npz")), args.steps)
     if args.only_step is not None:
