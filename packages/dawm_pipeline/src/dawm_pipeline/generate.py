@@ -135,6 +135,11 @@ def at_action_bound(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> n
     return ((actions <= low + tol) | (actions >= high - tol)).any(-1)
 
 
+def inferred_at_bound(actions: np.ndarray, steps: np.ndarray, low, high) -> np.ndarray:
+    """`at_action_bound` for the IDM's actions only: step 0 carries the real a_t."""
+    return at_action_bound(actions, low, high) & (steps > 0)
+
+
 def to_transitions(
     robot: Robot,
     start: np.ndarray,
@@ -155,15 +160,15 @@ def to_transitions(
     terminal = robot.terminal_flags(rollouts.states)
     before = np.cumsum(terminal, axis=1) - terminal  # terminals strictly before step i
     keep = before == 0
-    at_bound = at_action_bound(rollouts.actions, action_low, action_high)
-    at_bound[:, 0] = False  # step 0 carries the real a_t
+    steps = np.broadcast_to(np.arange(horizon), (b, horizon))[keep].astype(np.int16)
+    actions = rollouts.actions[keep]
     return {
         "observations": obs[keep],
-        "actions": rollouts.actions[keep],
+        "actions": actions,
         "rewards": rollouts.rewards[keep],
         "next_observations": rollouts.states[keep],
         "terminals": terminal[keep],
-        "step": np.broadcast_to(np.arange(horizon), (b, horizon))[keep].astype(np.int16),
+        "step": steps,
         "guide": np.broadcast_to(np.asarray(guide, np.float32)[:, None], (b, horizon))[keep],
-        "at_bound": at_bound[keep],
+        "at_bound": inferred_at_bound(actions, steps, action_low, action_high),
     }

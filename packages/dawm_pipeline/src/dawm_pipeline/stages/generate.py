@@ -178,8 +178,7 @@ def with_at_bound(chunk: dict[str, np.ndarray], low, high) -> dict[str, np.ndarr
     interrupted stage of earlier code resumes with the same hash)."""
     if "at_bound" in chunk:
         return chunk
-    flags = gen.at_action_bound(chunk["actions"], low, high) & (chunk["step"] > 0)
-    return {**chunk, "at_bound": flags}
+    return {**chunk, "at_bound": gen.inferred_at_bound(chunk["actions"], chunk["step"], low, high)}
 
 
 def without_at_bound(synthetic: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
