@@ -88,7 +88,8 @@ def test_numpy_scalars_and_lists_are_normalized_so_the_config_saves_as_json():
 
 def _fit_numeric_args() -> list[str]:
     hints = typing.get_type_hints(fit_model)
-    return [p for p in inspect.signature(fit_model).parameters if hints[p] in (int, float, bool)]
+    params = inspect.signature(fit_model).parameters
+    return [p for p in params if hints[p] in (int, float, bool, str)]
 
 
 FIT_BAD = {
@@ -102,6 +103,8 @@ FIT_BAD = {
     "resume": [1, "yes"],
     "seed": [-1, 1.5, True],
     "progress": [0, None],
+    "precision": ["float16", 32],
+    "cuda_graph": [1, "yes"],
 }
 
 

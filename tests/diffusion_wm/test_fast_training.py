@@ -1,0 +1,50 @@
+"""fit_model's speed options (issue #16): bf16 autocast and the captured CUDA-graph step.
+
+They change how a step runs, not what it computes: bf16 training still learns the toy, a
+captured step equals the eager one to float rounding (on CUDA), and a graph off CUDA is
+refused before any work.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusion_wm import DiffusionWorldModel, WorldModelConfig
+from dwm_toys import L, sine_data
+
+CFG = WorldModelConfig(x_dim=2, length=L, context_dim=2, guide_dim=1, dim=16, dim_mults=(1, 2))
+
+
+def _fit(device: str, steps: int, **kw) -> tuple[DiffusionWorldModel, list[float]]:
+    torch.manual_seed(0)
+    model = DiffusionWorldModel(CFG, device)
+    x, c, g = sine_data(256)
+    hist = model.fit(
+        x, c, g, steps=steps, batch_size=32, lr=1e-3, log_every=20, progress=False, seed=3, **kw
+    )
+    return model, hist.loss
+
+
+def test_bf16_autocast_learns_like_float32():
+    _, fp32 = _fit("cpu", 120)
+    _, bf16 = _fit("cpu", 120, precision="bfloat16")
+    assert bf16[-1] < 0.6 * bf16[0]  # it learns
+    assert abs(bf16[-1] - fp32[-1]) < 0.25 * fp32[-1]  # and lands where float32 does
+
+
+def test_cuda_graph_refused_off_cuda(tmp_path):
+    model = DiffusionWorldModel(CFG, "cpu")
+    x, c, g = sine_data(64)
+    with pytest.raises(ValueError, match="cuda_graph=True needs one process on a CUDA device"):
+        model.fit(x, c, g, steps=2, cuda_graph=True, checkpoint_dir=tmp_path, progress=False)
+    assert model.normalizer is None and not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_captured_step_matches_eager_on_cuda(precision):
+    eager, eager_loss = _fit("cuda", 100, precision=precision)
+    graphed, graph_loss = _fit("cuda", 100, precision=precision, cuda_graph=True)
+    for a, b in zip(eager.net.parameters(), graphed.net.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=2e-4, rtol=1e-3)
+    assert graph_loss == pytest.approx(eager_loss, rel=1e-3)
