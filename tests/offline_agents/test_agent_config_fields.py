@@ -121,6 +121,7 @@ TRAIN_BAD = {
     "checkpoint_every": [0, None],
     "resume": [1, "no"],
     "progress": [0, None],
+    "cuda_graph": [1, "yes"],
 }
 
 

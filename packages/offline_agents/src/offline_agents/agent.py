@@ -36,6 +36,7 @@ from ._atomic import atomic_write
 from ._fields import COUNT, FLAG, NONNEGATIVE, SEED, Valid
 from .buffer import Batch, ReplayBuffer
 from .evaluation import EvalResult
+from .graphed import UpdateGraph, graph_supported
 from .nets import EnsembleMLP
 from .optim import FlatAdam
 
@@ -64,6 +65,7 @@ TRAIN_VALID: dict[str, Valid] = {
     "checkpoint_every": COUNT,
     "resume": FLAG,
     "progress": FLAG,
+    "cuda_graph": FLAG,
 }
 
 
@@ -130,6 +132,7 @@ class OfflineAgent:
         self.step = 0
         self._elapsed = 0.0
         self._train_steps = 0  # the `steps` of the running train() call
+        self._graphed = False  # updates run inside a CUDA graph (train(cuda_graph=True))
         self.generators = [torch.Generator(self.device).manual_seed(c.seed) for c in configs]
         self.obs_mean = torch.zeros(self.members, obs_dim, device=self.device)
         self.obs_std = torch.ones(self.members, obs_dim, device=self.device)
@@ -163,6 +166,14 @@ class OfflineAgent:
     def _policy(self, obs: torch.Tensor) -> torch.Tensor:
         """Deterministic actions [N, B, act_dim] for normalized observations [N, B, obs_dim]."""
         raise NotImplementedError
+
+    @property
+    def graph_period(self) -> int:
+        """Updates per captured chunk: a cycle after which ``_update`` repeats itself."""
+        return 1
+
+    def _before_chunk(self) -> None:
+        """Set, outside the graph, the device tensors a chunk reads that change per step."""
 
     def modules(self) -> dict[str, nn.Module]:
         """Every network, target networks included (what save/load and checkpoints hold)."""
@@ -266,6 +277,7 @@ class OfflineAgent:
         log_csv: str | Path | Sequence[str | Path] | None = None,
         progress: bool = True,
         on_log: Callable[[dict[str, float]], None] | None = None,
+        cuda_graph: bool = False,
     ) -> list[dict[str, float]]:
         """Train until ``self.step == steps`` (a total, so a resumed run finishes the same).
 
@@ -278,6 +290,8 @@ class OfflineAgent:
         batches from its buffer with its own generator, ``eval_fn`` gets ``member(k)``, the
         checkpoint holds the whole batch, and the rows returned carry ``member``.
         ``on_log(row)`` receives each row as it is written (e.g. for TensorBoard).
+        ``cuda_graph`` (CUDA only) replays chunks of ``graph_period`` updates as one captured
+        graph between evaluations, logs and checkpoints (``graphed.UpdateGraph``).
         """
         buffers = self._one_per_member(buffer, "buffers", "train", shared=True)
         for k, buf in enumerate(buffers):
@@ -298,9 +312,15 @@ class OfflineAgent:
             "checkpoint_every": checkpoint_every,
             "resume": resume,
             "progress": progress,
+            "cuda_graph": cuda_graph,
         }
         for name, valid in TRAIN_VALID.items():
             valid.check(f"{type(self).__name__}.train", name, given[name])
+        if cuda_graph and not graph_supported(self.device):
+            raise ValueError(
+                f"{type(self).__name__}.train: cuda_graph=True needs an agent on a CUDA "
+                f"device, this one is on {self.device}; pass cuda_graph=False"
+            )
         ckpt = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
         if ckpt is not None and resume and ckpt.exists():
             self._load_checkpoint(ckpt)
@@ -315,7 +335,8 @@ class OfflineAgent:
         batch_size = self.config.batch_size
         packed = torch.empty((self.members, batch_size, buffers[0].width), device=self.device)
         batch = Batch.from_rows(packed, self.obs_dim, self.act_dim)
-        while self.step < steps:
+
+        def one_update() -> None:
             for buf, gen, out in zip(buffers, self.generators, packed, strict=True):
                 buf.sample(batch_size, gen, out=out)
             states = torch.addcmul(self._shift2, batch.states, self._scale2)
@@ -323,8 +344,34 @@ class OfflineAgent:
             k = losses.shape[1]
             self._loss_sum[:, :k] += losses
             self._loss_count[:k] += 1
-            self.step += 1
-            bar.update()
+
+        period = self.graph_period
+
+        def chunk() -> None:
+            """`period` updates from self.step, which it leaves as it found it: a replay runs
+            the captured kernels, not this Python, so the loop advances the count."""
+            start = self.step
+            for i in range(period):
+                self.step = start + i  # what _update's Python reads (TD3+BC's policy delay)
+                one_update()
+            self.step = start
+
+        graph = UpdateGraph(chunk, self.generators, self._before_chunk) if cuda_graph else None
+        stops = [log_every] + [checkpoint_every] * (ckpt is not None) + [eval_every] * (
+            eval_fn is not None
+        )
+        self._graphed = cuda_graph
+        while self.step < steps:
+            boundary = min([steps] + [(self.step // e + 1) * e for e in stops])
+            if graph is not None and self.step % period == 0 and self.step + period <= boundary:
+                graph.run()
+                self.step += period
+                bar.update(period)
+            else:
+                self._before_chunk()
+                one_update()
+                self.step += 1
+                bar.update()
             do_eval = eval_fn is not None and (self.step % eval_every == 0 or self.step == steps)
             if do_eval or self.step % log_every == 0 or self.step == steps:
                 now = time.perf_counter()
@@ -350,6 +397,7 @@ class OfflineAgent:
                 t0, s0 = time.perf_counter(), self.step
             if ckpt is not None and (self.step % checkpoint_every == 0 or self.step == steps):
                 self._save_checkpoint(ckpt)
+        self._graphed = False
         bar.close()
         return rows
 

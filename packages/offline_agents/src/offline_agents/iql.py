@@ -116,6 +116,7 @@ class IQL(OfflineAgent):
         self.q_opt = FlatAdam(list(self.critic.parameters()), lr=cfg.q_lr)
         self.value_opt = FlatAdam(list(self.value.parameters()), lr=cfg.value_lr)
         self._critic_target_flat = flat_target(self.critic_target)
+        self._actor_lr = torch.zeros((), device=self.device)  # the cosine lr, when graphed
         self._log_2pi = 0.5 * math.log(2 * math.pi)
 
     def modules(self) -> dict[str, nn.Module]:
@@ -133,6 +134,15 @@ class IQL(OfflineAgent):
     def _policy(self, obs: torch.Tensor) -> torch.Tensor:
         # The Gaussian's mean (CORL: tanh-bounded mean, unsquashed Normal around it).
         return torch.tanh(self.actor(obs)) * self.max_action
+
+    def _actor_lr_now(self) -> float:
+        cfg = self.config
+        total = self._train_steps if cfg.cosine_lr_steps is None else cfg.cosine_lr_steps
+        return cosine_lr(cfg.actor_lr, self.step, total)  # same for all members
+
+    def _before_chunk(self) -> None:
+        if self._graphed:
+            self._actor_lr.fill_(self._actor_lr_now())
 
     def _update(self, batch: Batch, states: torch.Tensor) -> torch.Tensor:
         cfg, o, n = self.config, self.obs_dim, self.members
@@ -164,14 +174,13 @@ class IQL(OfflineAgent):
             bc = (0.5 * z.square() + log_std + self._log_2pi).sum(-1)  # −log N(a; mean, std)
         actor_loss = (exp_adv * bc).mean(1)
 
-        total = self._train_steps if cfg.cosine_lr_steps is None else cfg.cosine_lr_steps
         for opt in (self.actor_opt, self.q_opt, self.value_opt):
             opt.zero_grad()
         # One backward over every member's losses: their parameters are disjoint.
         (value_loss + q_loss + actor_loss).sum().backward()
         self.value_opt.step()
         self.q_opt.step()
-        self.actor_opt.step(lr=cosine_lr(cfg.actor_lr, self.step, total))  # same for all members
+        self.actor_opt.step(lr=self._actor_lr if self._graphed else self._actor_lr_now())
         self._critic_target_flat.lerp_(self.q_opt.param, cfg.tau)  # Polyak averaging
         return torch.stack(
             [value_loss.detach(), q_loss.detach(), actor_loss.detach(), adv.detach().mean(1)], 1

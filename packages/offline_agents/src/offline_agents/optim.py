@@ -62,7 +62,8 @@ class FlatAdam:
     def zero_grad(self) -> None:
         self.grad.zero_()
 
-    def step(self, lr: float | None = None) -> None:
+    def step(self, lr: float | torch.Tensor | None = None) -> None:
+        """One Adam step; a tensor ``lr`` is read on the device (what a CUDA graph needs)."""
         self.steps += 1
         torch._fused_adam_(
             [self.param],

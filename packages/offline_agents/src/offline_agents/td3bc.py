@@ -89,6 +89,10 @@ class TD3BC(OfflineAgent):
     def _policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self._pi(self.actor, obs)
 
+    @property
+    def graph_period(self) -> int:
+        return self.config.policy_freq  # one actor update per chunk, at its end
+
     def _update(self, batch: Batch, states: torch.Tensor) -> torch.Tensor:
         cfg, o, n = self.config, self.obs_dim, self.members
         s, s_next = states[..., :o], states[..., o:]
