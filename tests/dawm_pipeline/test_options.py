@@ -18,7 +18,10 @@ def numeric_fields(obj, prefix: str = "") -> list[str]:
         path = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(value):
             out += numeric_fields(value, f"{path}.")
-        elif any(t in str(f.type) for t in ("int", "float")) and "tuple" not in str(f.type):
+        elif any(t in str(f.type) for t in ("int", "float")) and not any(
+            t in str(f.type)
+            for t in ("tuple", "Literal")  # Literal['float32', ...]: a choice
+        ):
             out.append(path)
     return out
 

@@ -346,6 +346,24 @@ def test_batching_enters_the_agent_stage_hash_only_when_on():
     )
 
 
+def test_speed_settings_keep_hashes_and_bf16_changes_the_world_model_only():
+    plain, graphed, bf16 = preset("tiny"), preset("tiny"), preset("tiny")
+    graphed.cuda_graph = True  # how fast, not what: no stage's hash moves
+    bf16.wm.precision = "bfloat16"
+    assert "precision" not in stage_inputs(plain, "train-wm")["settings"]["wm"]  # old hashes
+    for stage in ("data", "train-wm", "train-idm", "generate", "train-agent"):
+        same = config_hash(stage_inputs(plain, stage)) == config_hash(stage_inputs(bf16, stage))
+        assert config_hash(stage_inputs(plain, stage)) == config_hash(stage_inputs(graphed, stage))
+        assert same == (stage in ("data", "train-idm"))  # bf16 reaches what reads the model
+
+
+def test_cuda_graph_off_cuda_is_refused():
+    cfg = preset("tiny")
+    cfg.cuda_graph = True
+    with pytest.raises(ValueError, match=r"^--cuda-graph needs --device cuda \(got --device cpu"):
+        cfg.validate()
+
+
 def test_a_run_folder_recorded_under_another_spelling_of_out_is_the_same_run(tmp_path):
     from dawm_pipeline.runs import claim_run_dir
     from dawm_pipeline.stage_graph import Context

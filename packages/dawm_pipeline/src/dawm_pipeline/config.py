@@ -82,6 +82,10 @@ class WorldModelSettings:
     """Steps between quality checks (with stop_patience)."""
     stop_min_gain: float = 0.005
     """Smallest R² gain over the best check that counts as progress."""
+    precision: Literal["float32", "bfloat16"] = "float32"
+    """The network's arithmetic in training: bfloat16 runs it under autocast (weights, loss
+    and optimizer stay float32). Not in DWM's or DAWM's text; float32 by default because on
+    CPUs it measured no faster (docs/performance.md) and it changes the numbers."""
 
 
 @dataclass
@@ -218,6 +222,10 @@ class PipelineConfig:
     sampler: Sampler = "auto"
     """Generation backend; auto: the native dawm_kernels engine when installed, else torch
     (both sample the same rollouts for the same seed)."""
+    cuda_graph: bool = False
+    """Capture the world model's training step and the agents' updates as CUDA graphs and
+    replay them (--device cuda only): the same updates to float rounding, without Python
+    and kernel-launch overhead (docs/performance.md)."""
     log: LogFormat = "none"
     """Training curves as they happen: tensorboard writes event files under
     <out>/<env>/<run>/tensorboard/ (needs the tensorboard extra); none: tqdm lines only."""
@@ -264,6 +272,11 @@ class PipelineConfig:
             raise ValueError(
                 f"--device {self.device} but torch sees no CUDA device (the {self.preset} preset "
                 "is meant for a GPU): pass --device cpu to run it here"
+            )
+        if self.cuda_graph and not self.device.startswith("cuda"):
+            raise ValueError(
+                f"--cuda-graph needs --device cuda (got --device {self.device}): CUDA graphs "
+                "exist on GPUs only; drop --cuda-graph"
             )
         if self.log == "tensorboard":
             tblog.check_available()

@@ -35,7 +35,8 @@ STAGES = tuple(DEPENDS)
 
 
 def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
-    """The settings a stage's output depends on (not paths, threads, device or sampler)."""
+    """The settings a stage's output depends on (not paths, threads, device, sampler or
+    cuda_graph: those change how fast, not what)."""
     agent = dataclasses.asdict(cfg.agent)
     final_eval = agent.pop("final_eval_episodes")
     if not agent["batched"]:  # batching arrived later: unbatched runs keep their old hashes
@@ -45,6 +46,9 @@ def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
     idm = dataclasses.asdict(cfg.idm)
     if idm["next_state_noise"] == 0:  # arrived later: the plain IDM keeps its old hashes
         del idm["next_state_noise"]
+    wm = dataclasses.asdict(cfg.wm)
+    if wm["precision"] == "float32":  # arrived later: float32 runs keep their old hashes
+        del wm["precision"]
     gen = dataclasses.asdict(cfg.gen)  # cfg.sampler is left out: torch and native agree
     if not gen["drop_at_bound"]:  # the filter arrived later: unfiltered runs keep their hashes
         del gen["drop_at_bound"]
@@ -58,7 +62,7 @@ def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
             **perturbation_record(cfg.task),
         },
         "train-wm": {
-            "wm": dataclasses.asdict(cfg.wm),
+            "wm": wm,
             "horizon": cfg.horizon,
             "gamma": cfg.gamma,
             "seed": cfg.model_seed,

@@ -199,6 +199,7 @@ def _train(ctx, out: Path, algo: str, members, data, buffer_for, checkpoint_dir:
             log_csv=[job / CURVE for job in jobs_dirs],
             progress=True,
             on_log=on_log,
+            cuda_graph=cfg.cuda_graph,
         )
     finally:
         for log in logs:

@@ -186,6 +186,8 @@ def _train(ctx, model, arrays, held, ckpt: Path, resumed_from: int, tb: ScalarLo
             log_every=max(1, min(100, cfg.wm.steps // 50)),
             eval_every=max(1, min(500, cfg.wm.steps // 10)),
             on_log=lambda name, step, value: tb.scalar(f"world_model/{name}", step, value),
+            precision=cfg.wm.precision,
+            cuda_graph=cfg.cuda_graph,
         )
 
     quality: list[list[float]] = []
