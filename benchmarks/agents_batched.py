@@ -11,6 +11,10 @@ second of CPU time (``*_cpu``, which other jobs disturb less). Every setting run
 (``agents.sgemm_gflops``) and the matmul-only bound it allows (``agents.update_gflop``).
 
     .venv/bin/python benchmarks/agents_batched.py --threads 1 2 --out /tmp/agents_batched.json
+
+On a GPU (``--device cuda --cuda-graph``) each size also runs with its updates captured as
+CUDA graphs (``train(cuda_graph=True)``, one capture per timed chunk, so chunks there should
+be long: ``--chunk 20000``); ``gN`` keys are the captured runs.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ OBS, ACT = 17, 6
 ALGOS: dict[str, type[OfflineAgent]] = {"td3bc": TD3BC, "iql": IQL}
 
 
-def random_buffer(n: int, seed: int = 0) -> ReplayBuffer:
+def random_buffer(n: int, seed: int = 0, device: str = "cpu") -> ReplayBuffer:
     """Random transitions of the benchmark's sizes (only the update's cost matters)."""
     rng = np.random.default_rng(seed)
     obs = rng.normal(size=(n, OBS)).astype(np.float32)
@@ -43,7 +47,8 @@ def random_buffer(n: int, seed: int = 0) -> ReplayBuffer:
             rng.normal(size=n).astype(np.float32),
             np.roll(obs, -1, axis=0),
             rng.uniform(size=n) < 0.001,
-        )
+        ),
+        device=device,
     )
 
 
@@ -58,40 +63,44 @@ def cpu_model() -> str:
     )
 
 
-def make_agent(algo: str, members: int) -> OfflineAgent:
+def make_agent(algo: str, members: int, device: str = "cpu") -> OfflineAgent:
     cls = ALGOS[algo]
     config = cls.config_cls()
     if members == 1:
-        return cls(OBS, ACT, 1.0, config)
+        return cls(OBS, ACT, 1.0, config, device)
     configs = [dataclasses.replace(config, seed=s) for s in range(members)]
-    return cls.batched(OBS, ACT, 1.0, configs)
+    return cls.batched(OBS, ACT, 1.0, configs, device)
 
 
 def side_by_side(algo: str, sizes: list[int], buffer: ReplayBuffer, args) -> dict:
-    """Member-updates/s of each batch size, timed in alternating chunks."""
-    agents = {n: make_agent(algo, n) for n in sizes}
-    steps = {n: max(1, args.chunk // n) for n in sizes}  # equal member-updates per chunk
-    for n, agent in agents.items():
-        agent.train(buffer, 2 * steps[n], progress=False)  # warm-up
-    wall, cpu = dict.fromkeys(sizes, 0.0), dict.fromkeys(sizes, 0.0)
+    """Member-updates/s of each batch size (and, with --cuda-graph, of its captured run),
+    timed in alternating chunks."""
+    runs = [(n, False) for n in sizes] + [(n, True) for n in sizes if args.cuda_graph]
+    agents = {r: make_agent(algo, r[0], args.device) for r in runs}
+    steps = {r: max(1, args.chunk // r[0]) for r in runs}  # equal member-updates per chunk
+    for r, agent in agents.items():
+        agent.train(buffer, 2 * steps[r], progress=False, cuda_graph=r[1])  # warm-up
+    wall, cpu = dict.fromkeys(runs, 0.0), dict.fromkeys(runs, 0.0)
     for c in range(args.chunks):
-        for n in sizes[:: 1 if c % 2 == 0 else -1]:
-            agent = agents[n]
+        for r in runs[:: 1 if c % 2 == 0 else -1]:
+            agent = agents[r]
             t0, c0 = time.perf_counter(), time.process_time()
-            agent.train(buffer, agent.step + steps[n], progress=False)
-            wall[n] += time.perf_counter() - t0
-            cpu[n] += time.process_time() - c0
-    work = {n: args.chunks * steps[n] * n for n in sizes}  # member-updates done
+            agent.train(buffer, agent.step + steps[r], progress=False, cuda_graph=r[1])
+            wall[r] += time.perf_counter() - t0
+            cpu[r] += time.process_time() - c0
     out: dict = {}
-    for n in sizes:
-        out[f"n{n}_member_updates_per_s"] = round(work[n] / wall[n], 1)
-        out[f"n{n}_member_updates_per_s_cpu"] = round(work[n] / cpu[n], 1)
+    for r in runs:
+        work = args.chunks * steps[r] * r[0]  # member-updates done
+        key = f"{'g' if r[1] else 'n'}{r[0]}"
+        out[f"{key}_member_updates_per_s"] = round(work / wall[r], 1)
+        out[f"{key}_member_updates_per_s_cpu"] = round(work / cpu[r], 1)
     lo, hi = sizes[0], sizes[-1]
     for clock in ("", "_cpu"):
-        ratio = (
-            out[f"n{hi}_member_updates_per_s{clock}"] / out[f"n{lo}_member_updates_per_s{clock}"]
-        )
-        out[f"ratio_n{hi}_over_n{lo}{clock}"] = round(ratio, 2)
+        rate = {k: out[f"{k}_member_updates_per_s{clock}"] for k in (f"n{lo}", f"n{hi}")}
+        out[f"ratio_n{hi}_over_n{lo}{clock}"] = round(rate[f"n{hi}"] / rate[f"n{lo}"], 2)
+        if args.cuda_graph:
+            g = out[f"g{hi}_member_updates_per_s{clock}"]
+            out[f"ratio_g{hi}_over_n{lo}{clock}"] = round(g / rate[f"n{lo}"], 2)
     return out
 
 
@@ -103,13 +112,17 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=100, help="member-updates per chunk")
     p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cuda-graph", action="store_true", help="also time captured updates")
     args = p.parse_args()
-    buffer = random_buffer(100_000)
+    buffer = random_buffer(100_000, device=args.device)
     sizes = [1, args.members]
     result: dict = {
         "offline_agents": __version__,
         "torch": torch.__version__,
         "cpu": cpu_model(),
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
         "cores": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "sizes": {"obs": OBS, "act": ACT, "hidden": [256, 256], "batch": 256},

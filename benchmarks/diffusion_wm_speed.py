@@ -5,7 +5,9 @@ Hopper-shaped: x = L = 8 tokens (H = 7) of 12 values (11 state dims + reward), c
 with CFG (ω = 1.2, one 2B-batch forward per step) and, side by side, without CFG (ω = 1).
 A transition is one (s, a, r, s') of the H a sequence yields. Side by side, the floors: a bare
 loss/backward/Adam step on a fixed batch, and 3 bare network forwards; `*_vs_floor` is the
-library's rate over the floor's (1.0 = no overhead). Prints JSON.
+library's rate over the floor's (1.0 = no overhead). Training is timed in each of --modes
+(float32 or bfloat16 autocast, eager or one captured CUDA graph per step), side by side,
+`*_vs_eager` over float32 eager. Prints JSON.
 
     .venv/bin/python benchmarks/diffusion_wm_speed.py [--threads 2] [--dims 32 64]
     python benchmarks/diffusion_wm_speed.py --device cuda --dims 128 --dim-mults 1 4 8  # paper
@@ -24,6 +26,13 @@ from diffusion_wm import DiffusionWorldModel, SamplingConfig, WorldModelConfig, 
 
 L, X_DIM, C_DIM, G_DIM = 8, 12, 14, 1
 H = L - 1
+EAGER = "float32"
+MODES = {  # fit's (precision, cuda_graph)
+    "float32": ("float32", False),
+    "bfloat16": ("bfloat16", False),
+    "float32_graph": ("float32", True),
+    "bfloat16_graph": ("bfloat16", True),
+}
 
 
 def _data(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -54,6 +63,7 @@ def bench(
     batches: list[int],
     sample_batch: int,
     repeats: int,
+    modes: list[str],
 ) -> dict:
     x, c, g = _data(20_000)
     shape = {"dim_mults": mults} if mults else {}
@@ -71,19 +81,15 @@ def bench(
     out["params"] = sum(p.numel() for p in model.net.parameters())
     for b in batches:
         model.fit(x, c, g, steps=5, batch_size=b, progress=False, device=device)  # warm-up
-        hist = model.fit(
-            x,
-            c,
-            g,
-            steps=train_steps,
-            batch_size=b,
-            progress=False,
-            device=device,
-            eval_every=10**9,
-        )
-        floor = _best_rate(_bare_train_steps(model, b, train_steps // 2), train_steps // 2, 1)
-        out[f"train_steps_per_s_batch{b}"] = round(hist.steps_per_second, 2)
-        out[f"train_vs_floor_batch{b}"] = round(hist.steps_per_second / floor, 3)
+        rates = {mode: _train_rate(model, (x, c, g), b, train_steps, mode) for mode in modes}
+        for mode, rate in rates.items():
+            suffix = "" if mode == EAGER else f"_{mode}"
+            out[f"train_steps_per_s_batch{b}{suffix}"] = round(rate, 2)
+            if mode != EAGER and EAGER in rates:
+                out[f"train_{mode}_vs_eager_batch{b}"] = round(rate / rates[EAGER], 3)
+        if EAGER in rates:
+            floor = _best_rate(_bare_train_steps(model, b, train_steps // 2), train_steps // 2, 1)
+            out[f"train_vs_floor_batch{b}"] = round(rates[EAGER] / floor, 3)
     mask = np.zeros((L, X_DIM), bool)
     mask[0] = True
     cs, gs = c[:sample_batch], g[:sample_batch]
@@ -100,6 +106,19 @@ def bench(
     floor = _best_rate(_bare_forwards(model, 2 * sample_batch), sample_batch, repeats)
     out["sample_cfg_vs_floor"] = round(out["sample_sequences_per_s_cfg"] / floor, 3)
     return out
+
+
+def _train_rate(model: DiffusionWorldModel, data: tuple, b: int, steps: int, mode: str) -> float:
+    """Steps/s of fit in `mode`, marginal: (steps - steps/4) / (its time - steps/4's time), so
+    the fixed cost of a call (a graph's warm-up and capture, the first log) cancels out."""
+    precision, graph = MODES[mode]
+    seconds = []
+    for n in (steps // 4, steps):
+        hist = model.fit(*data, steps=n, batch_size=b, progress=False, device=model.device,
+                         eval_every=10**9, log_every=n, precision=precision,
+                         cuda_graph=graph)  # fmt: skip
+        seconds.append(hist.seconds)
+    return (steps - steps // 4) / (seconds[1] - seconds[0])
 
 
 def _bare_train_steps(model: DiffusionWorldModel, b: int, n: int):
@@ -155,7 +174,17 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--sample-batch", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=list(MODES),
+        default=None,
+        help="training modes timed side by side (default: float32 and bfloat16; on CUDA also "
+        "their captured graphs)",
+    )
     args = parser.parse_args()
+    cuda = args.device.startswith("cuda")
+    modes = args.modes or [m for m in MODES if cuda or not MODES[m][1]]
     torch.set_num_threads(args.threads)
     result = {
         "diffusion_wm": __version__,
@@ -175,6 +204,7 @@ def main() -> None:
                 args.batches,
                 args.sample_batch,
                 args.repeats,
+                modes,
             )
             for d in args.dims
         ],

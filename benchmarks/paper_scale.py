@@ -102,6 +102,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     p.add_argument("--smoke", action="store_true", help="tiny models, for tests")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="the GPU speed settings: world model in bf16 autocast, world-model step and "
+        "agent updates captured as CUDA graphs (needs --device cuda)",
+    )
     args = p.parse_args(argv)
     if not torch_device_ok(args.device):
         p.error(f"--device {args.device!r} is not a torch device: use cpu, cuda or cuda:N")
@@ -110,6 +116,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"--device {args.device}: torch {torch.__version__} sees no CUDA device here; "
             "run it on a GPU machine or pass --device cpu"
         )
+    if args.fast and not args.device.startswith("cuda"):
+        p.error("--fast captures CUDA graphs: it needs --device cuda")
     if args.threads is not None and args.threads < 1:
         p.error(f"--threads {args.threads}: must be at least 1")
     if not (math.isfinite(args.seconds) and args.seconds > 0):
@@ -121,9 +129,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def paper_config(smoke: bool, device: str) -> PipelineConfig:
-    """The paper preset on `device`; with `smoke`, tiny networks (the counts stay the paper's)."""
+def paper_config(smoke: bool, device: str, fast: bool = False) -> PipelineConfig:
+    """The paper preset on `device`; with `smoke`, tiny networks (the counts stay the paper's);
+    with `fast`, bf16 world-model training and CUDA graphs."""
     cfg = dataclasses.replace(preset("paper"), device=device)
+    if fast:
+        cfg = dataclasses.replace(
+            cfg, cuda_graph=True, wm=dataclasses.replace(cfg.wm, precision="bfloat16")
+        )
     if not smoke:
         return cfg
     return dataclasses.replace(
@@ -203,6 +216,8 @@ def world_model_stage(cfg: PipelineConfig, budget: float) -> tuple[dict, Diffusi
             val_fraction=0.0,
             log_every=n,
             progress=False,
+            precision=cfg.wm.precision,
+            cuda_graph=cfg.cuda_graph,
         )
         return n, history.seconds  # the training loop alone (fit's own timer, synchronized)
 
@@ -213,7 +228,8 @@ def world_model_stage(cfg: PipelineConfig, budget: float) -> tuple[dict, Diffusi
         work,
         "steps/s",
         cfg.wm.steps,
-        "diffusion_wm fit, eager PyTorch",
+        f"diffusion_wm fit, {cfg.wm.precision}, "
+        + ("one CUDA graph per step" if cfg.cuda_graph else "eager PyTorch"),
         batch=cfg.wm.batch_size,
         dim=cfg.wm.dim,
         dim_mults=list(cfg.wm.dim_mults),
@@ -366,7 +382,13 @@ def agent_stage(cfg: PipelineConfig, algo: str, budget: float) -> tuple[dict, An
     def runner(agent: Any, chosen: list[ReplayBuffer]) -> Run:
         def run(n: int) -> tuple[float, float]:
             def train() -> float:
-                agent.train(chosen, agent.step + n, log_every=cfg.agent.eval_every, progress=False)
+                agent.train(
+                    chosen,
+                    agent.step + n,
+                    log_every=cfg.agent.eval_every,
+                    progress=False,
+                    cuda_graph=cfg.cuda_graph,
+                )
                 return n * len(chosen)
 
             return timed(train, cfg.device)
@@ -382,9 +404,12 @@ def agent_stage(cfg: PipelineConfig, algo: str, budget: float) -> tuple[dict, An
         work_n if faster == "batched" else work_1,
         "member-updates/s",
         n * cfg.agent.steps,
-        f"offline_agents, {cls.__name__}.batched N={n}"
-        if faster == "batched"
-        else f"offline_agents, one {cls.__name__} at a time",
+        (
+            f"offline_agents, {cls.__name__}.batched N={n}"
+            if faster == "batched"
+            else f"offline_agents, one {cls.__name__} at a time"
+        )
+        + (", CUDA graphs" if cfg.cuda_graph else ""),
         members=n,
         single_updates_per_s=float(f"{rate_1:.4g}"),
         batched_member_updates_per_s=float(f"{rate_n:.4g}"),
@@ -482,7 +507,7 @@ def device_info(device: str, threads: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     figures = h100_figures()
-    cfg = paper_config(args.smoke, args.device)
+    cfg = paper_config(args.smoke, args.device, args.fast)
     threads = cfg.threads if args.threads is None else args.threads
     torch.set_num_threads(threads)
     info = device_info(args.device, threads)
@@ -502,6 +527,7 @@ def main(argv: list[str] | None = None) -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "device": info,
         "preset": "paper" + (" (--smoke: tiny networks, the paper's counts)" if args.smoke else ""),
+        "speed_settings": {"wm_precision": cfg.wm.precision, "cuda_graph": cfg.cuda_graph},
         "task_shape": {
             "env": cfg.env,
             "obs_dim": cfg.task.robot.obs_dim,

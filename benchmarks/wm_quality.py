@@ -9,8 +9,10 @@ on 90% of each dataset's episodes and, every --every steps, samples from real he
   ``reward_r2`` (with its floor), ``reward_change_r2`` (≤ 0 for a model that ignores a_t);
 * against the real continuation: ``state_r2_j`` (R² of the generated s_{t+j}, j = 1, 3, H).
 
-One line per (env, checkpoint); resumes from its checkpoints under --work when rerun with the
-same arguments.
+One line per (env, checkpoint), with the training and validation loss; resumes from its
+checkpoints under --work when rerun with the same arguments. --device, --precision,
+--cuda-graph and --seed compare training modes (issue #16: bf16 + CUDA graph against float32
+eager, with the seed-to-seed spread beside it).
 
     .venv/bin/python benchmarks/wm_quality.py --envs hopper-medium-replay \
         walker2d-medium-replay halfcheetah-medium-replay --steps 4000 --every 1000
@@ -54,9 +56,10 @@ def measure(cfg, args, env: str) -> None:
     d, a, h = data.obs_dim, data.act_dim, cfg.horizon
     layout = cfg.token_layout(d, a)
     scale = SimScale.of(train.observations, train.next_observations)
-    torch.manual_seed(0)
-    model = DiffusionWorldModel(model_config(cfg, d, a), "cpu")
+    torch.manual_seed(args.seed)
+    model = DiffusionWorldModel(model_config(cfg, d, a), args.device)
     tag = f"dim{cfg.wm.dim}-lr{cfg.wm.lr:g}-b{cfg.wm.batch_size}-tok{int(layout.actions)}"
+    tag += f"-{args.precision}-graph{int(args.cuda_graph)}-seed{args.seed}"
     work = f"{args.work}/{env}-{tag}"
     noise = torch.randn((len(xt), sequence_length(h), layout.x_dim), generator=torch.Generator())
 
@@ -75,13 +78,19 @@ def measure(cfg, args, env: str) -> None:
 
     for steps in range(args.every, args.steps + 1, args.every):
         t0 = time.perf_counter()
-        model.fit(x, context, guide, steps=steps, batch_size=cfg.wm.batch_size, lr=cfg.wm.lr,
-                  checkpoint_dir=work, checkpoint_every=args.every, progress=False,
-                  eval_every=args.every, log_every=args.every)  # fmt: skip
+        hist = model.fit(x, context, guide, steps=steps, batch_size=cfg.wm.batch_size,
+                         lr=cfg.wm.lr, checkpoint_dir=work, checkpoint_every=args.every,
+                         progress=False, eval_every=args.every, log_every=args.every,
+                         seed=args.seed, device=args.device, precision=args.precision,
+                         cuda_graph=args.cuda_graph)  # fmt: skip
         seconds = time.perf_counter() - t0
         s = sample(ct[:, :d], ct[:, d:])
         row = {"env": env, "steps": steps, "lr": cfg.wm.lr, "dim": cfg.wm.dim,
-               "action_tokens": layout.actions, "train_seconds": round(seconds, 1)}  # fmt: skip
+               "action_tokens": layout.actions, "train_seconds": round(seconds, 1),
+               "device": args.device, "precision": args.precision,
+               "cuda_graph": args.cuda_graph, "seed": args.seed,
+               "loss": round(hist.loss[-1], 5), "val_loss": round(hist.val_loss[-1], 5),
+               "steps_per_s": round(hist.steps_per_second, 1)}  # fmt: skip
         fid = step_zero_fidelity(cfg.task, step_zero, ct[:, :d], ct[:, d:], scale,
                                  float(train.rewards.var()))  # fmt: skip
         row |= {k: round(float(v), 4) for k, v in fid.items()}
@@ -102,6 +111,10 @@ def main() -> None:
     p.add_argument("--action-tokens", action="store_true", help="a_t in every token")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", default=".cache/wm_quality", help="checkpoints (resumable)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
+    p.add_argument("--cuda-graph", action="store_true", help="capture the step (CUDA only)")
+    p.add_argument("--seed", type=int, default=0, help="initial weights and batch draws")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     for env in args.envs:

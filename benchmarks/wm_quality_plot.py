@@ -21,6 +21,7 @@ PANELS = {
     "velocity_r2": ("velocity R² (step 0)", (0.9, None)),
     "action_sensitivity": ("action sensitivity", (0.8, 1.2)),
     "reward_change_r2": ("R² of r̂'s change when a_t is swapped", (None, None)),
+    "val_loss": ("validation loss (EMA network)", (None, None)),
 }
 """metric -> (title, target band lower/upper bound, None where open)."""
 
@@ -44,6 +45,9 @@ def plot(rows: list[dict], out: Path) -> str:
     for row in rows:
         tokens = ", action tokens" if row.get("action_tokens") else ""
         label = f"{row['env']} dim {row['dim']} lr {row['lr']:g}{tokens}"
+        if "precision" in row:  # rows of a training-mode comparison (issue #16)
+            graph = " + CUDA graph" if row["cuda_graph"] else ""
+            label += f", {row['precision']}{graph}, seed {row['seed']}"
         series.setdefault(label, []).append(row)
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colours = {label: cycle[i % len(cycle)] for i, label in enumerate(series)}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Issue #16's GPU checks in one pass on a lent GPU machine (about 8 minutes), from the
+# repository root (`bash benchmarks/gpu_checks.sh [STEP...]`, steps: tests wm_speed agents
+# paper_scale curves dk_cuda; none named: all), logs under $WORK, packed after every step into $OUT/gpu_checks.tgz (one
+# file: a device run returns few files, and a run stopped at its limit keeps what it has).
+# The machine has python3 with CUDA torch but not our
+# pure-Python needs: carry them as wheels in .whl/ (docs/gpu_h100/README.md).
+#   1. CUDA tests: the captured world-model step and agent updates against eager, the engine
+#   2. world-model training rate, float32/bf16 x eager/graph (paper network and bench network)
+#   3. agents: one and ten members, eager and captured
+#   4. bf16 + graph against float32 eager: loss and held-out fidelity curves, two seeds each
+#   5. paper_scale.py --fast: the projected hours per task with the speed settings
+set -u
+STEPS="$*"
+OUT=${OUT:-/tmp/gpu_checks}
+WORK=/tmp/gpu_checks_work
+mkdir -p "$OUT" "$WORK"
+pack() {  # atomically, so steps that finish together cannot clobber each other's archive
+    tar czf "$OUT/.pack.$BASHPID" -C "$WORK" . && mv "$OUT/.pack.$BASHPID" "$OUT/gpu_checks.tgz"
+}
+export PYTHONUNBUFFERED=1 MUJOCO_GL=egl
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/dk:/tmp/site:packages/inverse_dynamics/src:packages/diffusion_wm/src:packages/offline_agents/src:packages/dawm_pipeline/src:benchmarks:tests/diffusion_wm:tests/offline_agents
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$WORK/gpu.txt"
+python3 -c "import torch; print(torch.__version__, torch.version.cuda)" >>"$WORK/gpu.txt"
+(CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=90" nice -n 19 timeout 300 python3 -m pip install --no-deps \
+    --no-build-isolation --target /tmp/dk . >"$WORK/build.log" 2>&1; echo "build rc $?" >>"$WORK/build.log") &
+build=$!
+step() {  # step NAME SECONDS CMD...: run with a time limit, log to $WORK/NAME.txt
+    local name=$1 limit=$2
+    shift 2
+    local t0=$SECONDS
+    timeout "$limit" "$@" >"$WORK/$name.txt" 2>&1
+    echo "== $name rc $? in $((SECONDS - t0)) s" | tee -a "$WORK/steps.txt"
+    pack
+}
+want() {  # want STEP: on the command line, or no steps named (all of them)
+    [ -z "$STEPS" ] || [[ " $STEPS " == *" $1 "* ]]
+}
+if want tests; then
+    step tests_graph 120 python3 -m pytest -q -rA -p no:cacheprovider \
+        ${GRAPH_TESTS:-tests/diffusion_wm/test_fast_training.py tests/offline_agents/test_graphed.py}
+fi
+if want wm_speed; then
+    wait $build  # the engine's compile would share the CPU with the timed steps
+    step wm_speed_paper 110 python3 benchmarks/diffusion_wm_speed.py --device cuda --threads 16 \
+        --dims 128 --dim-mults 1 4 8 --batches 64 --train-steps 400 --sample-batch 8192 --repeats 2
+    step wm_speed_bench 60 python3 benchmarks/diffusion_wm_speed.py --device cuda --threads 16 \
+        --dims 64 --dim-mults 1 2 --batches 256 --train-steps 400 --sample-batch 8192 --repeats 2
+fi
+if want agents; then
+    step agents 70 python3 benchmarks/agents_batched.py --device cuda --cuda-graph --threads 16 \
+        --members 10 --chunks 2 --chunk 1000
+fi
+if want paper_scale; then
+    wait $build  # generation times the CUDA engine
+    step paper_scale 80 python3 benchmarks/paper_scale.py --device cuda --threads 16 --seconds 3 \
+        --fast --out "$WORK/paper_scale_fast.json"
+fi
+if want curves; then  # side by side on one GPU: their steps/s are not speed figures
+    for mode in "float32 0" "float32 1" "bfloat16 0"; do
+        set -- $mode
+        graph=""
+        [ "$1" = bfloat16 ] && graph="--cuda-graph"
+        step "curve_$1_seed$2" 100 python3 benchmarks/wm_quality.py --device cuda \
+            --preset quick --steps 2000 --every 500 --precision "$1" $graph --seed "$2" \
+            --work /tmp/wmq --threads 4 &
+    done
+    wait
+    cat "$WORK"/curve_*.txt | grep '^{' >"$WORK/curves.jsonl"
+fi
+if want dk_cuda; then
+    wait $build
+    step dk_cuda 90 python3 -m pytest -q -p no:cacheprovider tests/dawm_kernels -k cuda
+fi
+wait
+tail -3 "$WORK/build.log" | tee -a "$WORK/steps.txt"
+pack
