@@ -9,7 +9,7 @@ agents = TD3BC.batched(obs_dim, act_dim, 1.0, [config_seed0, config_seed1])  # o
 agents.train([buffer_real, buffer_mixed], steps=100_000); agents.member(1).save("agent1")
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"
 
 from .agent import OfflineAgent
 from .buffer import Batch, ReplayBuffer, Transitions
