@@ -395,3 +395,14 @@ def test_a_data_stage_of_an_older_bundle_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="another version of the bundled hopper data") as e:
         run(cfg, ("data",))
     assert "fresh --out" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_versions_are_those_of_the_running_modules(monkeypatch):
+    """An editable install's metadata keeps its install-time version; the record must not."""
+    import inverse_dynamics
+    from dawm_pipeline.runs import package_versions
+
+    monkeypatch.setattr(inverse_dynamics, "__version__", "9.9.9")
+    versions = package_versions()
+    assert versions["dawm-inverse-dynamics"] == "9.9.9"
+    assert versions["torch"] == __import__("torch").__version__

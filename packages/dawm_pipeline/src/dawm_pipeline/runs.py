@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import platform
@@ -76,15 +77,37 @@ def source_revision() -> str | None:
     return f"{commit} + uncommitted changes" if dirty else commit
 
 
+# Our own packages report the `__version__` of the module that runs: an editable install's
+# metadata keeps the version it was installed at (dawm-inverse-dynamics read 0.1.0 while 0.2.0
+# ran), and a PYTHONPATH checkout has no metadata of its own.
+_MODULES = {
+    "dawm-pipeline": "dawm_pipeline",
+    "dawm-diffusion-wm": "diffusion_wm",
+    "dawm-inverse-dynamics": "inverse_dynamics",
+    "dawm-offline-agents": "offline_agents",
+    "dawm-kernels": "dawm_kernels",
+}
+
+
+def _version(name: str) -> str | None:
+    module = _MODULES.get(name)
+    if module is not None:
+        try:
+            return str(importlib.import_module(module).__version__)
+        except ImportError:
+            return None
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a result depends on (None: not installed), and
-    the source revision when running from a git checkout."""
+    """Versions of the packages a result depends on (None: not installed), and the source
+    revision when running from a git checkout."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in _PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
+        out[name] = _version(name)
     out["source_revision"] = source_revision()
     return out
 

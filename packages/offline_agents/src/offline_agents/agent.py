@@ -357,8 +357,10 @@ class OfflineAgent:
             self.step = start
 
         graph = UpdateGraph(chunk, self.generators, self._before_chunk) if cuda_graph else None
-        stops = [log_every] + [checkpoint_every] * (ckpt is not None) + [eval_every] * (
-            eval_fn is not None
+        stops = (
+            [log_every]
+            + [checkpoint_every] * (ckpt is not None)
+            + [eval_every] * (eval_fn is not None)
         )
         self._graphed = cuda_graph
         while self.step < steps:
