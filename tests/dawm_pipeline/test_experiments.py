@@ -73,6 +73,7 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
             ["main", "--batch-seeds", "--launcher", "ray"],
             "--batch-seeds runs with --launcher local",
         ),
+        (["main", "--scale", "tiny", "--cuda-graph"], "--cuda-graph needs --device cuda"),
     ],
     ids=[
         "unknown-experiment",
@@ -83,6 +84,7 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
         "unknown-launcher",
         "ray-address-without-ray",
         "batch-seeds-under-ray",
+        "cuda-graph-on-cpu",
     ],
 )
 def test_bad_input_is_one_error_line(argv, needle, tmp_path, capsys):

@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         help="train a cell's seeds together, their agents as one batched network (for GPUs)",
     )
     p.add_argument(
+        "--cuda-graph",
+        action="store_true",
+        help="capture world-model steps and agent updates as CUDA graphs (--device cuda only)",
+    )
+    p.add_argument(
         "--log",
         choices=("none", "tensorboard"),
         help="training curves as TensorBoard event files under each cell's folder",
@@ -100,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in names:
                 check_name(name)
         overrides = {
-            k: getattr(args, k) for k in ("threads", "device", "sampler", "log") if getattr(args, k)
+            k: getattr(args, k)
+            for k in ("threads", "device", "sampler", "log", "cuda_graph")
+            if getattr(args, k)
         }
         if args.log == "tensorboard":
             tblog.check_available()
