@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue #16's GPU checks in one pass on a lent GPU machine (about 8 minutes), from the
 # repository root (`bash benchmarks/gpu_checks.sh [STEP...]`, steps: tests wm_speed agents
-# paper_scale curves dk_cuda; none named: all), logs under $WORK, packed after every step into $OUT/gpu_checks.tgz (one
+# paper_scale curves dk_cuda, and the opt-in bench_cell; none named: all but bench_cell),
+# logs under $WORK, packed after every step into $OUT/gpu_checks.tgz (one
 # file: a device run returns few files, and a run stopped at its limit keeps what it has).
 # The machine has python3 with CUDA torch but not our
 # pure-Python needs: carry them as wheels in .whl/ (docs/gpu_h100/README.md).
@@ -69,6 +70,17 @@ if want curves; then  # side by side on one GPU: their steps/s are not speed fig
     done
     wait
     cat "$WORK"/curve_*.txt | grep '^{' >"$WORK/curves.jsonl"
+fi
+if [[ " $STEPS " == *" bench_cell "* ]]; then  # opt-in: issue #19 cells on the GPU
+    # BENCH_TASKS / BENCH_ALGOS pick them; their rows (device cuda) come back in the archive
+    # as bench_gpu.jsonl, to merge into docs/results/results.jsonl. Batched seeds have their
+    # own result keys: pick cells the CPU queues do not run.
+    wait $build
+    step bench_cell "${BENCH_SECONDS:-400}" python3 -m dawm_pipeline.experiments main \
+        --scale bench --tasks ${BENCH_TASKS:-hopper-medium-expert} \
+        --algos ${BENCH_ALGOS:-td3bc iql} --device cuda --cuda-graph --batch-seeds \
+        --sampler native --threads 16 --out /tmp/bench_gpu \
+        --results "$WORK/bench_gpu.jsonl" --no-doc
 fi
 if want dk_cuda; then
     wait $build
