@@ -86,7 +86,7 @@ def test_numpy_scalars_and_lists_are_normalized_so_the_config_saves_as_json():
     assert WorldModelConfig.from_dict(cfg.to_dict()) == cfg
 
 
-def _fit_numeric_args() -> list[str]:
+def _fit_scalar_args() -> list[str]:
     hints = typing.get_type_hints(fit_model)
     params = inspect.signature(fit_model).parameters
     return [p for p in params if hints[p] in (int, float, bool, str)]
@@ -109,7 +109,7 @@ FIT_BAD = {
 
 
 def test_every_numeric_fit_argument_is_declared_and_walked():
-    assert sorted(FIT_VALID) == sorted(_fit_numeric_args()) == sorted(FIT_BAD)
+    assert sorted(FIT_VALID) == sorted(_fit_scalar_args()) == sorted(FIT_BAD)
 
 
 @pytest.mark.parametrize("name, value", [(n, v) for n, vs in FIT_BAD.items() for v in vs], ids=repr)

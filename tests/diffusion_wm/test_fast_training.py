@@ -28,8 +28,15 @@ def _fit(device: str, steps: int, **kw) -> tuple[DiffusionWorldModel, list[float
 def test_bf16_autocast_learns_like_float32():
     _, fp32 = _fit("cpu", 120)
     _, bf16 = _fit("cpu", 120, precision="bfloat16")
+    assert bf16 != fp32  # autocast really ran (the curves differ in the 4th digit)
     assert bf16[-1] < 0.6 * bf16[0]  # it learns
     assert abs(bf16[-1] - fp32[-1]) < 0.25 * fp32[-1]  # and lands where float32 does
+
+
+def test_a_resume_in_another_precision_is_refused(tmp_path):
+    _fit("cpu", 10, checkpoint_dir=tmp_path, checkpoint_every=10)
+    with pytest.raises(ValueError, match="was made with fit arguments"):
+        _fit("cpu", 20, checkpoint_dir=tmp_path, precision="bfloat16")
 
 
 def test_cuda_graph_refused_off_cuda(tmp_path):
@@ -40,11 +47,25 @@ def test_cuda_graph_refused_off_cuda(tmp_path):
     assert model.normalizer is None and not list(tmp_path.iterdir())
 
 
+def _assert_same(a: DiffusionWorldModel, b: DiffusionWorldModel) -> None:
+    for net in ("net", "ema"):
+        for x, y in zip(getattr(a, net).parameters(), getattr(b, net).parameters(), strict=True):
+            torch.testing.assert_close(x, y, atol=2e-4, rtol=1e-3)
+    assert b.history.val_loss == pytest.approx(a.history.val_loss, rel=1e-3)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_captured_step_matches_eager_on_cuda(precision):
     eager, eager_loss = _fit("cuda", 100, precision=precision)
     graphed, graph_loss = _fit("cuda", 100, precision=precision, cuda_graph=True)
-    for a, b in zip(eager.net.parameters(), graphed.net.parameters(), strict=True):
-        torch.testing.assert_close(a, b, atol=2e-4, rtol=1e-3)
+    _assert_same(eager, graphed)
     assert graph_loss == pytest.approx(eager_loss, rel=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_captured_run_resumes_an_eager_checkpoint_on_cuda(tmp_path):
+    eager, _ = _fit("cuda", 100)
+    _fit("cuda", 50, checkpoint_dir=tmp_path, checkpoint_every=50)  # interrupted eager run
+    resumed, _ = _fit("cuda", 100, checkpoint_dir=tmp_path, checkpoint_every=50, cuda_graph=True)
+    _assert_same(eager, resumed)

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,7 +202,6 @@ def fit_model(
         raise ValueError("x, context and guide must have the same number of rows")
 
     dev = model.device if device is None else resolve_device(device)
-    model.to(dev)
     rank, world = _distributed(dev)
     if batch_size % world:
         raise ValueError(f"batch_size {batch_size} must be divisible by the {world} DDP ranks")
@@ -210,8 +210,11 @@ def fit_model(
             f"cuda_graph=True needs one process on a CUDA device, got {dev} with {world} "
             "rank(s); pass cuda_graph=False"
         )
+    model.to(dev)
 
     fit_args = {"batch_size": batch_size, "lr": lr, "seed": seed, "val_fraction": val_fraction}
+    if precision != "float32":  # arrived later: float32 checkpoints keep resuming
+        fit_args["precision"] = precision
     fingerprint = _fingerprint(xa, ca, ga)
     ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_FILE
     state = None
@@ -258,6 +261,8 @@ def fit_model(
         model.net.load_state_dict(state["net"])
         model.ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
+        for group in optimizer.param_groups:  # the checkpoint's groups carry its own setting
+            group["capturable"] = cuda_graph
         gen.set_state(state["generator"])
         history = FitHistory.from_dict(json.loads(state["history"]))
         start = int(state["step"])
@@ -304,7 +309,7 @@ def fit_model(
         optimizer.step()
         running.add_(loss.detach().float())
 
-    graph = _StepGraph(train_step, gen) if cuda_graph else None
+    graph = _StepGraph(train_step, gen, dev) if cuda_graph else None
     tic, counted = time.perf_counter(), start
     for step in range(start, steps):
         if graph is not None:
@@ -365,32 +370,44 @@ def fit_model(
 class _StepGraph:
     """The training step as a CUDA graph: WARMUP_STEPS eager steps on a side stream, then one
     capture, then a replay per step. The batch generator is registered with the graph, so
-    each replay draws fresh indices and noise from it and its state advances as in eager."""
+    each replay draws fresh indices and noise from it and its state advances as in eager.
+    Everything runs with the model's device current (streams and capture are per device)."""
 
-    def __init__(self, step: Callable[[], None], generator: torch.Generator) -> None:
-        self.step, self.generator = step, generator
+    def __init__(
+        self, fn: Callable[[], None], generator: torch.Generator, device: torch.device
+    ) -> None:
+        self.fn, self.generator, self.device = fn, generator, device
         self.warm = 0
         self.graph: torch.cuda.CUDAGraph | None = None
 
     def run(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.graph is not None:
-            self.graph.replay()
-            return
-        if self.warm < WARMUP_STEPS:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                optimizer.zero_grad(set_to_none=True)
-                self.step()
-            torch.cuda.current_stream().wait_stream(side)
-            self.warm += 1
-            return
+        with torch.cuda.device(self.device):
+            if self.graph is not None:
+                self.graph.replay()
+            elif self.warm < WARMUP_STEPS:
+                self._warm_up(optimizer)
+            else:
+                self._capture(optimizer)
+
+    def _warm_up(self, optimizer: torch.optim.Optimizer) -> None:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), warnings.catch_warnings():
+            # Adam(capturable=True) warns when it steps outside a capture: here it must.
+            warnings.filterwarnings("ignore", message=".*capturable=True.*")
+            optimizer.zero_grad(set_to_none=True)
+            self.fn()
+        torch.cuda.current_stream().wait_stream(side)
+        self.warm += 1
+
+    def _capture(self, optimizer: torch.optim.Optimizer) -> None:
         optimizer.zero_grad(set_to_none=True)  # backward then allocates from the graph's pool
-        self.graph = torch.cuda.CUDAGraph()
-        self.graph.register_generator_state(self.generator)
-        with torch.cuda.graph(self.graph):
-            self.step()
-        self.graph.replay()  # capture records the step without running it
+        graph = torch.cuda.CUDAGraph()
+        graph.register_generator_state(self.generator)
+        with torch.cuda.graph(graph):
+            self.fn()
+        self.graph = graph
+        graph.replay()  # capture records the step without running it
 
 
 def _write_checkpoint(
