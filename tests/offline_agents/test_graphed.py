@@ -33,8 +33,8 @@ class EagerChunks:
     runs = 0
     agent = None
 
-    def __init__(self, chunk, generators, before) -> None:
-        self.chunk, self.before = chunk, before
+    def __init__(self, chunk, generators, before, device) -> None:
+        self.chunk, self.before = chunk, before  # generators: only a real capture needs them
 
     def run(self) -> None:
         type(self).runs += 1
@@ -104,20 +104,30 @@ def test_refused_off_cuda(point_mass_data):
 def test_captured_updates_match_eager_on_cuda(case, point_mass_data, tmp_path):
     cls, config = CASES[case]
     buffers = _buffers(point_mass_data, "cuda")
-    steps = 150
-    ref, _ = _train(cls, config, "cuda", buffers, steps, False, log_every=50)
-    got, _ = _train(
-        cls,
-        config,
-        "cuda",
-        buffers,
-        steps,
-        True,
-        log_every=50,
-        checkpoint_dir=tmp_path,
-        checkpoint_every=60,
-    )
+    evals: list[tuple[int, float]] = []
+
+    def eval_fn(agent):  # a member's policy at evaluation time, as the pipeline's would see it
+        evals.append((agent.step, float(agent.act(np.zeros((1, 1), np.float32)).sum())))
+        return EvalResult(returns=np.zeros(1), lengths=np.ones(1))
+
+    kw = {"log_every": 50, "eval_every": 75, "eval_fn": eval_fn}
+    ref, ref_rows = _train(cls, config, "cuda", buffers, 150, False, **kw)
+    ref_evals, evals[:] = list(evals), []
+    # captured, interrupted at 90 (checkpoint at 60), resumed by a fresh agent to 150
+    _train(cls, config, "cuda", buffers, 90, True, checkpoint_dir=tmp_path, checkpoint_every=60,
+           **kw)  # fmt: skip
+    got, rows = _train(cls, config, "cuda", buffers, 150, True, checkpoint_dir=tmp_path,
+                       checkpoint_every=60, **kw)  # fmt: skip
     _assert_close(got, ref)
     gen_ref = torch.stack([g.get_state() for g in ref.generators])
     gen_got = torch.stack([g.get_state() for g in got.generators])
     assert torch.equal(gen_ref, gen_got)  # the streams advanced alike
+    resumed = [r for r in ref_rows if r["step"] > 60]
+    assert [r["step"] for r in rows] == [r["step"] for r in resumed]
+    for r, g in zip(resumed, rows, strict=True):
+        for name in cls.loss_names:
+            assert g[name] == pytest.approx(r[name], rel=RTOL, abs=ATOL)
+    later = [e for e in ref_evals if e[0] > 60]
+    assert [e[0] for e in evals[-len(later) :]] == [e[0] for e in later]
+    for (_, a), (_, b) in zip(evals[-len(later) :], later, strict=True):
+        assert a == pytest.approx(b, rel=RTOL, abs=ATOL)

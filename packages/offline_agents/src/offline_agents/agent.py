@@ -351,55 +351,65 @@ class OfflineAgent:
             """`period` updates from self.step, which it leaves as it found it: a replay runs
             the captured kernels, not this Python, so the loop advances the count."""
             start = self.step
-            for i in range(period):
-                self.step = start + i  # what _update's Python reads (TD3+BC's policy delay)
-                one_update()
-            self.step = start
+            try:
+                for i in range(period):
+                    self.step = start + i  # what _update's Python reads (TD3+BC's policy delay)
+                    one_update()
+            finally:
+                self.step = start
 
-        graph = UpdateGraph(chunk, self.generators, self._before_chunk) if cuda_graph else None
+        graph = None
+        if cuda_graph:
+            graph = UpdateGraph(chunk, self.generators, self._before_chunk, self.device)
         stops = (
             [log_every]
             + [checkpoint_every] * (ckpt is not None)
             + [eval_every] * (eval_fn is not None)
         )
         self._graphed = cuda_graph
-        while self.step < steps:
-            boundary = min([steps] + [(self.step // e + 1) * e for e in stops])
-            if graph is not None and self.step % period == 0 and self.step + period <= boundary:
-                graph.run()
-                self.step += period
-                bar.update(period)
-            else:
-                self._before_chunk()
-                one_update()
-                self.step += 1
-                bar.update()
-            do_eval = eval_fn is not None and (self.step % eval_every == 0 or self.step == steps)
-            if do_eval or self.step % log_every == 0 or self.step == steps:
-                now = time.perf_counter()
-                self._elapsed += now - t0
-                logged = self._log_rows((self.step - s0) / max(now - t0, 1e-9))
-                if do_eval:
-                    results = [
-                        fn(self if self.members == 1 else self.member(m))
-                        for m, fn in enumerate(eval_fns)
-                    ]
-                    for row, result in zip(logged, results, strict=True):
-                        row.update(result.summary())
-                    bar.set_postfix(ret=f"{np.mean([r.mean for r in results]):.1f}")
-                if loggers:
-                    for logger, row in zip(loggers, logged, strict=True):
-                        logger.write(row)
-                many = self.members > 1
-                fresh = [{"member": m, **row} if many else row for m, row in enumerate(logged)]
-                if on_log is not None:
-                    for row in fresh:
-                        on_log(row)
-                rows += fresh
-                t0, s0 = time.perf_counter(), self.step
-            if ckpt is not None and (self.step % checkpoint_every == 0 or self.step == steps):
-                self._save_checkpoint(ckpt)
-        self._graphed = False
+        try:
+            while self.step < steps:
+                boundary = min([steps] + [(self.step // e + 1) * e for e in stops])
+                if graph is not None and self.step % period == 0 and self.step + period <= boundary:
+                    graph.run()
+                    self.step += period
+                    bar.update(period)
+                else:
+                    self._before_chunk()
+                    one_update()
+                    self.step += 1
+                    bar.update()
+                do_eval = eval_fn is not None and (
+                    self.step % eval_every == 0 or self.step == steps
+                )
+                if do_eval or self.step % log_every == 0 or self.step == steps:
+                    if graph is not None and self.device.type == "cuda":
+                        torch.cuda.synchronize(self.device)  # replays run ahead of the host
+                    now = time.perf_counter()
+                    self._elapsed += now - t0
+                    logged = self._log_rows((self.step - s0) / max(now - t0, 1e-9))
+                    if do_eval:
+                        results = [
+                            fn(self if self.members == 1 else self.member(m))
+                            for m, fn in enumerate(eval_fns)
+                        ]
+                        for row, result in zip(logged, results, strict=True):
+                            row.update(result.summary())
+                        bar.set_postfix(ret=f"{np.mean([r.mean for r in results]):.1f}")
+                    if loggers:
+                        for logger, row in zip(loggers, logged, strict=True):
+                            logger.write(row)
+                    many = self.members > 1
+                    fresh = [{"member": m, **row} if many else row for m, row in enumerate(logged)]
+                    if on_log is not None:
+                        for row in fresh:
+                            on_log(row)
+                    rows += fresh
+                    t0, s0 = time.perf_counter(), self.step
+                if ckpt is not None and (self.step % checkpoint_every == 0 or self.step == steps):
+                    self._save_checkpoint(ckpt)
+        finally:
+            self._graphed = False
         bar.close()
         return rows
 

@@ -24,32 +24,46 @@ def graph_supported(device: torch.device) -> bool:
 
 
 class UpdateGraph:
-    """Replays ``chunk`` (``period`` updates that advance no Python state the graph depends
-    on) after warm-up; ``before`` runs eagerly before each chunk (e.g. a learning rate)."""
+    """Replays ``chunk`` after warm-up, with ``device`` current (streams and capture are per
+    device); ``before`` runs eagerly before each chunk.
+
+    The contract: ``chunk`` leaves every Python-side value it reads as it found it (a replay
+    runs no Python), reads and writes only tensors that outlive the graph at the same
+    addresses (a reallocated batch or index tensor would leave the graph on freed memory),
+    and draws randomness only from ``generators``. ``before`` sets per-chunk device tensors
+    (e.g. a learning rate): one value per chunk.
+    """
 
     def __init__(
         self,
         chunk: Callable[[], None],
         generators: list[torch.Generator],
         before: Callable[[], None],
+        device: torch.device,
     ) -> None:
-        self.chunk, self.generators, self.before = chunk, generators, before
+        self.chunk, self.generators, self.before, self.device = chunk, generators, before, device
         self.warm = 0
         self.graph: torch.cuda.CUDAGraph | None = None
 
     def run(self) -> None:
-        self.before()
-        if self.graph is not None:
-            self.graph.replay()
-            return
-        if self.warm < WARMUP_CHUNKS:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                self.chunk()
-            torch.cuda.current_stream().wait_stream(side)
-            self.warm += 1
-            return
+        with torch.cuda.device(self.device):
+            self.before()
+            if self.graph is not None:
+                self.graph.replay()
+            elif self.warm < WARMUP_CHUNKS:
+                self._warm_up()
+            else:
+                self._capture()
+
+    def _warm_up(self) -> None:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self.chunk()
+        torch.cuda.current_stream().wait_stream(side)
+        self.warm += 1
+
+    def _capture(self) -> None:
         graph = torch.cuda.CUDAGraph()
         for gen in self.generators:
             graph.register_generator_state(gen)
