@@ -346,7 +346,7 @@ def test_batching_enters_the_agent_stage_hash_only_when_on():
     )
 
 
-def test_speed_settings_keep_hashes_and_bf16_changes_the_world_model_only():
+def test_cuda_graph_keeps_every_hash_and_bf16_moves_the_world_model_and_after():
     plain, graphed, bf16 = preset("tiny"), preset("tiny"), preset("tiny")
     graphed.cuda_graph = True  # how fast, not what: no stage's hash moves
     bf16.wm.precision = "bfloat16"
@@ -406,3 +406,14 @@ def test_versions_are_those_of_the_running_modules(monkeypatch):
     versions = package_versions()
     assert versions["dawm-inverse-dynamics"] == "9.9.9"
     assert versions["torch"] == __import__("torch").__version__
+
+
+def test_cuda_graph_under_torchrun_is_refused(monkeypatch):
+    from dawm_pipeline import distributed
+    from dawm_pipeline.pipeline import check_torchrun
+
+    cfg = preset("tiny")
+    cfg.cuda_graph = True  # validate() would refuse it on this CPU first; check the rule alone
+    monkeypatch.setattr(distributed, "world", lambda: 2)
+    with pytest.raises(ValueError, match=r"^--cuda-graph captures one process's step"):
+        check_torchrun(cfg, ("data", "train-wm"))

@@ -273,6 +273,15 @@ class PipelineConfig:
                 f"--device {self.device} but torch sees no CUDA device (the {self.preset} preset "
                 "is meant for a GPU): pass --device cpu to run it here"
             )
+        if (
+            self.wm.precision == "bfloat16"
+            and self.device.startswith("cuda")
+            and not torch.cuda.is_bf16_supported()
+        ):
+            raise ValueError(
+                f"--wm.precision bfloat16 but {torch.cuda.get_device_name(self.device)} has no "
+                "bfloat16 arithmetic: use --wm.precision float32"
+            )
         if self.cuda_graph and not self.device.startswith("cuda"):
             raise ValueError(
                 f"--cuda-graph needs --device cuda (got --device {self.device}): CUDA graphs "

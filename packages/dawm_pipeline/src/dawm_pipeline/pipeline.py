@@ -113,6 +113,11 @@ def check_torchrun(cfg: PipelineConfig, stages: tuple[str, ...]) -> None:
             f"--wm.batch-size {cfg.wm.batch_size} must be divisible by the {world} torchrun "
             "processes (each trains on an equal share of the batch)"
         )
+    if cfg.cuda_graph:
+        raise ValueError(
+            "--cuda-graph captures one process's step: drop it under torchrun (data-parallel "
+            "ranks exchange gradients between steps)"
+        )
 
 
 def run(cfg: PipelineConfig, stages: tuple[str, ...] = STAGES) -> Path:
