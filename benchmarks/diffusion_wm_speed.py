@@ -185,6 +185,8 @@ def main() -> None:
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
     modes = args.modes or [m for m in MODES if cuda or not MODES[m][1]]
+    if not cuda and any(MODES[m][1] for m in modes):
+        parser.error(f"graph modes capture CUDA graphs: they need --device cuda, not {args.device}")
     torch.set_num_threads(args.threads)
     result = {
         "diffusion_wm": __version__,

@@ -9,8 +9,10 @@
 #   1. CUDA tests: the captured world-model step and agent updates against eager, the engine
 #   2. world-model training rate, float32/bf16 x eager/graph (paper network and bench network)
 #   3. agents: one and ten members, eager and captured
-#   4. bf16 + graph against float32 eager: loss and held-out fidelity curves, two seeds each
-#   5. paper_scale.py --fast: the projected hours per task with the speed settings
+#   4. paper_scale.py --fast: the projected hours per task with the speed settings
+#   5. bf16 + graph against float32 eager: loss and held-out fidelity curves (float32 on two
+#      seeds for the seed-to-seed spread, bf16 + graph on one)
+#   6. the engine's CUDA tests (dk_cuda); opt-in: bench cells of issue #19 (bench_cell)
 set -u
 STEPS="$*"
 OUT=${OUT:-/tmp/gpu_checks}

@@ -59,7 +59,8 @@ def measure(cfg, args, env: str) -> None:
     torch.manual_seed(args.seed)
     model = DiffusionWorldModel(model_config(cfg, d, a), args.device)
     tag = f"dim{cfg.wm.dim}-lr{cfg.wm.lr:g}-b{cfg.wm.batch_size}-tok{int(layout.actions)}"
-    tag += f"-{args.precision}-graph{int(args.cuda_graph)}-seed{args.seed}"
+    if (args.precision, args.cuda_graph, args.seed) != ("float32", False, 0):  # old caches stay
+        tag += f"-{args.precision}-graph{int(args.cuda_graph)}-seed{args.seed}"
     work = f"{args.work}/{env}-{tag}"
     noise = torch.randn((len(xt), sequence_length(h), layout.x_dim), generator=torch.Generator())
 
@@ -116,6 +117,8 @@ def main() -> None:
     p.add_argument("--cuda-graph", action="store_true", help="capture the step (CUDA only)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and batch draws")
     args = p.parse_args()
+    if args.cuda_graph and not args.device.startswith("cuda"):
+        p.error(f"--cuda-graph captures CUDA graphs: it needs --device cuda, not {args.device}")
     torch.set_num_threads(args.threads)
     for env in args.envs:
         cfg = preset(args.preset)
