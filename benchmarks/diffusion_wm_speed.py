@@ -27,12 +27,16 @@ from diffusion_wm import DiffusionWorldModel, SamplingConfig, WorldModelConfig, 
 L, X_DIM, C_DIM, G_DIM = 8, 12, 14, 1
 H = L - 1
 EAGER = "float32"
-MODES = {  # fit's (precision, cuda_graph)
-    "float32": ("float32", False),
-    "bfloat16": ("bfloat16", False),
-    "float32_graph": ("float32", True),
-    "bfloat16_graph": ("bfloat16", True),
+MODES = {  # fit's (precision, cuda_graph), and whether the U-Net is torch.compile'd first
+    "float32": ("float32", False, False),
+    "bfloat16": ("bfloat16", False, False),
+    "float32_graph": ("float32", True, False),
+    "bfloat16_graph": ("bfloat16", True, False),
+    # opt-in probe of kernel fusion under the captured step (compiling takes minutes); the
+    # library has no compile option: this mode swaps the net for its compiled self
+    "bfloat16_compiled_graph": ("bfloat16", True, True),
 }
+DEFAULT_MODES = ("float32", "bfloat16", "float32_graph", "bfloat16_graph")
 
 
 def _data(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,13 +115,19 @@ def bench(
 def _train_rate(model: DiffusionWorldModel, data: tuple, b: int, steps: int, mode: str) -> float:
     """Steps/s of fit in `mode`, marginal: (steps - steps/4) / (its time - steps/4's time), so
     the fixed cost of a call (a graph's warm-up and capture, the first log) cancels out."""
-    precision, graph = MODES[mode]
+    precision, graph, compiled = MODES[mode]
+    net = model.net
+    if compiled:
+        model.net = torch.compile(net)  # same parameters; fit's warm-up steps compile it
     seconds = []
-    for n in (steps // 4, steps):
-        hist = model.fit(*data, steps=n, batch_size=b, progress=False, device=model.device,
-                         eval_every=10**9, log_every=n, precision=precision,
-                         cuda_graph=graph)  # fmt: skip
-        seconds.append(hist.seconds)
+    try:
+        for n in (steps // 4, steps):
+            hist = model.fit(*data, steps=n, batch_size=b, progress=False, device=model.device,
+                             eval_every=10**9, log_every=n, precision=precision,
+                             cuda_graph=graph)  # fmt: skip
+            seconds.append(hist.seconds)
+    finally:
+        model.net = net
     return (steps - steps // 4) / (seconds[1] - seconds[0])
 
 
@@ -180,11 +190,11 @@ def main() -> None:
         choices=list(MODES),
         default=None,
         help="training modes timed side by side (default: float32 and bfloat16; on CUDA also "
-        "their captured graphs)",
+        "their captured graphs; bfloat16_compiled_graph only when named)",
     )
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
-    modes = args.modes or [m for m in MODES if cuda or not MODES[m][1]]
+    modes = args.modes or [m for m in DEFAULT_MODES if cuda or not MODES[m][1]]
     if not cuda and any(MODES[m][1] for m in modes):
         parser.error(f"graph modes capture CUDA graphs: they need --device cuda, not {args.device}")
     torch.set_num_threads(args.threads)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue #16's GPU checks in one pass on a lent GPU machine (about 8 minutes), from the
 # repository root (`bash benchmarks/gpu_checks.sh [STEP...]`, steps: tests wm_speed agents
-# paper_scale curves dk_cuda, and the opt-in bench_cell; none named: all but bench_cell),
+# paper_scale curves dk_cuda, and the opt-in wm_compile and bench_cell; none named: all but
+# the opt-in ones),
 # logs under $WORK, packed after every step into $OUT/gpu_checks.tgz (one
 # file: a device run returns few files, and a run stopped at its limit keeps what it has).
 # The machine has python3 with CUDA torch but not our
@@ -72,6 +73,12 @@ if want curves; then  # side by side on one GPU: their steps/s are not speed fig
     done
     wait
     cat "$WORK"/curve_*.txt | grep '^{' >"$WORK/curves.jsonl"
+fi
+if [[ " $STEPS " == *" wm_compile "* ]]; then  # opt-in: does kernel fusion lift the graph?
+    wait $build
+    step wm_compile 300 python3 benchmarks/diffusion_wm_speed.py --device cuda --threads 16 \
+        --dims 128 --dim-mults 1 4 8 --batches 64 --train-steps 400 --sample-batch 1024 \
+        --repeats 1 --modes bfloat16_graph bfloat16_compiled_graph
 fi
 if [[ " $STEPS " == *" bench_cell "* ]]; then  # opt-in: issue #19 cells on the GPU
     # BENCH_TASKS / BENCH_ALGOS pick them; their rows (device cuda) come back in the archive
