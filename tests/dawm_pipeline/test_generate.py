@@ -136,3 +136,19 @@ def test_select_steps_keeps_the_first_step_or_the_inferred_ones():
     assert select_steps({}, "first") == {}
     with pytest.raises(ValueError, match="synthetic_steps"):
         select_steps(synthetic, "step0")
+
+
+def test_the_idm_at_bound_yardstick_on_real_windows():
+    """The like-for-like rate: the IDM's clipped mean on real windows, beside the recorded."""
+    from types import SimpleNamespace
+
+    from dawm_pipeline.stages.train_idm import at_bound_rates
+
+    class ClippedIDM:
+        def predict(self, windows):
+            return np.clip(windows[:, :2] * 2.0, -1.0, 1.0)  # overshoots, then clipped
+
+    recorded = np.array([[0.99, 0.0], [0.2, 0.1], [-0.7, 0.3], [0.1, -0.98]])
+    info = SimpleNamespace(action_low=np.full(2, -1.0), action_high=np.full(2, 1.0))
+    rates = at_bound_rates(ClippedIDM(), recorded, recorded, info)
+    assert rates == {"idm_at_bound_real": 0.75, "recorded_at_bound_heldout": 0.0}

@@ -148,16 +148,18 @@ def fidelity_lines(f: dict[str, Any]) -> list[str]:
     ]
 
 
-def at_bound_lines(gen: dict[str, Any]) -> list[str]:
-    """The inferred actions' rate at the action bound beside the recorded ones' (absent from
-    generate stages older than the check)."""
+def at_bound_lines(gen: dict[str, Any], idm: dict[str, Any]) -> list[str]:
+    """The inferred actions' rate at the action bound beside the same IDM's on real held-out
+    windows and the recorded actions' (each absent from stages older than its check)."""
     if "idm_at_bound_generated" not in gen:
         return []
     dropped = gen.get("dropped_at_bound", 0)
+    on_real = idm.get("idm_at_bound_real")
+    yardstick = "" if on_real is None else f"{100 * on_real:.1f}% on real held-out windows, "
     return [
         f"IDM-inferred actions at the action bound (some dimension): "
         f"{100 * gen['idm_at_bound_generated']:.1f}% of generated steps 1..H-1, vs "
-        f"{100 * gen['real_at_bound']:.1f}% of the real data's recorded actions"
+        f"{yardstick}{100 * gen['real_at_bound']:.1f}% of the real data's recorded actions"
         + (f"; {dropped} such transitions left out (--gen.drop-at-bound)." if dropped else "."),
         "",
     ]
@@ -290,7 +292,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"k = {r['settings']['sampling_steps']} DDIM steps, ω = {r['settings']['guidance']}, "
         f"R_tg from {gen['rtg_source']}; {100 * gen['terminal_fraction']:.1f}% terminal.",
         "",
-        *at_bound_lines(gen),
+        *at_bound_lines(gen, idm),
         "| | reward mean | reward std |",
         "|---|---|---|",
         f"| real | {r['stats']['real']['reward_mean']:.3f} | {r['stats']['real']['reward_std']:.3f} |",

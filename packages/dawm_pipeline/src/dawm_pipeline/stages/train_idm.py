@@ -19,6 +19,7 @@ from inverse_dynamics import save as save_idm
 from dawm_pipeline import simcheck
 from dawm_pipeline.atomic import write_json
 from dawm_pipeline.data.dataset import OfflineDataset
+from dawm_pipeline.generate import at_action_bound
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.tblog import ScalarLog
 
@@ -72,6 +73,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
 
     held_windows, held_actions = make_windows(episodes(held), m)
     metrics = evaluate(model, held_windows, held_actions).to_dict()
+    bound = at_bound_rates(model, held_windows, held_actions, data.info)
     rows = np.random.default_rng(cfg.model_seed).permutation(len(held))[:SIM_ROWS]
     # Window rows follow the transitions' order, so row i of held_windows is transition i.
     obs, nxt = held.observations[rows], held.next_observations[rows]
@@ -96,10 +98,23 @@ def run(ctx, out: Path) -> dict[str, Any]:
         **{f"sim_velocity_r2_{k}": v["velocity_r2"] for k, v in sim.items()},
         "sim_clipped_rows": sim["true_action"]["n_clipped"],
         "epochs": len(result.train_nll),
+        **bound,
     }
     with tb:
         tb.scalars("idm_heldout", result.best_epoch, summary)
     return summary
+
+
+def at_bound_rates(model: InverseDynamicsModel, windows, actions, info) -> dict[str, float]:
+    """How often the IDM's action on real held-out windows sits at the action box's bound,
+    beside the recorded actions': the like-for-like yardstick for the generated data's rate.
+    Its mean is clipped to the box, so where the behaviour saturates near ±1 an IDM lands at
+    the bound more often than the recorded actions even on real transitions."""
+    low, high = info.action_low, info.action_high
+    return {
+        "idm_at_bound_real": float(at_action_bound(model.predict(windows), low, high).mean()),
+        "recorded_at_bound_heldout": float(at_action_bound(actions, low, high).mean()),
+    }
 
 
 def load(ctx) -> InverseDynamicsModel:
