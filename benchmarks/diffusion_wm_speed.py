@@ -68,6 +68,7 @@ def bench(
     sample_batch: int,
     repeats: int,
     modes: list[str],
+    profile_steps: int = 0,
 ) -> dict:
     x, c, g = _data(20_000)
     shape = {"dim_mults": mults} if mults else {}
@@ -107,6 +108,8 @@ def bench(
         )
         out[f"sample_sequences_per_s_{name}"] = round(rate, 1)
         out[f"sample_transitions_per_s_{name}"] = round(rate * H, 1)
+    if profile_steps:
+        out["step_profile"] = step_profile(model, batches[0], profile_steps)
     floor = _best_rate(_bare_forwards(model, 2 * sample_batch), sample_batch, repeats)
     out["sample_cfg_vs_floor"] = round(out["sample_sequences_per_s_cfg"] / floor, 3)
     return out
@@ -148,6 +151,37 @@ def _bare_train_steps(model: DiffusionWorldModel, b: int, n: int):
         _synchronize(dev)
 
     return run
+
+
+def step_profile(model: DiffusionWorldModel, b: int, n: int) -> dict:
+    """What one bare float32 training step is made of: torch ops and device kernels per step,
+    and the kernels' summed time, against the step's wall time. With a captured step's
+    time beside it, this says whether launches (wall >> kernel time) or the kernels
+    themselves (many small ones) bound the graph."""
+    from torch.profiler import ProfilerActivity, profile
+
+    run = _bare_train_steps(model, b, n)
+    run()  # warm-up: allocator, cuBLAS/cuDNN handles
+    cuda = model.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * cuda
+    tic = time.perf_counter()
+    with profile(activities=activities) as prof:
+        run()
+    wall = (time.perf_counter() - tic) / n
+    events = prof.key_averages()
+    ops = sum(e.count for e in events if e.key.startswith("aten::"))
+    out = {
+        "steps": n,
+        "aten_ops_per_step": round(ops / n, 1),
+        "wall_ms_per_step": round(1e3 * wall, 3),
+    }
+    if cuda:  # device time of every op's own kernels, and the kernel count
+        self_time = sum(getattr(e, "self_device_time_total", 0.0) for e in events)
+        launched = sum(e.count for e in events if e.device_type.name == "CUDA")
+        launched = launched or sum(len(getattr(e, "kernels", [])) for e in prof.events())
+        out["kernels_per_step"] = round(launched / n, 1)
+        out["kernel_ms_per_step"] = round(self_time / 1e3 / n, 3)
+    return out
 
 
 def _bare_forwards(model: DiffusionWorldModel, n: int):
@@ -192,6 +226,12 @@ def main() -> None:
         help="training modes timed side by side (default: float32 and bfloat16; on CUDA also "
         "their captured graphs; bfloat16_compiled_graph only when named)",
     )
+    parser.add_argument(
+        "--profile-steps",
+        type=int,
+        default=0,
+        help="also profile this many bare float32 steps (ops, kernels, kernel time per step)",
+    )
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
     modes = args.modes or [m for m in DEFAULT_MODES if cuda or not MODES[m][1]]
@@ -217,6 +257,7 @@ def main() -> None:
                 args.sample_batch,
                 args.repeats,
                 modes,
+                args.profile_steps,
             )
             for d in args.dims
         ],

@@ -49,7 +49,8 @@ fi
 if want wm_speed; then
     wait $build  # the engine's compile would share the CPU with the timed steps
     step wm_speed_paper 110 python3 benchmarks/diffusion_wm_speed.py --device cuda --threads 16 \
-        --dims 128 --dim-mults 1 4 8 --batches 64 --train-steps 400 --sample-batch 8192 --repeats 2
+        --dims 128 --dim-mults 1 4 8 --batches 64 --train-steps 400 --sample-batch 8192 --repeats 2 \
+        --profile-steps 20
     step wm_speed_bench 60 python3 benchmarks/diffusion_wm_speed.py --device cuda --threads 16 \
         --dims 64 --dim-mults 1 2 --batches 256 --train-steps 400 --sample-batch 8192 --repeats 2
 fi
