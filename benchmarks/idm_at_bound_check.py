@@ -50,6 +50,19 @@ def generate_rates(store: Path, idm_hash: str) -> list[dict]:
     return out
 
 
+def near_bound(actions: np.ndarray, info) -> dict[str, float]:
+    """Share of recorded actions within 0.1% (the check's tolerance), 1% and 2.5% of the box's
+    width of a bound in some dimension: how close to ±1 the behaviour saturates."""
+    low, high = np.asarray(info.action_low), np.asarray(info.action_high)
+    out = {}
+    for fraction in (0.001, 0.01, 0.025):
+        tol = fraction * (high - low)
+        out[f"{100 * fraction:g}%"] = float(
+            ((actions <= low + tol) | (actions >= high - tol)).any(-1).mean()
+        )
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True, help="the stage store's root (--out)")
@@ -72,6 +85,7 @@ def main() -> None:
             idm_hash = stage.name.removeprefix("train-idm-")
             row = {"env": env, "idm_stage": stage.name, "heldout_windows": len(windows)}
             row |= at_bound_rates(model, windows, actions, data.info)
+            row["recorded_near_bound"] = near_bound(actions, data.info)
             row["generate"] = generate_rates(store, idm_hash)
             print(json.dumps(row), flush=True)
 
