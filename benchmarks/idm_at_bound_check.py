@@ -77,9 +77,16 @@ def main() -> None:
         if not (ctx.dir("data") / "done.json").is_file():
             raise SystemExit(f"{env}: no finished data stage at {ctx.dir('data')}: run it first")
         data, holdout = data_stage.load(ctx)
+        if not holdout.any():
+            raise SystemExit(f"{env}: the data stage holds out no episodes: nothing to check on")
         held = data.select(np.flatnonzero(holdout))
         store = args.out / env / STAGE_STORE
+        data_hash = ctx.dir("data").name.removeprefix("data-")
         for stage in sorted(store.glob("train-idm-*")):
+            upstream = read_json(stage / "inputs.json")["inputs"]["upstream"]["data"]
+            if not upstream.startswith(data_hash):  # trained on another split: not held out
+                print(f"{env}: {stage.name} read another data stage, skipped", flush=True)
+                continue
             model = load_idm(stage / MODEL)
             windows, actions = make_windows(episodes(held), model.config.history)
             idm_hash = stage.name.removeprefix("train-idm-")

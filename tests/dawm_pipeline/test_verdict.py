@@ -20,7 +20,8 @@ def _t_cdf(x: float, df: int) -> float:
 
 @pytest.mark.parametrize("df", sorted(T975))
 def test_the_t_table_holds_the_975_quantiles(df):
-    assert _t_cdf(T975[df], df) == pytest.approx(0.975, abs=2e-4)
+    # the tabled value is the quantile to its 3 decimals: the CDF crosses 0.975 within ±5e-4
+    assert _t_cdf(T975[df] - 5e-4, df) < 0.975 < _t_cdf(T975[df] + 5e-4, df)
 
 
 def test_kinds_wins_and_change():

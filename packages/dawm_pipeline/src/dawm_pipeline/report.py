@@ -155,7 +155,8 @@ def at_bound_lines(gen: dict[str, Any], idm: dict[str, Any]) -> list[str]:
         return []
     dropped = gen.get("dropped_at_bound", 0)
     on_real = idm.get("idm_at_bound_real")
-    yardstick = "" if on_real is None else f"{100 * on_real:.1f}% on real held-out windows, "
+    windows = "training" if idm.get("heldout_is_train") else "held-out"
+    yardstick = "" if on_real is None else f"{100 * on_real:.1f}% on real {windows} windows, "
     return [
         f"IDM-inferred actions at the action bound (some dimension): "
         f"{100 * gen['idm_at_bound_generated']:.1f}% of generated steps 1..H-1, vs "

@@ -14,7 +14,8 @@ RULE = (
     "Verdict rule: real-only and real + DAWM agents share seeds and are compared seed by "
     "seed. DAWM helped when real + DAWM scored higher on every seed, hurt when it scored "
     "lower on every seed, and otherwise there is no consistent difference; with one seed "
-    "nothing is decided."
+    "nothing is decided. The paired difference and its 95% interval beside each verdict "
+    "describe the size of the effect; they do not change the verdict."
 )
 
 # Two-sided 95% quantiles t_{0.975, df} of Student's t (any statistics table, e.g. the

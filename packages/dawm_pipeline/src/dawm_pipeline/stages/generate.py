@@ -163,8 +163,9 @@ def wm_fidelity(cfg, data, rtg, wm, idm, engine) -> dict[str, float]:
 def action_bound_rates(data, synthetic: dict[str, np.ndarray]) -> dict[str, float]:
     """How often an action sits at the action box's bound: the IDM's inferred actions (all
     generated steps >= 1, before any are dropped) beside the real data's recorded actions.
-    Inferred actions at the bound several times more often than recorded ones mean generated
-    state changes the actuators cannot make (the IDM amplifies the world model's errors)."""
+    Compare the inferred rate with the same IDM's on real held-out windows (train-idm's
+    `idm_at_bound_real`), not with the recorded one: the IDM's mean is clipped to the box, so
+    where the behaviour saturates near a bound it lands there more often even on real data."""
     low, high = data.info.action_low, data.info.action_high
     inferred = synthetic["at_bound"][synthetic["step"] > 0] if synthetic else np.zeros(0)
     return {

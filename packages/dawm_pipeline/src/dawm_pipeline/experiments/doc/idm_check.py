@@ -79,15 +79,14 @@ FIDELITY_HEADER = [
 
 def at_bound_cell(gen: dict, idm: dict) -> str:
     """How often the IDM's inferred actions sit at the action bound on generated states, beside
-    the same IDM on real held-out windows and the recorded actions ("—": a stage from before
-    that check)."""
+    the same IDM on real held-out windows and the recorded actions of those windows ("—", and
+    the whole data's recorded rate: a stage from before that check)."""
     if "idm_at_bound_generated" not in gen:
         return "not run"
     on_real = idm.get("idm_at_bound_real")
     real = "—" if on_real is None else f"{100 * on_real:.1f}%"
-    return (
-        f"{100 * gen['idm_at_bound_generated']:.1f}% / {real} / {100 * gen['real_at_bound']:.1f}%"
-    )
+    recorded = idm.get("recorded_at_bound_heldout", gen["real_at_bound"])  # the IDM's rows
+    return f"{100 * gen['idm_at_bound_generated']:.1f}% / {real} / {100 * recorded:.1f}%"
 
 
 def fidelity_table(doc: Doc, rows: dict) -> None:
