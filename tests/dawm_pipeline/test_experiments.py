@@ -357,3 +357,37 @@ def test_paper_scale_without_gpu_says_how_to_run_it(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--device cpu" in err[0]
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_sanity_section_sets_real_only_against_the_datas_level(tmp_path, monkeypatch):
+    import importlib
+
+    # the package re-exports the section function under the module's name: fetch the module
+    sanity_doc = importlib.import_module("dawm_pipeline.experiments.doc.sanity")
+
+    monkeypatch.setattr(doc_base, "pending_reason", lambda task: "pending: not run")
+    levels = {"hopper-medium": (41.6, "fp-hopper"), "walker2d-medium": (61.5, "fp-walker")}
+    monkeypatch.setattr(sanity_doc, "data_level", levels.get)
+    settings = scale_settings(base_config("bench"))
+
+    def row(task, seed, real, fingerprint):
+        r = _row(task, "td3bc", seed, real, real + 1.0)
+        r["dataset"] = r["dataset"] | {"fingerprint": fingerprint}
+        return r | {
+            "scale": "bench", "key": f"{task}{seed}{fingerprint}", "settings": settings,
+            "generate": {"transitions": 8}, "agent_seconds": 1.0, "model_dir": f"wm-{task}",
+            "stage_seconds": {"train-wm": 1.0, "train-idm": 1.0, "generate": 1.0},
+        }  # fmt: skip
+
+    rows = [row("hopper-medium", s, real, "fp-hopper") for s, real in enumerate((40.0, 50.0))]
+    rows += [row("walker2d-medium", s, 30.0, "fp-walker") for s in range(2)]
+    rows += [row("hopper-medium-replay", 0, 5.0, "fp-hopper")]  # not a medium dataset
+    doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
+    part = doc[doc.index("### Sanity check at the bench scale") :].split("\n### ")[0]
+    assert "| hopper-medium | TD3BC | 41.6 | 45.0 | 1/2 | yes |" in part
+    assert "| walker2d-medium | TD3BC | 61.5 | 30.0 | 0/2 | **no** |" in part
+    assert "hopper-medium-replay" not in part
+    # rows measured on other data (another fingerprint) are left out of the check
+    rows = [row("walker2d-medium", s, 30.0, "rebuilt") for s in range(2)]
+    doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
+    assert "Sanity check" not in doc

@@ -1,6 +1,6 @@
 """docs/results.md from the results file alone: tables, pending rows, plots, a closing note.
 
-One module per table (main_table, ablations, idm_check, stochastic, compute, width) plus the
+One module per table (main_table, sanity, ablations, idm_check, stochastic, compute, width) plus the
 framing sections (context); base.Doc holds what they share. Every planned cell without a row shows as pending,
 with the reason when it is known (the dataset is not built yet), so the tables say what is
 measured and what is not.
@@ -19,12 +19,24 @@ from dawm_pipeline.experiments.doc.compute import compute
 from dawm_pipeline.experiments.doc.context import closing, data_and_scale, reproduce
 from dawm_pipeline.experiments.doc.idm_check import idm_check
 from dawm_pipeline.experiments.doc.main_table import main, published
+from dawm_pipeline.experiments.doc.sanity import sanity
 from dawm_pipeline.experiments.doc.stochastic import stochastic
 from dawm_pipeline.experiments.doc.width import width
 from dawm_pipeline.experiments.plan import SCALES
 from dawm_pipeline.experiments.results import ResultStore
 
-SECTIONS = (main, published, compute, width, horizon, volume, idm_check, stochastic, closing)
+SECTIONS = (
+    main,
+    sanity,
+    published,
+    compute,
+    width,
+    horizon,
+    volume,
+    idm_check,
+    stochastic,
+    closing,
+)
 """The sections of each part: the headline scales first, then the archive of smaller ones."""
 ARCHIVE_NOTE = (
     "Measured at smaller scales before the bench scale existed, kept for reference. At the "

@@ -1,0 +1,68 @@
+"""Sanity check (issue #19): do real-only agents reach the behaviour data's own level?
+
+TD3+BC and IQL score at or above behaviour cloning on D4RL's medium data, so a real-only
+agent below the mean normalized return of the data it learns from points at the agents, the
+budget or the evaluation, not at DAWM. The data's level comes from the bundle manifests
+(measured when the data were built, docs/datasets.md), matched to the rows by dataset
+fingerprint: rows measured on other data (a rebuilt bundle, a D4RL file) are left out.
+"""
+
+from __future__ import annotations
+
+from dawm_pipeline.data.bundled import read_manifest
+from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc
+from dawm_pipeline.tasks import resolve
+
+SANITY_TASKS = ("halfcheetah-medium", "hopper-medium", "walker2d-medium")
+"""D4RL's medium datasets: one behaviour policy, whose level BC reaches."""
+
+
+def data_level(task: str) -> tuple[float, str] | None:
+    """(mean normalized return, fingerprint) of the bundled dataset, when the bundle has it."""
+    try:
+        stats = read_manifest(resolve(task).robot.name)["stats"].get(task)
+    except FileNotFoundError:
+        return None
+    if not stats or "normalized_mean" not in stats:
+        return None
+    return float(stats["normalized_mean"]), str(stats["fingerprint"])
+
+
+def sanity(doc: Doc) -> None:
+    if not doc.headline:
+        return
+    for scale in doc.scales("main"):
+        body = []
+        for (task, algo, *_), entry in sorted(doc.entries("main", scale).items()):
+            level = data_level(task) if task in SANITY_TASKS else None
+            if level is None:
+                continue
+            mine = [r for r in entry.rows if r.get("dataset", {}).get("fingerprint") == level[1]]
+            if not mine:
+                continue
+            real = [r["scores"]["real"] for r in mine]
+            mean = sum(real) / len(real)
+            reached = sum(s >= level[0] for s in real)
+            body.append(
+                [
+                    task,
+                    ALGO_NAMES[algo],
+                    f"{level[0]:.1f}",
+                    f"{mean:.1f}",
+                    f"{reached}/{len(real)}",
+                    "yes" if mean >= level[0] else "**no**",
+                ]
+            )
+        if not body:
+            continue
+        doc.heading(f"Sanity check at the {scale} scale: real only against the data", sub=1)
+        doc.add(
+            "Real-only agents on the medium datasets against the mean normalized return of the "
+            "data they learn from (the bundle manifest's, measured when the data were built). "
+            "TD3+BC and IQL reach behaviour cloning's level on D4RL's medium data, so a mean "
+            "below the data's says the agents, not DAWM, need looking at first.",
+            "",
+        )
+        doc.table(
+            ["task", "agent", "data", "real only (mean)", "seeds at or above", "reached"], body
+        )
