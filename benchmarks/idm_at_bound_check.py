@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from dawm_pipeline.atomic import read_json
 from dawm_pipeline.config import preset
+from dawm_pipeline.generate import AT_BOUND_TOLERANCE, at_action_bound
 from dawm_pipeline.stage_graph import STAGE_STORE, Context
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages.train_idm import MODEL, at_bound_rates, episodes
@@ -53,14 +54,11 @@ def generate_rates(store: Path, idm_hash: str) -> list[dict]:
 def near_bound(actions: np.ndarray, info) -> dict[str, float]:
     """Share of recorded actions within 0.1% (the check's tolerance), 1% and 2.5% of the box's
     width of a bound in some dimension: how close to ±1 the behaviour saturates."""
-    low, high = np.asarray(info.action_low), np.asarray(info.action_high)
-    out = {}
-    for fraction in (0.001, 0.01, 0.025):
-        tol = fraction * (high - low)
-        out[f"{100 * fraction:g}%"] = float(
-            ((actions <= low + tol) | (actions >= high - tol)).any(-1).mean()
-        )
-    return out
+    low, high = info.action_low, info.action_high
+    return {
+        f"{100 * fraction:g}%": float(at_action_bound(actions, low, high, fraction).mean())
+        for fraction in (AT_BOUND_TOLERANCE, 0.01, 0.025)
+    }
 
 
 def main() -> None:

@@ -126,12 +126,17 @@ def native_generate(engine, states, actions, guide, noise: np.ndarray) -> Rollou
     )
 
 
-def at_action_bound(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+def at_action_bound(
+    actions: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    tolerance: float = AT_BOUND_TOLERANCE,
+) -> np.ndarray:
     """Which actions (..., act_dim) sit at a bound of the action box [low, high] in any
-    dimension, within AT_BOUND_TOLERANCE of the box's width. The IDM's mean action is clipped
-    to the box, so an inferred action lands there when the state change asks for more than
-    the actuators can give."""
-    tol = AT_BOUND_TOLERANCE * (np.asarray(high) - np.asarray(low))
+    dimension, within `tolerance` of the box's width. The IDM's mean action is clipped to the
+    box, so an inferred action lands there when the state change asks for at least what the
+    actuators can give."""
+    tol = tolerance * (np.asarray(high) - np.asarray(low))
     return ((actions <= low + tol) | (actions >= high - tol)).any(-1)
 
 
