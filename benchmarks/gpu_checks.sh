@@ -14,6 +14,10 @@
 #   5. bf16 + graph against float32 eager: loss and held-out fidelity curves (float32 on two
 #      seeds for the seed-to-seed spread, bf16 + graph on one)
 #   6. the engine's CUDA tests (dk_cuda); opt-in: bench cells of issue #19 (bench_cell)
+# bench_cell starts first and runs beside the other steps (one process per task in
+# BENCH_TASKS), so the rates of steps named with it are not speed figures.
+# SKIP_BUILD=1 skips the engine's build (csrc unchanged since the last GPU pass): the steps that
+# need the engine (paper_scale, dk_cuda) are then refused, and bench cells sample with PyTorch.
 set -u
 STEPS="$*"
 OUT=${OUT:-/tmp/gpu_checks}
@@ -28,9 +32,21 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/dk:/tmp/site:packages/inverse_dynamics/src:packages/diffusion_wm/src:packages/offline_agents/src:packages/dawm_pipeline/src:benchmarks:tests/diffusion_wm:tests/offline_agents
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$WORK/gpu.txt"
 python3 -c "import torch; print(torch.__version__, torch.version.cuda)" >>"$WORK/gpu.txt"
-(CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=90" nice -n 19 timeout 300 python3 -m pip install --no-deps \
-    --no-build-isolation --target /tmp/dk . >"$WORK/build.log" 2>&1; echo "build rc $?" >>"$WORK/build.log") &
-build=$!
+if [ "${SKIP_BUILD:-0}" = 1 ]; then
+    for s in paper_scale dk_cuda; do
+        [[ " $STEPS " == *" $s "* ]] || [ -z "$STEPS" ] && { echo "SKIP_BUILD=1: $s needs the engine; name the steps without it" >&2; exit 2; }
+    done
+    echo "build skipped (SKIP_BUILD=1)" >"$WORK/build.log"
+    sampler=torch
+else
+    (CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=90" nice -n 19 timeout 300 python3 -m pip install --no-deps \
+        --no-build-isolation --target /tmp/dk . >"$WORK/build.log" 2>&1; echo "build rc $?" >>"$WORK/build.log") &
+    sampler=native
+fi
+wait_build() {  # the build's log gets its last line when it ends; works from subshells too
+    [ "${SKIP_BUILD:-0}" = 1 ] && return
+    until grep -q "^build rc" "$WORK/build.log" 2>/dev/null; do sleep 2; done
+}
 step() {  # step NAME SECONDS CMD...: run with a time limit, log to $WORK/NAME.txt
     local name=$1 limit=$2
     shift 2
@@ -42,12 +58,27 @@ step() {  # step NAME SECONDS CMD...: run with a time limit, log to $WORK/NAME.t
 want() {  # want STEP: on the command line, or no steps named (all of them)
     [ -z "$STEPS" ] || [[ " $STEPS " == *" $1 "* ]]
 }
+if [[ " $STEPS " == *" bench_cell "* ]]; then  # opt-in: issue #19 cells on the GPU
+    # BENCH_TASKS / BENCH_ALGOS pick them; their rows (device cuda) come back in the archive
+    # as bench_gpu_<task>.jsonl, to merge into docs/results/results.jsonl. Batched seeds have
+    # their own result keys: pick cells the CPU queues do not run.
+    for task in ${BENCH_TASKS:-hopper-medium-expert}; do
+        (
+            [ "$sampler" = native ] && wait_build
+            step "bench_cell_$task" "${BENCH_SECONDS:-400}" python3 -m dawm_pipeline.experiments \
+                main --scale bench --tasks "$task" --algos ${BENCH_ALGOS:-td3bc iql} \
+                --device cuda --cuda-graph --batch-seeds --sampler "$sampler" \
+                --threads "${BENCH_THREADS:-6}" --out /tmp/bench_gpu \
+                --results "$WORK/bench_gpu_$task.jsonl" --no-doc
+        ) &
+    done
+fi
 if want tests; then
     step tests_graph 120 python3 -m pytest -q -rA -p no:cacheprovider \
         ${GRAPH_TESTS:-tests/diffusion_wm/test_fast_training.py tests/offline_agents/test_graphed.py}
 fi
 if want wm_speed; then
-    wait $build  # the engine's compile would share the CPU with the timed steps
+    wait_build  # the engine's compile would share the CPU with the timed steps
     step wm_speed_paper 110 python3 benchmarks/diffusion_wm_speed.py --device cuda --threads 16 \
         --dims 128 --dim-mults 1 4 8 --batches 64 --train-steps 400 --sample-batch 8192 --repeats 2 \
         --profile-steps 20
@@ -59,7 +90,7 @@ if want agents; then
         --members 10 --chunks 2 --chunk 1000
 fi
 if want paper_scale; then
-    wait $build  # generation times the CUDA engine
+    wait_build  # generation times the CUDA engine
     step paper_scale 80 python3 benchmarks/paper_scale.py --device cuda --threads 16 --seconds 3 \
         --fast --out "$WORK/paper_scale_fast.json"
 fi
@@ -76,24 +107,13 @@ if want curves; then  # side by side on one GPU: their steps/s are not speed fig
     cat "$WORK"/curve_*.txt | grep '^{' >"$WORK/curves.jsonl"
 fi
 if [[ " $STEPS " == *" wm_compile "* ]]; then  # opt-in: does kernel fusion lift the graph?
-    wait $build
+    wait_build
     step wm_compile 300 python3 benchmarks/diffusion_wm_speed.py --device cuda --threads 16 \
         --dims 128 --dim-mults 1 4 8 --batches 64 --train-steps 400 --sample-batch 1024 \
-        --repeats 1 --modes bfloat16_graph bfloat16_compiled_graph
-fi
-if [[ " $STEPS " == *" bench_cell "* ]]; then  # opt-in: issue #19 cells on the GPU
-    # BENCH_TASKS / BENCH_ALGOS pick them; their rows (device cuda) come back in the archive
-    # as bench_gpu.jsonl, to merge into docs/results/results.jsonl. Batched seeds have their
-    # own result keys: pick cells the CPU queues do not run.
-    wait $build
-    step bench_cell "${BENCH_SECONDS:-400}" python3 -m dawm_pipeline.experiments main \
-        --scale bench --tasks ${BENCH_TASKS:-hopper-medium-expert} \
-        --algos ${BENCH_ALGOS:-td3bc iql} --device cuda --cuda-graph --batch-seeds \
-        --sampler native --threads 16 --out /tmp/bench_gpu \
-        --results "$WORK/bench_gpu.jsonl" --no-doc
+        --repeats 1 --modes bfloat16_graph bfloat16_compiled_graph --profile-steps 20
 fi
 if want dk_cuda; then
-    wait $build
+    wait_build
     step dk_cuda 90 python3 -m pytest -q -p no:cacheprovider tests/dawm_kernels -k cuda
 fi
 wait
