@@ -43,6 +43,7 @@ VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
     "step 0 only (real a_t, no IDM)": ("td3bc", {"agent": {"synthetic_steps": "first"}}),
     "IDM-labelled steps only": ("td3bc", {"agent": {"synthetic_steps": "inferred"}}),
     "IQL, DAWM (default)": ("iql", {}),
+    "world model dim 128": ("td3bc", {"wm": {"dim": 128}}),
 }
 """label -> (algorithm, overrides of the bench preset's sections)."""
 
@@ -87,7 +88,8 @@ def read_variant(label: str, out: Path, seed: int = SEED) -> dict | None:
 def plot(rows: list[dict], path: Path) -> None:
     """One panel per variant: its seeds' curves (the first seed solid, later ones dotted)."""
     labels = list(dict.fromkeys(r["variant"] for r in rows))
-    fig, axes = plt.subplots(2, 4, figsize=(16, 6.5), sharex=True, sharey=True)
+    cols = -(-len(labels) // 2)
+    fig, axes = plt.subplots(2, cols, figsize=(4 * cols, 6.5), sharex=True, sharey=True)
     for ax, label in zip(axes.flat, labels, strict=False):
         titles = []
         for row in (r for r in rows if r["variant"] == label):
