@@ -4,7 +4,8 @@ Measures transitions/s (one generated sequence of horizon H gives H transitions)
 (a) diffusion_wm's DDIMSampler (k = 3 steps, CFG as one 2B forward, token-0 inpainting) plus
 the IDM's mean action on every window, in eager PyTorch; (b) the same with the U-Net and the
 IDM under torch.compile; (c) dawm_kernels on the CPU; (d) dawm_kernels on CUDA when a device
-is present, beside (a) and (b) on that device (`eager-cuda`, `compile-cuda`). Hopper-shaped
+is present, in float32 (`cuda`) and with TF32 tensor-core GEMMs (`cuda-tf32`), beside (a) and (b)
+on that device (`eager-cuda`, `compile-cuda`), with their ratios at every batch. Hopper-shaped
 data (obs 11, act 3, H 7 -> L 8, x_dim 12, context 14, guide 1), IDM 2x256 with history 1, U-Net dim 32 and 64 with dim_mults (1, 2, 4). Achieved GFLOP/s
 are printed next to the machine's measured sgemm rate (torch.mm 2048^2, same threads).
 All figures come from one run, side by side; prints JSON.
@@ -33,6 +34,11 @@ from torch.utils.flop_counter import FlopCounterMode
 OBS, ACT, H, HISTORY, STEPS, GUIDANCE = 11, 3, 7, 1, 3, 1.2
 SAMPLING = SamplingConfig(steps=STEPS, guidance=GUIDANCE)
 TORCH_MODES = ("eager", "compile", "eager-cuda", "compile-cuda")
+ENGINE_MODES = {  # mode -> the engine's (device, precision)
+    "engine": ("cpu", "float32"),
+    "cuda": ("cuda", "float32"),
+    "cuda-tf32": ("cuda", "tf32"),  # tensor-core GEMMs (compute capability >= 8.0)
+}
 
 
 def log(msg: str) -> None:
@@ -228,19 +234,18 @@ def bench_model(
                 seconds = timed(lambda args=args, gen=gen: gen(*args), reps=2 if b <= 1024 else 1)
                 slow = seconds > max_seconds
                 record(mode, b, seconds)
-        elif mode in ("engine", "cuda"):
-            if mode == "cuda":
+        elif mode in ENGINE_MODES:
+            device, precision = ENGINE_MODES[mode]
+            if device == "cuda":
                 ok, why = dk.cuda_status()
                 if not ok:
                     for b in batches:
                         record(mode, b, None, why)
                     continue
             engine = dk.Engine.from_exports(
-                wm.export(SAMPLING),
-                idm.export(),
-                device="cuda" if mode == "cuda" else "cpu",
-                threads=threads,
-            )
+                wm.export(SAMPLING), idm.export(), device=device, threads=threads,
+                precision=precision,
+            )  # fmt: skip
             engine.generate(*inputs(64), seed=0)
             for b in batches:
                 args = inputs(b)
@@ -261,6 +266,16 @@ def best(rows: list[dict[str, Any]], dim: int, mode: str) -> float | None:
     return max(vals) if vals else None
 
 
+def at(rows: list[dict[str, Any]], dim: int, mode: str, batch: int) -> float | None:
+    """The rate of one (dim, mode, batch) row, None if it was not measured."""
+    vals = [
+        r.get("transitions_per_s")
+        for r in rows
+        if r["dim"] == dim and r["mode"] == mode and r["batch"] == batch
+    ]
+    return vals[0] if vals else None
+
+
 def ratio(rates: dict[str, float | None], a: str, b: str) -> float | None:
     ra, rb = rates[a], rates[b]
     return round(ra / rb, 2) if ra and rb else None
@@ -273,7 +288,7 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         nargs="+",
-        choices=["engine", "cuda", *TORCH_MODES],
+        choices=[*ENGINE_MODES, *TORCH_MODES],
         default=["eager", "compile", "engine", "cuda"],
     )
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
@@ -296,13 +311,24 @@ def main() -> None:
         )
     speedups = {}
     for dim in args.dims:
-        rates = {m: best(rows, dim, m) for m in ("engine", "cuda", *TORCH_MODES)}
+        rates = {m: best(rows, dim, m) for m in (*ENGINE_MODES, *TORCH_MODES)}
         speedups[f"dim{dim}"] = {
             "engine_vs_eager": ratio(rates, "engine", "eager"),
             "engine_vs_compile": ratio(rates, "engine", "compile"),
             "cuda_vs_eager_cuda": ratio(rates, "cuda", "eager-cuda"),
             "cuda_vs_compile_cuda": ratio(rates, "cuda", "compile-cuda"),
+            "cuda_tf32_vs_compile_cuda": ratio(rates, "cuda-tf32", "compile-cuda"),
             "best_transitions_per_s": rates,
+            # issue #16 item 3 asks the GPU engine to win at every batch, not only at its best
+            "per_batch_vs_compile_cuda": {
+                b: {
+                    m: ratio(
+                        {m: at(rows, dim, m, b), "c": at(rows, dim, "compile-cuda", b)}, m, "c"
+                    )
+                    for m in ("cuda", "cuda-tf32")
+                }
+                for b in args.batches
+            },
         }
     cpu = platform.processor() or platform.machine()
     try:
@@ -322,6 +348,9 @@ def main() -> None:
             "nominal_peak_rule": nominal_rule,
             "load_average_1min": round(os.getloadavg()[0], 2),
             "torch": torch.__version__,
+            # PyTorch's defaults: convolutions may use TF32, plain matmuls may not
+            "torch_cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "torch_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
         },
         "setup": {
             "obs": OBS,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue #16's GPU checks in one pass on a lent GPU machine (about 8 minutes), from the
 # repository root (`bash benchmarks/gpu_checks.sh [STEP...]`, steps: tests wm_speed agents
-# paper_scale curves dk_cuda, and the opt-in wm_compile and bench_cell; none named: all but
-# the opt-in ones),
+# paper_scale curves dk_cuda, and the opt-in wm_compile, engine_tf32 and bench_cell; none
+# named: all but the opt-in ones),
 # logs under $WORK, packed after every step into $OUT/gpu_checks.tgz (one
 # file: a device run returns few files, and a run stopped at its limit keeps what it has).
 # The machine has python3 with CUDA torch but not our
@@ -13,7 +13,8 @@
 #   4. paper_scale.py --fast: the projected hours per task with the speed settings
 #   5. bf16 + graph against float32 eager: loss and held-out fidelity curves (float32 on two
 #      seeds for the seed-to-seed spread, bf16 + graph on one)
-#   6. the engine's CUDA tests (dk_cuda); opt-in: bench cells of issue #19 (bench_cell)
+#   6. the engine's CUDA tests (dk_cuda); opt-in: bench cells of issue #19 (bench_cell), the
+#      TF32 engine's parity tests and per-batch speed against torch.compile (engine_tf32)
 # bench_cell starts first and runs beside the other steps (one process per task in
 # BENCH_TASKS), so the rates of steps named with it are not speed figures.
 # SKIP_BUILD=1 skips the engine's build (csrc unchanged since the last GPU pass): the steps that
@@ -33,7 +34,7 @@ export PYTHONPATH=/tmp/dk:/tmp/site:packages/inverse_dynamics/src:packages/diffu
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >"$WORK/gpu.txt"
 python3 -c "import torch; print(torch.__version__, torch.version.cuda)" >>"$WORK/gpu.txt"
 if [ "${SKIP_BUILD:-0}" = 1 ]; then
-    for s in paper_scale dk_cuda; do
+    for s in paper_scale dk_cuda engine_tf32; do
         [[ " $STEPS " == *" $s "* ]] || [ -z "$STEPS" ] && { echo "SKIP_BUILD=1: $s needs the engine; name the steps without it" >&2; exit 2; }
     done
     echo "build skipped (SKIP_BUILD=1)" >"$WORK/build.log"
@@ -111,6 +112,13 @@ if [[ " $STEPS " == *" wm_compile "* ]]; then  # opt-in: does kernel fusion lift
     step wm_compile 300 python3 benchmarks/diffusion_wm_speed.py --device cuda --threads 16 \
         --dims 128 --dim-mults 1 4 8 --batches 64 --train-steps 400 --sample-batch 1024 \
         --repeats 1 --modes bfloat16_graph bfloat16_compiled_graph --profile-steps 20
+fi
+if [[ " $STEPS " == *" engine_tf32 "* ]]; then  # opt-in: item 3, the tensor-core engine
+    wait_build
+    step engine_tf32_tests 120 python3 -m pytest -q -rA -p no:cacheprovider \
+        tests/dawm_kernels/test_dk_parity.py -k "tf32 or cuda"
+    step engine_tf32_speed 300 python3 benchmarks/generate.py --threads 16 --dims 32 64 \
+        --batches 256 1024 4096 16384 --modes cuda cuda-tf32 compile-cuda
 fi
 if want dk_cuda; then
     wait_build

@@ -153,8 +153,8 @@ class CpuEngine {
 #if defined(DAWM_WITH_CUDA)
 class CudaEngine {
  public:
-  CudaEngine(std::shared_ptr<Model> m, int device, int tile)
-      : m_(std::move(m)), e_(m_->desc, m_->params.data(), device, tile) {}
+  CudaEngine(std::shared_ptr<Model> m, int device, int chunk, bool tf32)
+      : m_(std::move(m)), e_(m_->desc, m_->params.data(), device, chunk, tf32) {}
   void run(int64_t B, const py::object& states, const py::object& actions, const py::object& rtg,
            const py::object& noise, uint64_t seed, int64_t sample0, const py::object& out_states,
            const py::object& out_rewards, const py::object& out_actions, const py::object& out_x) {
@@ -201,7 +201,7 @@ PYBIND11_MODULE(_core, m) {
     return py::make_tuple(n, why);
   });
   py::class_<CudaEngine>(m, "CudaEngine")
-      .def(py::init<std::shared_ptr<Model>, int, int>())
+      .def(py::init<std::shared_ptr<Model>, int, int, bool>())
       .def("run", &CudaEngine::run);
 #else
   m.attr("cuda_compiled") = false;

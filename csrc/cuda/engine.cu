@@ -1,9 +1,10 @@
 // CUDA engine: the CPU engine's graph (model.hpp) as device kernels over a whole chunk of
 // samples. Same packed weights and halo activation layout; implicit-GEMM convolutions with
-// shared-memory tiles, GroupNorm + Mish (+ adds) fused in one kernel per (sequence, group),
+// shared-memory tiles (float32 on the CUDA cores, or TF32 on the tensor cores), GroupNorm + Mish (+ adds) fused in one kernel per (sequence, group),
 // and the whole k-step DDIM loop plus the IDM enqueued on one stream with no host round-trip:
 // the host waits once, for the outputs.
 #include <cuda_runtime.h>
+#include <mma.h>
 
 #include <algorithm>
 #include <stdexcept>
@@ -57,45 +58,47 @@ struct RowMap {
 
 constexpr int BM = 64, BN = 64, BK = 16, kThreads = 256;
 
-__global__ void gemm_kernel(RowMap m, int M, int taps, int tap_stride, int cin,
-                            const float* __restrict__ B, const float* __restrict__ bias, int N) {
-  __shared__ float As[BK][BM + 4];
-  __shared__ float Bs[BK][BN];
-  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
-  const int K = taps * cin;
-  const float* ap[4];
+// Shared tiles of one BK step: A as [k][row] (rows padded by 4 floats: fewer bank conflicts,
+// and a 16-row column stays 32-byte aligned for WMMA loads), B as [k][col].
+struct Tiles {
+  __align__(32) float A[BK][BM + 4];
+  __align__(32) float B[BK][BN];
+};
+
+// Input rows of the tile's 4 rows per thread (row ty + 16 i): nullptr past M.
+__device__ __forceinline__ void tile_rows(const RowMap& m, int M, int row0, const float* ap[4]) {
+  const int ty = threadIdx.x / 16;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int r = row0 + ty + 16 * i;
     ap[i] = r < M ? m.a_row(r) : nullptr;
   }
-  float acc[4][4] = {};
-  for (int k0 = 0; k0 < K; k0 += BK) {
-    const int kk = k0 + tx;
-    const int t = kk / cin, c = kk - t * cin;
+}
+
+// Stages the k0 step: the implicit-GEMM A tile (tap t, channel c of column k) and the packed
+// B tile (kPanel-wide column panels), zero-filled outside the matrices.
+__device__ __forceinline__ void stage(Tiles& t, const float* const ap[4], int k0, int K,
+                                      int tap_stride, int cin, const float* __restrict__ B,
+                                      int col0, int N) {
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const int kk = k0 + tx;
+  const int tap = kk / cin, c = kk - tap * cin;
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
-      As[tx][ty + 16 * i] = (ap[i] && kk < K) ? ap[i][int64_t(t) * tap_stride + c] : 0.0f;
+  for (int i = 0; i < 4; ++i)
+    t.A[tx][ty + 16 * i] = (ap[i] && kk < K) ? ap[i][int64_t(tap) * tap_stride + c] : 0.0f;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int kb = k0 + tid / 64 + 4 * i, n = col0 + tid % 64;
-      Bs[tid / 64 + 4 * i][tid % 64] =
-          (kb < K && n < N) ? B[(int64_t(n / kPanel) * K + kb) * kPanel + n % kPanel] : 0.0f;
-    }
-    __syncthreads();
-#pragma unroll
-    for (int k = 0; k < BK; ++k) {
-      float a[4], b[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) a[i] = As[k][ty + 16 * i], b[i] = Bs[k][tx + 16 * i];
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-    }
-    __syncthreads();
+  for (int i = 0; i < 4; ++i) {
+    const int kb = k0 + tid / 64 + 4 * i, n = col0 + tid % 64;
+    t.B[tid / 64 + 4 * i][tid % 64] =
+        (kb < K && n < N) ? B[(int64_t(n / kPanel) * K + kb) * kPanel + n % kPanel] : 0.0f;
   }
+}
+
+// Writes the tile's outputs plus bias: thread (tx, ty) owns rows ty + 16 i, columns tx + 16 j.
+template <class Value>
+__device__ __forceinline__ void write_tile(const RowMap& m, int M, int row0, int col0,
+                                           const float* __restrict__ bias, int N, Value value) {
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int r = row0 + ty + 16 * i;
@@ -104,9 +107,88 @@ __global__ void gemm_kernel(RowMap m, int M, int taps, int tap_stride, int cin,
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int n = col0 + tx + 16 * j;
-      if (n < N) crow[n] = acc[i][j] + bias[n];
+      if (n < N) crow[n] = value(i, j) + bias[n];
     }
   }
+}
+
+// float32 on the CUDA cores: a 4 x 4 register tile per thread.
+__global__ void gemm_kernel(RowMap m, int M, int taps, int tap_stride, int cin,
+                            const float* __restrict__ B, const float* __restrict__ bias, int N) {
+  __shared__ Tiles t;
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
+  const int K = taps * cin;
+  const float* ap[4];
+  tile_rows(m, M, row0, ap);
+  float acc[4][4] = {};
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    stage(t, ap, k0, K, tap_stride, cin, B, col0, N);
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < BK; ++k) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[i] = t.A[k][ty + 16 * i], b[i] = t.B[k][tx + 16 * i];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  write_tile(m, M, row0, col0, bias, N, [&](int i, int j) { return acc[i][j]; });
+}
+
+// TF32 on the tensor cores (compute capability >= 8.0; the host refuses older devices): the
+// same tiles, each of the 8 warps owning a 16 x 32 block as two m16n16k8 accumulators. Inputs
+// are rounded to TF32 (10-bit mantissa, round to nearest, ties away from zero) and products
+// are summed in float32.
+__global__ void gemm_tf32_kernel(RowMap m, int M, int taps, int tap_stride, int cin,
+                                 const float* __restrict__ B, const float* __restrict__ bias,
+                                 int N) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  namespace wmma = nvcuda::wmma;
+  __shared__ Tiles t;
+  __shared__ __align__(32) float C[BM][BN + 4];
+  const int warp = threadIdx.x / 32, wr = 16 * (warp % 4), wc = 32 * (warp / 4);
+  const int row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
+  const int K = taps * cin;
+  const float* ap[4];
+  tile_rows(m, M, row0, ap);
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2];
+  wmma::fill_fragment(acc[0], 0.0f);
+  wmma::fill_fragment(acc[1], 0.0f);
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    stage(t, ap, k0, K, tap_stride, cin, B, col0, N);
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < BK; k += 8) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a;
+      wmma::load_matrix_sync(a, &t.A[k][wr], BM + 4);
+#pragma unroll
+      for (int e = 0; e < a.num_elements; ++e) a.x[e] = wmma::__float_to_tf32(a.x[e]);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b;
+        wmma::load_matrix_sync(b, &t.B[k][wc + 16 * j], BN);
+#pragma unroll
+        for (int e = 0; e < b.num_elements; ++e) b.x[e] = wmma::__float_to_tf32(b.x[e]);
+        wmma::mma_sync(acc[j], a, b, acc[j]);
+      }
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int j = 0; j < 2; ++j)
+    wmma::store_matrix_sync(&C[wr][wc + 16 * j], acc[j], BN + 4, wmma::mem_row_major);
+  __syncthreads();
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  write_tile(m, M, row0, col0, bias, N,
+             [&](int i, int j) { return C[ty + 16 * i][tx + 16 * j]; });
+#else
+  __trap();  // never launched: Engine refuses TF32 below compute capability 8.0
+#endif
 }
 
 __global__ void zero_halo_kernel(Act a, int nseq) {
@@ -337,6 +419,7 @@ int device_count(std::string* why) {
 struct Engine::Impl {
   EngineDesc d;
   int device = 0, chunk = 0, nseq = 0;
+  bool tf32 = false;
   cudaStream_t stream = nullptr;
   float* prm = nullptr;
   EngineDesc* ddesc = nullptr;
@@ -351,8 +434,8 @@ struct Engine::Impl {
   void gemm(const RowMap& m, int M, const Dense& w) {
     if (M <= 0) return;
     dim3 grid((w.cout + BN - 1) / BN, (M + BM - 1) / BM);
-    gemm_kernel<<<grid, kThreads, 0, stream>>>(m, M, w.taps, m.in.ld, w.cin, P(w.w), P(w.b),
-                                               w.cout);
+    auto* kernel = tf32 ? gemm_tf32_kernel : gemm_kernel;
+    kernel<<<grid, kThreads, 0, stream>>>(m, M, w.taps, m.in.ld, w.cin, P(w.w), P(w.b), w.cout);
   }
   void linear(const Dense& w, int rows, const float* x, int ldx, float* y, int ldy) {
     RowMap m;
@@ -576,7 +659,7 @@ struct Engine::Impl {
   }
 };
 
-Engine::Engine(const EngineDesc& desc, const float* params, int device, int chunk)
+Engine::Engine(const EngineDesc& desc, const float* params, int device, int chunk, bool tf32)
     : impl_(new Impl) {
   std::string why;
   const int count = device_count(&why);
@@ -584,8 +667,17 @@ Engine::Engine(const EngineDesc& desc, const float* params, int device, int chun
   if (device < 0 || device >= count)
     throw std::invalid_argument("CUDA device " + std::to_string(device) + " does not exist (" +
                                 std::to_string(count) + " present)");
+  if (tf32) {
+    int major = 0, minor = 0;
+    check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "capability");
+    check(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "capability");
+    if (major < 8)
+      throw std::invalid_argument("precision 'tf32' needs compute capability >= 8.0, CUDA device " +
+                                  std::to_string(device) + " has " + std::to_string(major) + "." +
+                                  std::to_string(minor) + ": use precision 'float32'");
+  }
   Impl& m = *impl_;
-  m.d = desc, m.device = device, m.chunk = std::max(chunk, 1);
+  m.d = desc, m.device = device, m.chunk = std::max(chunk, 1), m.tf32 = tf32;
   check(cudaSetDevice(device), "cudaSetDevice");
   check(cudaStreamCreate(&m.stream), "cudaStreamCreate");
   check(cudaMalloc(&m.prm, sizeof(float) * desc.n_params), "cudaMalloc (weights)");

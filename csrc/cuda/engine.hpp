@@ -13,8 +13,9 @@ int device_count(std::string* why);
 
 class Engine {
  public:
-  // Copies the packed weights to `device`; throws std::runtime_error on CUDA errors.
-  Engine(const EngineDesc& desc, const float* params, int device, int tile);
+  // Copies the packed weights to `device`; throws std::runtime_error on CUDA errors. `tf32`:
+  // GEMMs on the tensor cores with TF32 inputs (std::invalid_argument below capability 8.0).
+  Engine(const EngineDesc& desc, const float* params, int device, int chunk, bool tf32);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

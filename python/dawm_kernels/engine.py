@@ -24,6 +24,19 @@ Export = tuple[Mapping[str, np.ndarray], Mapping[str, Any]]
 # (docs/performance.md), so ~0.1 s a call.
 CPU_CALL_WORK = 1e10
 CUDA_CALL_WORK = 1e12
+PRECISIONS = ("float32", "tf32")
+
+
+def check_precision(precision: str, device: str) -> None:
+    """`precision` names the GEMMs' arithmetic: float32 everywhere, or TF32 on the CUDA engine's
+    tensor cores (compute capability >= 8.0, checked when the engine starts)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "tf32" and not device.startswith("cuda"):
+        raise ValueError(
+            "precision='tf32' runs on the CUDA engine's tensor cores; the CPU engine computes "
+            "in float32: pass device='cuda' or precision='float32'"
+        )
 
 
 @dataclass(frozen=True)
@@ -199,7 +212,9 @@ class Engine:
     do not depend on the split. A batch whose outputs cannot fit in memory is refused.
     `device` "cpu" runs the OpenMP engine (`threads` workers over tiles of `tile` samples,
     AVX-512/AVX2/portable kernels chosen at run time or by `isa`); "cuda" / "cuda:N" the CUDA
-    engine (in chunks of `gpu_chunk` samples). Initial noise comes from `noise=` or from a
+    engine (in chunks of `gpu_chunk` samples), whose GEMMs run in float32 or, with
+    `precision="tf32"`, on the tensor cores (docs/engine_contract.md states each one's parity
+    bound). Initial noise comes from `noise=` or from a
     counter-based generator keyed by (seed, sample index in the batch): SplitMix64 +
     Box-Muller, the same stream on CPU and GPU, independent of threads, tiles and chunks (it
     is not torch's generator; `initial_noise(batch, seed)` returns it).
@@ -215,7 +230,10 @@ class Engine:
         isa: str,
         gpu_chunk: int = 8192,
         chunk: int | None = None,
+        precision: str = "float32",
     ) -> None:
+        check_precision(precision, device)
+        self.precision = precision
         self._model = model
         self.obs_dim: int = info["obs_dim"]
         self.act_dim: int = info["act_dim"]
@@ -257,7 +275,7 @@ class Engine:
             if not ok:
                 raise RuntimeError(f"device={device!r} is not available: {why}")
             index = int(device.split(":")[1]) if ":" in device else 0
-            self._cuda = _core.CudaEngine(model, index, self._gpu_chunk)
+            self._cuda = _core.CudaEngine(model, index, self._gpu_chunk, precision == "tf32")
             self._cpu = None
             self.isa = "cuda"
         else:
@@ -280,6 +298,7 @@ class Engine:
         isa: str = "auto",
         gpu_chunk: int = 8192,
         chunk: int | None = None,
+        precision: str = "float32",
     ) -> Engine:
         """Engine from `DiffusionWorldModel.export()` and `InverseDynamicsModel.export()`.
 
@@ -290,7 +309,9 @@ class Engine:
         layout (token 0 = [s_t, 0] inpainted at every step). `chunk`: rows per native call
         (default: from the work bound, see `chunk_rows`). Exports whose dimensions disagree
         (U-Net x_dim and context_dim vs the IDM's obs_dim and act_dim) are refused.
+        `precision`: "float32" or, on CUDA only, "tf32" (tensor-core GEMMs).
         """
+        check_precision(precision, device)
         unet_w, unet_c = _weights(unet_export, "U-Net")
         idm_w, idm_c = _weights(idm_export, "IDM")
         what = "U-Net"
@@ -338,7 +359,7 @@ class Engine:
             "idm_weights": sum(w.size for w in idm_w.values()),
         }
         model = _core.build(unet_w, idm_w, info)
-        return cls(model, info, device, threads, tile, isa, gpu_chunk, chunk)
+        return cls(model, info, device, threads, tile, isa, gpu_chunk, chunk, precision)
 
     def chunk_rows(self, threads: int | None = None) -> int:
         """Rows per native call: `chunk` if given, else what the work bound allows.

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from diffusion_wm import DiffusionWorldModel, Normalizer, SamplingConfig, WorldModelConfig
 from inverse_dynamics import IDMConfig, InverseDynamicsModel
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -94,20 +95,50 @@ def make_inputs(case: Case, batch: int, seed: int = 1) -> dict[str, np.ndarray]:
     }
 
 
+def round_tf32(x: torch.Tensor) -> torch.Tensor:
+    """x rounded to TF32 (10 mantissa bits) as the tensor cores' cvt.rna.tf32.f32 does: to
+    nearest, ties away from zero. Adding half an ulp to the sign-magnitude bits and masking
+    rounds the magnitude, whatever the sign."""
+    bits = x.float().contiguous().view(torch.int32)
+    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+
+
+GEMM_LAYERS = (nn.Linear, nn.Conv1d, nn.ConvTranspose1d)
+
+
+def as_tf32(module: nn.Module) -> nn.Module:
+    """A copy of `module` whose GEMM layers see TF32-rounded weights and inputs and sum in
+    float32: what the CUDA engine's tensor-core GEMMs compute (biases are added in float32)."""
+    module = copy.deepcopy(module)
+    for layer in module.modules():
+        if isinstance(layer, GEMM_LAYERS):
+            with torch.no_grad():
+                layer.weight.copy_(round_tf32(layer.weight))
+            layer.register_forward_pre_hook(lambda _m, args: (round_tf32(args[0]), *args[1:]))
+    return module
+
+
 def reference(
     wm: DiffusionWorldModel,
     idm: InverseDynamicsModel,
     inputs: dict[str, np.ndarray],
     sampling: SamplingConfig,
     dtype: torch.dtype = torch.float32,
+    tf32: bool = False,
 ) -> dict[str, np.ndarray]:
     """x (normalized), states, rewards and actions from the PyTorch modules, sampled with
     `sampling` (DDIM steps and guidance ω).
 
     dtype float64 runs the same algorithm with the same float32 weights, table and
-    statistics in double precision: a yardstick for PyTorch's own float32 rounding.
+    statistics in double precision: a yardstick for PyTorch's own float32 rounding. `tf32`
+    rounds every GEMM's weights and inputs to TF32 (float32 only): the yardstick for the CUDA
+    engine's tensor-core precision.
     """
     net = wm.ema
+    if tf32:
+        if dtype != torch.float32:
+            raise ValueError("tf32 emulation runs in float32")
+        net, idm = as_tf32(net), as_tf32(idm)
     if dtype == torch.float64:
         net = copy.deepcopy(net).double()
         # sinusoidal_embedding is float32 by construction; feed its output to the double MLP.

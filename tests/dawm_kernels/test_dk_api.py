@@ -147,6 +147,10 @@ def test_clear_errors_for_bad_exports_and_settings(models) -> None:
         dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), isa="sse9")
     with pytest.raises(ValueError, match="\\(weights, config\\)"):
         dk.Engine.from_exports(weights, idm.export())
+    with pytest.raises(ValueError, match="precision must be one of"):
+        dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), precision="bf16")
+    with pytest.raises(ValueError, match=r"tf32.*tensor cores.*pass device='cuda'"):
+        dk.Engine.from_exports(wm.export(CASE.sampling), idm.export(), precision="tf32")
 
 
 def test_cuda_device_request_without_gpu_is_a_clear_error(models) -> None:

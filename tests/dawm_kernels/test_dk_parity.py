@@ -13,7 +13,7 @@ import dawm_kernels as dk
 import numpy as np
 import pytest
 import torch
-from dk_reference import Case, make_inputs, make_models, reference
+from dk_reference import Case, make_inputs, make_models, reference, round_tf32
 
 TOL = 1e-4
 CASES = [
@@ -134,3 +134,52 @@ def test_cuda_engine_matches_cpu_engine(case: Case, batch: int) -> None:
     ref32 = reference(wm, idm, inputs, case.sampling)
     ref64 = reference(wm, idm, inputs, case.sampling, torch.float64)
     check_parity(seeded, ref32, ref64, x0_prediction=False)
+
+
+def check_tf32(out: dk.Generated, ref_tf32: dict, ref64: dict) -> None:
+    """TF32 bound: the engine's error against float64 at most twice what TF32 rounding alone
+    costs (the emulated reference's error), plus TOL for float32 summation order."""
+    for key in ("x", "states", "rewards", "actions"):
+        err = np.abs(getattr(out, key) - ref64[key]).max()
+        rounding = np.abs(ref_tf32[key] - ref64[key]).max()
+        assert err <= 2.0 * rounding + TOL, (
+            f"{key}: TF32 engine vs float64 {err:.3g} > 2 x {rounding:.3g} (TF32 rounding) + {TOL}"
+        )
+
+
+def test_tf32_emulation_rounds_like_the_tensor_cores() -> None:
+    """The check of the TF32 check: ties go away from zero, 10 mantissa bits survive, and on
+    the pipeline's kind of model (x0 prediction, dim 32, L 8) the emulated reference departs
+    from float64 by far more than float32 does, yet stays within 1% of x's [-1, 1] range.
+    (The tiny cases above are worse: GroupNorm over 4 values amplifies TF32's rounding up to
+    0.5 in x, and ε-prediction's first step multiplies it by 1/sqrt(ᾱ) ~ 100.)"""
+    one_ulp = 2.0**-10
+    x = torch.tensor([1 + one_ulp / 2, -(1 + one_ulp / 2), 1 + one_ulp / 4, 3.0, -0.0])
+    expected = [1 + one_ulp, -(1 + one_ulp), 1.0, 3.0, -0.0]
+    assert round_tf32(x).tolist() == expected
+    case = Case(length=8, dim=32, dim_mults=(1, 2), prediction="x0", guidance=1.2)
+    wm, idm = make_models(case)
+    inputs = make_inputs(case, batch=64)
+    ref32 = reference(wm, idm, inputs, case.sampling)
+    ref_tf32 = reference(wm, idm, inputs, case.sampling, tf32=True)
+    ref64 = reference(wm, idm, inputs, case.sampling, torch.float64)
+    for key in ("x", "states", "actions"):
+        f32_err = np.abs(ref32[key] - ref64[key]).max()
+        tf32_err = np.abs(ref_tf32[key] - ref64[key]).max()
+        assert 10 * f32_err < tf32_err < 0.01, (key, f32_err, tf32_err)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"L{c.length}-{c.prediction}-w{c.guidance}")
+def test_cuda_tf32_engine_within_tf32_rounding(case: Case) -> None:
+    ok, why = dk.cuda_status()
+    if not ok:
+        pytest.skip(f"CUDA parity needs a GPU: {why}")
+    wm, idm = make_models(case)
+    inputs = make_inputs(case, batch=1000)
+    ref_tf32 = reference(wm, idm, inputs, case.sampling, tf32=True)
+    ref64 = reference(wm, idm, inputs, case.sampling, torch.float64)
+    gpu = dk.Engine.from_exports(
+        wm.export(case.sampling), idm.export(), device="cuda", precision="tf32"
+    )
+    out = gpu.sample(inputs["states"], inputs["actions"], inputs["rtg"], noise=inputs["noise"])
+    check_tf32(out, ref_tf32, ref64)
