@@ -43,9 +43,11 @@ VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
     "step 0 only (real a_t, no IDM)": ("td3bc", {"agent": {"synthetic_steps": "first"}}),
     "IDM-labelled steps only": ("td3bc", {"agent": {"synthetic_steps": "inferred"}}),
     "IQL, DAWM (default)": ("iql", {}),
-    "world model dim 128": ("td3bc", {"wm": {"dim": 128}}),
+    # one run trains both agents (the bench preset's algo "both": no --algo option)
+    "world model dim 128": ("td3bc", {"run": {"algo": "both"}, "wm": {"dim": 128}}),
+    "IQL, world model dim 128": ("iql", {"run": {"algo": "both"}, "wm": {"dim": 128}}),
 }
-"""label -> (algorithm, overrides of the bench preset's sections)."""
+"""label -> (algorithm read, overrides of the bench preset's sections; "run": its own fields)."""
 
 
 def variant_config(
@@ -58,7 +60,10 @@ def variant_config(
     if steps is not None:
         cfg.agent = dataclasses.replace(cfg.agent, steps=steps)
     for section, values in overrides.items():
-        setattr(cfg, section, dataclasses.replace(getattr(cfg, section), **values))
+        if section == "run":
+            cfg = dataclasses.replace(cfg, **values)
+        else:
+            setattr(cfg, section, dataclasses.replace(getattr(cfg, section), **values))
     cfg.validate()
     return cfg
 
