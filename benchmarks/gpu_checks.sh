@@ -15,10 +15,11 @@
 #      seeds for the seed-to-seed spread, bf16 + graph on one)
 #   6. the engine's CUDA tests (dk_cuda); opt-in: bench cells of issue #19 (bench_cell), the
 #      TF32 engine's parity tests and per-batch speed against torch.compile (engine_tf32)
-# bench_cell starts first and runs beside the other steps (one process per task in
-# BENCH_TASKS), so the rates of steps named with it are not speed figures.
+# bench_cell starts first and runs beside the other steps (one process per task and algorithm),
+# so the rates of steps named with it are not speed figures.
 # SKIP_BUILD=1 skips the engine's build (csrc unchanged since the last GPU pass): the steps that
-# need the engine (paper_scale, dk_cuda) are then refused, and bench cells sample with PyTorch.
+# need the engine (paper_scale, dk_cuda, engine_tf32) are then refused, and bench cells sample
+# with PyTorch (as they do with BENCH_SAMPLER=torch, which starts them before the build ends).
 set -u
 STEPS="$*"
 OUT=${OUT:-/tmp/gpu_checks}
@@ -42,7 +43,7 @@ if [ "${SKIP_BUILD:-0}" = 1 ]; then
 else
     (CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=90" nice -n 19 timeout 300 python3 -m pip install --no-deps \
         --no-build-isolation --target /tmp/dk . >"$WORK/build.log" 2>&1; echo "build rc $?" >>"$WORK/build.log") &
-    sampler=native
+    sampler=${BENCH_SAMPLER:-native}
 fi
 wait_build() {  # the build's log gets its last line when it ends; works from subshells too
     [ "${SKIP_BUILD:-0}" = 1 ] && return
@@ -60,18 +61,21 @@ want() {  # want STEP: on the command line, or no steps named (all of them)
     [ -z "$STEPS" ] || [[ " $STEPS " == *" $1 "* ]]
 }
 if [[ " $STEPS " == *" bench_cell "* ]]; then  # opt-in: issue #19 cells on the GPU
-    # BENCH_TASKS / BENCH_ALGOS pick them; their rows (device cuda) come back in the archive
-    # as bench_gpu_<task>.jsonl, to merge into docs/results/results.jsonl. Batched seeds have
-    # their own result keys: pick cells the CPU queues do not run.
+    # BENCH_TASKS / BENCH_ALGOS pick them, one process per (task, algorithm), each in its own
+    # stage store (two processes must never share a stage); their rows (device cuda) come back
+    # in the archive as bench_gpu_<task>_<algo>.jsonl, to merge into docs/results/results.jsonl.
+    # Batched seeds have their own result keys: pick cells the CPU queues do not run.
     for task in ${BENCH_TASKS:-hopper-medium-expert}; do
-        (
-            [ "$sampler" = native ] && wait_build
-            step "bench_cell_$task" "${BENCH_SECONDS:-400}" python3 -m dawm_pipeline.experiments \
-                main --scale bench --tasks "$task" --algos ${BENCH_ALGOS:-td3bc iql} \
-                --device cuda --cuda-graph --batch-seeds --sampler "$sampler" \
-                --threads "${BENCH_THREADS:-6}" --out /tmp/bench_gpu \
-                --results "$WORK/bench_gpu_$task.jsonl" --no-doc
-        ) &
+        for algo in ${BENCH_ALGOS:-td3bc iql}; do
+            (
+                [ "$sampler" = native ] && wait_build
+                step "bench_cell_${task}_$algo" "${BENCH_SECONDS:-400}" python3 -m \
+                    dawm_pipeline.experiments main --scale bench --tasks "$task" --algos "$algo" \
+                    --device cuda --cuda-graph --batch-seeds --sampler "$sampler" \
+                    --threads "${BENCH_THREADS:-6}" --out "/tmp/bench_gpu_$algo" \
+                    --results "$WORK/bench_gpu_${task}_$algo.jsonl" --no-doc
+            ) &
+        done
     done
 fi
 if want tests; then
@@ -116,7 +120,7 @@ fi
 if [[ " $STEPS " == *" engine_tf32 "* ]]; then  # opt-in: item 3, the tensor-core engine
     wait_build
     step engine_tf32_tests 120 python3 -m pytest -q -rA -p no:cacheprovider \
-        tests/dawm_kernels/test_dk_parity.py -k "tf32 or cuda"
+        tests/dawm_kernels/test_dk_parity.py -k tf32
     step engine_tf32_speed 300 python3 benchmarks/generate.py --threads 16 --dims 32 64 \
         --batches 256 1024 4096 16384 --modes cuda cuda-tf32 compile-cuda
 fi

@@ -1,6 +1,6 @@
 // CUDA engine: the CPU engine's graph (model.hpp) as device kernels over a whole chunk of
 // samples. Same packed weights and halo activation layout; implicit-GEMM convolutions with
-// shared-memory tiles (float32 on the CUDA cores, or TF32 on the tensor cores), GroupNorm + Mish (+ adds) fused in one kernel per (sequence, group),
+// shared-memory tiles (float32 on the CUDA cores or TF32 on the tensor cores), GroupNorm + Mish (+ adds) fused in one kernel per (sequence, group),
 // and the whole k-step DDIM loop plus the IDM enqueued on one stream with no host round-trip:
 // the host waits once, for the outputs.
 #include <cuda_runtime.h>
@@ -675,6 +675,15 @@ Engine::Engine(const EngineDesc& desc, const float* params, int device, int chun
       throw std::invalid_argument("precision 'tf32' needs compute capability >= 8.0, CUDA device " +
                                   std::to_string(device) + " has " + std::to_string(major) + "." +
                                   std::to_string(minor) + ": use precision 'float32'");
+    // The kernel body exists only in code built for sm_80+: a build for older architectures
+    // (CMAKE_CUDA_ARCHITECTURES) JIT-compiled on this device would trap.
+    check(cudaSetDevice(device), "cudaSetDevice");
+    cudaFuncAttributes attr{};
+    check(cudaFuncGetAttributes(&attr, gemm_tf32_kernel), "cudaFuncGetAttributes");
+    if (std::max(attr.binaryVersion, attr.ptxVersion) < 80)
+      throw std::invalid_argument(
+          "precision 'tf32': dawm_kernels was built without sm_80+ code for this device "
+          "(CMAKE_CUDA_ARCHITECTURES); rebuild with 80 or 90 in it, or use precision 'float32'");
   }
   Impl& m = *impl_;
   m.d = desc, m.device = device, m.chunk = std::max(chunk, 1), m.tf32 = tf32;

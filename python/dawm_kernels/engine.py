@@ -32,7 +32,7 @@ def check_precision(precision: str, device: str) -> None:
     tensor cores (compute capability >= 8.0, checked when the engine starts)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "tf32" and not device.startswith("cuda"):
+    if precision == "tf32" and not (device == "cuda" or device.startswith("cuda:")):
         raise ValueError(
             "precision='tf32' runs on the CUDA engine's tensor cores; the CPU engine computes "
             "in float32: pass device='cuda' or precision='float32'"

@@ -98,23 +98,36 @@ def make_inputs(case: Case, batch: int, seed: int = 1) -> dict[str, np.ndarray]:
 def round_tf32(x: torch.Tensor) -> torch.Tensor:
     """x rounded to TF32 (10 mantissa bits) as the tensor cores' cvt.rna.tf32.f32 does: to
     nearest, ties away from zero. Adding half an ulp to the sign-magnitude bits and masking
-    rounds the magnitude, whatever the sign."""
-    bits = x.float().contiguous().view(torch.int32)
-    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+    rounds the magnitude, whatever the sign; NaNs pass through (their payload could carry)."""
+    x = x.float().contiguous()
+    rounded = ((x.view(torch.int32) + 0x1000) & ~0x1FFF).view(torch.float32)
+    return torch.where(x.isnan(), x, rounded)
 
 
 GEMM_LAYERS = (nn.Linear, nn.Conv1d, nn.ConvTranspose1d)
+HOST_FLOAT32 = ("time_mlp",)
+"""Layers the engine runs on the host in float32 when it builds (csrc/model.cpp: the diffusion
+step's embedding is a table of time_mlp(sinusoid(t)) for the DDIM steps), not on the GPU."""
+
+
+def tf32_layers(module: nn.Module) -> list[str]:
+    """Names of the layers the CUDA engine runs as TF32 tensor-core GEMMs."""
+    return [
+        name
+        for name, layer in module.named_modules()
+        if isinstance(layer, GEMM_LAYERS) and name.split(".")[0] not in HOST_FLOAT32
+    ]
 
 
 def as_tf32(module: nn.Module) -> nn.Module:
-    """A copy of `module` whose GEMM layers see TF32-rounded weights and inputs and sum in
+    """A copy of `module` whose `tf32_layers` see TF32-rounded weights and inputs and sum in
     float32: what the CUDA engine's tensor-core GEMMs compute (biases are added in float32)."""
     module = copy.deepcopy(module)
-    for layer in module.modules():
-        if isinstance(layer, GEMM_LAYERS):
-            with torch.no_grad():
-                layer.weight.copy_(round_tf32(layer.weight))
-            layer.register_forward_pre_hook(lambda _m, args: (round_tf32(args[0]), *args[1:]))
+    for name in tf32_layers(module):
+        layer = module.get_submodule(name)
+        with torch.no_grad():
+            layer.weight.copy_(round_tf32(layer.weight))
+        layer.register_forward_pre_hook(lambda _m, args: (round_tf32(args[0]), *args[1:]))
     return module
 
 

@@ -9,11 +9,22 @@ no such amplification and must meet 1e-4 outright.
 
 from __future__ import annotations
 
+import copy
+
 import dawm_kernels as dk
 import numpy as np
 import pytest
 import torch
-from dk_reference import Case, make_inputs, make_models, reference, round_tf32
+from dk_reference import (
+    Case,
+    as_tf32,
+    make_inputs,
+    make_models,
+    reference,
+    round_tf32,
+    tf32_layers,
+)
+from torch import nn
 
 TOL = 1e-4
 CASES = [
@@ -136,29 +147,75 @@ def test_cuda_engine_matches_cpu_engine(case: Case, batch: int) -> None:
     check_parity(seeded, ref32, ref64, x0_prediction=False)
 
 
-def check_tf32(out: dk.Generated, ref_tf32: dict, ref64: dict) -> None:
+def check_tf32(out: dk.Generated, out32: dk.Generated, ref_tf32: dict, ref64: dict) -> None:
     """TF32 bound: the engine's error against float64 at most twice what TF32 rounding alone
-    costs (the emulated reference's error), plus TOL for float32 summation order."""
-    for key in ("x", "states", "rewards", "actions"):
+    costs (the emulated reference's error), plus TOL for float32 summation order; and TF32
+    really ran: the output moved from the float32 engine's by over 10x that one's error."""
+    for key in ("x", "states", "rewards"):
         err = np.abs(getattr(out, key) - ref64[key]).max()
         rounding = np.abs(ref_tf32[key] - ref64[key]).max()
         assert err <= 2.0 * rounding + TOL, (
             f"{key}: TF32 engine vs float64 {err:.3g} > 2 x {rounding:.3g} (TF32 rounding) + {TOL}"
         )
+        f32_err = np.abs(getattr(out32, key) - ref64[key]).max()
+        moved = np.abs(getattr(out, key) - getattr(out32, key)).max()
+        assert moved > 10 * f32_err, f"{key}: TF32 engine moved {moved:.3g} from float32 only"
 
 
-def test_tf32_emulation_rounds_like_the_tensor_cores() -> None:
-    """The check of the TF32 check: ties go away from zero, 10 mantissa bits survive, and on
-    the pipeline's kind of model (x0 prediction, dim 32, L 8) the emulated reference departs
-    from float64 by far more than float32 does, yet stays within 1% of x's [-1, 1] range.
-    (The tiny cases above are worse: GroupNorm over 4 values amplifies TF32's rounding up to
-    0.5 in x, and ε-prediction's first step multiplies it by 1/sqrt(ᾱ) ~ 100.)"""
+# Models of the pipeline's kind (x0 prediction, L 8, dim 32): TF32 rounding moves x by ~5e-3
+# there. On the tiny CASES above it is not a check: GroupNorm over 4 values amplifies the
+# rounding to ~1 in x (the clip's whole range) and epsilon-prediction's first DDIM step
+# multiplies it by 1/sqrt(alpha_bar) ~ 100.
+TF32_CASES = [
+    Case(length=8, dim=32, dim_mults=(1, 2), prediction="x0", guidance=1.2),
+    Case(length=8, dim=32, dim_mults=(1, 2, 4), prediction="x0", guidance=1.5, history=2),
+]
+
+
+def _layer_cases() -> list[tuple[nn.Module, torch.Tensor]]:
+    torch.manual_seed(0)
+    return [
+        (nn.Linear(48, 40), torch.randn(16, 48)),
+        (nn.Conv1d(24, 32, 5, padding=2), torch.randn(4, 24, 8)),
+        (nn.Conv1d(24, 24, 3, stride=2, padding=1), torch.randn(4, 24, 8)),
+        (nn.ConvTranspose1d(24, 24, 4, stride=2, padding=1), torch.randn(4, 24, 4)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(4), ids=["linear", "conv5", "down", "up"])
+def test_tf32_emulation_rounds_like_the_tensor_cores(index: int) -> None:
+    """The check of the TF32 check: ties go away from zero with 10 mantissa bits kept, and each
+    kind of GEMM layer computes float64 maths on TF32-rounded weights and inputs, away from
+    plain float32 by TF32's size (so weights-only or inputs-only rounding would fail)."""
     one_ulp = 2.0**-10
-    x = torch.tensor([1 + one_ulp / 2, -(1 + one_ulp / 2), 1 + one_ulp / 4, 3.0, -0.0])
-    expected = [1 + one_ulp, -(1 + one_ulp), 1.0, 3.0, -0.0]
-    assert round_tf32(x).tolist() == expected
-    case = Case(length=8, dim=32, dim_mults=(1, 2), prediction="x0", guidance=1.2)
+    x = torch.tensor([1 + one_ulp / 2, -(1 + one_ulp / 2), 1 + one_ulp / 4, 3.0, -0.0, torch.nan])
+    got = round_tf32(x)
+    assert got[:5].tolist() == [1 + one_ulp, -(1 + one_ulp), 1.0, 3.0, -0.0]
+    assert got[5].isnan()
+    layer, inputs = _layer_cases()[index]
+    exact = copy.deepcopy(layer).double()
+    with torch.no_grad():
+        exact.weight.copy_(round_tf32(layer.weight).double())
+        want = exact(round_tf32(inputs).double())
+        got = as_tf32(layer)(inputs).double()
+        plain = layer(inputs).double()
+    emulation_err, tf32_effect = (got - want).abs().max(), (plain - want).abs().max()
+    assert emulation_err < 1e-5 and tf32_effect > 1e-4 and tf32_effect > 20 * emulation_err
+
+
+def test_tf32_emulation_covers_the_engine_gemms() -> None:
+    """Every U-Net and IDM GEMM layer is emulated except the host-side time embedding, and on
+    a model of the pipeline's kind the emulation departs from float64 far more than float32
+    does, yet by under 1% of x's [-1, 1] range."""
+    case = TF32_CASES[0]
     wm, idm = make_models(case)
+    names = tf32_layers(wm.ema)
+    assert not any(n.startswith("time_mlp") for n in names)
+    assert {"context_mlp.0", "guide_mlp.2", "down.0.block0.conv0", "down.0.downsample"} <= set(
+        names
+    )
+    assert any("upsample" in n for n in names) and any(n.endswith(".emb") for n in names)
+    assert len(tf32_layers(idm)) == sum(isinstance(m, nn.Linear) for m in idm.modules())
     inputs = make_inputs(case, batch=64)
     ref32 = reference(wm, idm, inputs, case.sampling)
     ref_tf32 = reference(wm, idm, inputs, case.sampling, tf32=True)
@@ -169,7 +226,7 @@ def test_tf32_emulation_rounds_like_the_tensor_cores() -> None:
         assert 10 * f32_err < tf32_err < 0.01, (key, f32_err, tf32_err)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"L{c.length}-{c.prediction}-w{c.guidance}")
+@pytest.mark.parametrize("case", TF32_CASES, ids=lambda c: f"dim{c.dim}-{len(c.dim_mults)}lv")
 def test_cuda_tf32_engine_within_tf32_rounding(case: Case) -> None:
     ok, why = dk.cuda_status()
     if not ok:
@@ -178,8 +235,11 @@ def test_cuda_tf32_engine_within_tf32_rounding(case: Case) -> None:
     inputs = make_inputs(case, batch=1000)
     ref_tf32 = reference(wm, idm, inputs, case.sampling, tf32=True)
     ref64 = reference(wm, idm, inputs, case.sampling, torch.float64)
-    gpu = dk.Engine.from_exports(
-        wm.export(case.sampling), idm.export(), device="cuda", precision="tf32"
-    )
-    out = gpu.sample(inputs["states"], inputs["actions"], inputs["rtg"], noise=inputs["noise"])
-    check_tf32(out, ref_tf32, ref64)
+    args = inputs["states"], inputs["actions"], inputs["rtg"]
+    outs = {
+        precision: dk.Engine.from_exports(
+            wm.export(case.sampling), idm.export(), device="cuda", precision=precision
+        ).sample(*args, noise=inputs["noise"])
+        for precision in ("tf32", "float32")
+    }
+    check_tf32(outs["tf32"], outs["float32"], ref_tf32, ref64)
