@@ -75,23 +75,37 @@ __device__ __forceinline__ void tile_rows(const RowMap& m, int M, int row0, cons
   }
 }
 
-// Stages the k0 step: the implicit-GEMM A tile (tap t, channel c of column k) and the packed
-// B tile (kPanel-wide column panels), zero-filled outside the matrices.
-__device__ __forceinline__ void stage(Tiles& t, const float* const ap[4], int k0, int K,
-                                      int tap_stride, int cin, const float* __restrict__ B,
-                                      int col0, int N) {
-  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+// One BK step of both operands in registers: thread (tx, ty) holds A's column k0 + tx for
+// rows ty + 16 i and four B values, so the next step's global loads can be in flight while
+// the current step computes.
+struct Staged {
+  float a[4], b[4];
+};
+
+// Loads the k0 step: the implicit-GEMM A values (tap t, channel c of column k) and the packed
+// B values (kPanel-wide column panels), zero outside the matrices.
+__device__ __forceinline__ void load_step(Staged& r, const float* const ap[4], int k0, int K,
+                                          int tap_stride, int cin, const float* __restrict__ B,
+                                          int col0, int N) {
+  const int tid = threadIdx.x, tx = tid % 16;
   const int kk = k0 + tx;
   const int tap = kk / cin, c = kk - tap * cin;
 #pragma unroll
   for (int i = 0; i < 4; ++i)
-    t.A[tx][ty + 16 * i] = (ap[i] && kk < K) ? ap[i][int64_t(tap) * tap_stride + c] : 0.0f;
+    r.a[i] = (ap[i] && kk < K) ? ap[i][int64_t(tap) * tap_stride + c] : 0.0f;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int kb = k0 + tid / 64 + 4 * i, n = col0 + tid % 64;
-    t.B[tid / 64 + 4 * i][tid % 64] =
-        (kb < K && n < N) ? B[(int64_t(n / kPanel) * K + kb) * kPanel + n % kPanel] : 0.0f;
+    r.b[i] = (kb < K && n < N) ? B[(int64_t(n / kPanel) * K + kb) * kPanel + n % kPanel] : 0.0f;
   }
+}
+
+__device__ __forceinline__ void store_step(Tiles& t, const Staged& r) {
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) t.A[tx][ty + 16 * i] = r.a[i];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) t.B[tid / 64 + 4 * i][tid % 64] = r.b[i];
 }
 
 // Writes the tile's outputs plus bias: thread (tx, ty) owns rows ty + 16 i, columns tx + 16 j.
@@ -123,7 +137,9 @@ __global__ void gemm_kernel(RowMap m, int M, int taps, int tap_stride, int cin,
   tile_rows(m, M, row0, ap);
   float acc[4][4] = {};
   for (int k0 = 0; k0 < K; k0 += BK) {
-    stage(t, ap, k0, K, tap_stride, cin, B, col0, N);
+    Staged r;
+    load_step(r, ap, k0, K, tap_stride, cin, B, col0, N);
+    store_step(t, r);
     __syncthreads();
 #pragma unroll
     for (int k = 0; k < BK; ++k) {
@@ -141,7 +157,9 @@ __global__ void gemm_kernel(RowMap m, int M, int taps, int tap_stride, int cin,
 }
 
 // TF32 on the tensor cores (compute capability >= 8.0; the host refuses older devices): the
-// same tiles, each of the 8 warps owning a 16 x 32 block as two m16n16k8 accumulators. Inputs
+// same tiles, each of the 8 warps owning a 16 x 32 block as two m16n16k8 accumulators, with
+// the next step's tile loads overlapping this step's MMAs (the float32 kernel's arithmetic
+// hides its loads; these MMAs are too quick to). Inputs
 // are rounded to TF32 (10-bit mantissa, round to nearest, ties away from zero) and products
 // are summed in float32.
 __global__ void gemm_tf32_kernel(RowMap m, int M, int taps, int tap_stride, int cin,
@@ -159,9 +177,13 @@ __global__ void gemm_tf32_kernel(RowMap m, int M, int taps, int tap_stride, int 
   wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2];
   wmma::fill_fragment(acc[0], 0.0f);
   wmma::fill_fragment(acc[1], 0.0f);
+  Staged r;
+  load_step(r, ap, 0, K, tap_stride, cin, B, col0, N);
   for (int k0 = 0; k0 < K; k0 += BK) {
-    stage(t, ap, k0, K, tap_stride, cin, B, col0, N);
+    store_step(t, r);
     __syncthreads();
+    // the next step's loads are issued now and land while the tensor cores work on this one
+    if (k0 + BK < K) load_step(r, ap, k0 + BK, K, tap_stride, cin, B, col0, N);
 #pragma unroll
     for (int k = 0; k < BK; k += 8) {
       wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> a;
