@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue #16's GPU checks in one pass on a lent GPU machine (about 8 minutes), from the
 # repository root (`bash benchmarks/gpu_checks.sh [STEP...]`, steps: tests wm_speed agents
-# paper_scale curves dk_cuda, and the opt-in wm_compile, engine_tf32 and bench_cell; none
-# named: all but the opt-in ones),
+# paper_scale curves dk_cuda, and the opt-in wm_compile, engine_tf32, paper_run and
+# bench_cell; none named: all but the opt-in ones),
 # logs under $WORK, packed after every step into $OUT/gpu_checks.tgz (one
 # file: a device run returns few files, and a run stopped at its limit keeps what it has).
 # The machine has python3 with CUDA torch but not our
@@ -123,6 +123,13 @@ if [[ " $STEPS " == *" engine_tf32 "* ]]; then  # opt-in: item 3, the tensor-cor
         tests/dawm_kernels/test_dk_parity.py -k tf32
     step engine_tf32_speed 300 python3 benchmarks/generate.py --threads 16 --dims 32 64 \
         --batches 256 1024 4096 16384 --modes cuda cuda-tf32 compile-cuda
+fi
+if [[ " $STEPS " == *" paper_run "* ]]; then  # opt-in: item 4, the paper preset for real
+    # hopper-medium-replay at --preset paper with the speed settings, stopped at its limit:
+    # its world-model steps/s (the log's progress bar) against paper_scale.py's projection
+    step paper_run "${PAPER_SECONDS:-240}" python3 -m dawm_pipeline --env hopper-medium-replay \
+        --preset paper --device cuda --cuda-graph --wm.precision bfloat16 --threads 16 \
+        --out /tmp/paper_run
 fi
 if want dk_cuda; then
     wait_build
