@@ -1,7 +1,7 @@
 """docs/results.md from the results file alone: tables, pending rows, plots, a closing note.
 
-One module per table (main_table, sanity, ablations, idm_check, stochastic, compute, width) plus the
-framing sections (context); base.Doc holds what they share. Every planned cell without a row shows as pending,
+One module per table (main_table, sanity, ablations, idm_check, stochastic, compute, width), the
+verdict against the paper (direction), plus the framing sections (context); base.Doc holds what they share. Every planned cell without a row shows as pending,
 with the reason when it is known (the dataset is not built yet), so the tables say what is
 measured and what is not.
 """
@@ -17,6 +17,7 @@ from dawm_pipeline.experiments.doc.ablations import horizon, volume
 from dawm_pipeline.experiments.doc.base import CMD, HEADLINE, Doc, pending_reason
 from dawm_pipeline.experiments.doc.compute import compute
 from dawm_pipeline.experiments.doc.context import closing, data_and_scale, reproduce
+from dawm_pipeline.experiments.doc.direction import direction
 from dawm_pipeline.experiments.doc.idm_check import idm_check
 from dawm_pipeline.experiments.doc.main_table import main, published
 from dawm_pipeline.experiments.doc.sanity import sanity
@@ -35,6 +36,7 @@ SECTIONS = (
     volume,
     idm_check,
     stochastic,
+    direction,
     closing,
 )
 """The sections of each part: the headline scales first, then the archive of smaller ones."""
