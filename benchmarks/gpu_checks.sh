@@ -44,6 +44,10 @@ else
     (CMAKE_ARGS="-DCMAKE_CUDA_ARCHITECTURES=90" nice -n 19 timeout 300 python3 -m pip install --no-deps \
         --no-build-isolation --target /tmp/dk . >"$WORK/build.log" 2>&1; echo "build rc $?" >>"$WORK/build.log") &
     sampler=${BENCH_SAMPLER:-native}
+    case $sampler in
+        native | torch) ;;
+        *) echo "BENCH_SAMPLER must be native or torch, got '$sampler'" >&2; exit 2 ;;
+    esac
 fi
 wait_build() {  # the build's log gets its last line when it ends; works from subshells too
     [ "${SKIP_BUILD:-0}" = 1 ] && return
@@ -62,7 +66,8 @@ want() {  # want STEP: on the command line, or no steps named (all of them)
 }
 if [[ " $STEPS " == *" bench_cell "* ]]; then  # opt-in: issue #19 cells on the GPU
     # BENCH_TASKS / BENCH_ALGOS pick them, one process per (task, algorithm), each in its own
-    # stage store (two processes must never share a stage); their rows (device cuda) come back
+    # stage store (two processes must never share a stage): so each algorithm's rows come from
+    # its own GPU-trained world model, IDM and generated data. Their rows (device cuda) come back
     # in the archive as bench_gpu_<task>_<algo>.jsonl, to merge into docs/results/results.jsonl.
     # Batched seeds have their own result keys: pick cells the CPU queues do not run.
     for task in ${BENCH_TASKS:-hopper-medium-expert}; do
@@ -100,6 +105,7 @@ if want paper_scale; then
         --fast --out "$WORK/paper_scale_fast.json"
 fi
 if want curves; then  # side by side on one GPU: their steps/s are not speed figures
+    curves=()
     for mode in "float32 0" "float32 1" "bfloat16 0"; do
         set -- $mode
         graph=""
@@ -107,8 +113,9 @@ if want curves; then  # side by side on one GPU: their steps/s are not speed fig
         step "curve_$1_seed$2" 100 python3 benchmarks/wm_quality.py --device cuda \
             --preset quick --steps 2000 --every 500 --precision "$1" $graph --seed "$2" \
             --work /tmp/wmq --threads 4 &
+        curves+=($!)
     done
-    wait
+    wait "${curves[@]}"  # these three only: bench cells may still be running
     cat "$WORK"/curve_*.txt | grep '^{' >"$WORK/curves.jsonl"
 fi
 if [[ " $STEPS " == *" wm_compile "* ]]; then  # opt-in: does kernel fusion lift the graph?
@@ -127,6 +134,7 @@ fi
 if [[ " $STEPS " == *" paper_run "* ]]; then  # opt-in: item 4, the paper preset for real
     # hopper-medium-replay at --preset paper with the speed settings, stopped at its limit:
     # its world-model steps/s (the log's progress bar) against paper_scale.py's projection
+    wait_build  # its rate is compared with a projection: not beside nvcc (nor bench cells)
     step paper_run "${PAPER_SECONDS:-240}" python3 -m dawm_pipeline --env hopper-medium-replay \
         --preset paper --device cuda --cuda-graph --wm.precision bfloat16 --threads 16 \
         --out /tmp/paper_run

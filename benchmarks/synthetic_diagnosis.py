@@ -5,10 +5,11 @@ as JSON lines and drawn side by side (docs/synthetic_diagnosis.md).
 Each variant is a bench-preset pipeline run on seed 100 (outside the bench's evaluation seeds
 0-4) with 30k agent updates and the options below; run the missing ones first, e.g.
 
-    python -m dawm_pipeline --env walker2d-medium-replay --preset bench --seeds 100 \
-        --agent.steps 30000 --agent.synthetic-steps first --out /root/dawm_runs/experiments
+    python -m dawm_pipeline --env walker2d-medium-replay --preset bench --algo td3bc \
+        --seeds 100 --agent.steps 30000 --agent.synthetic-steps first \
+        --out /root/dawm_runs/experiments
 
-then read and draw them:
+(the dim-128 variants leave --algo out: one run trains both agents), then read and draw them:
 
     .venv/bin/python benchmarks/synthetic_diagnosis.py --out /root/dawm_runs/experiments \
         --json docs/results/synthetic_diagnosis.jsonl --plot docs/results/synthetic_diagnosis.png
@@ -34,6 +35,7 @@ TASK, SEED, STEPS, SCORE_POINTS = "walker2d-medium-replay", 100, 30_000, 5
 SEEDS = (100, 101)  # development seeds; a variant is read for each one that was run
 COLLAPSED = 5.0  # normalized; a walker that falls within ~10 steps scores about 0
 AT_BOUND_KEYS = ("idm_at_bound_generated", "real_at_bound", "dropped_at_bound")
+FIDELITY_KEYS = ("wm_velocity_r2", "wm_action_sensitivity", "wm_reward_change_r2")
 VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
     "DAWM (default)": ("td3bc", {}),
     "R_tg from the data": ("td3bc", {"gen": {"rtg_source": "data"}}),
@@ -83,9 +85,10 @@ def read_variant(label: str, out: Path, seed: int = SEED) -> dict | None:
     collapsed = {cond: sum(v < COLLAPSED for _, v in c) for cond, c in curves.items()}
     summary = read_json(ctx.dir("generate") / "done.json")["summary"]
     bounds = {k: summary[k] for k in AT_BOUND_KEYS if k in summary}  # stages since at_bound
+    fidelity = {k: summary[k] for k in FIDELITY_KEYS if k in summary}  # the world model's step 0
     return {"variant": label, "algo": algo, "overrides": overrides, "seed": seed,
             "updates": STEPS, "scores": scores, "collapsed_evaluations": collapsed,
-            "generate_at_bound": bounds,
+            "generate_at_bound": bounds, "world_model_step0": fidelity,
             "evaluations": len(curves["dawm"]), "curves": curves,
             "stage": str(ctx.dir("train-agent"))}  # fmt: skip
 

@@ -48,3 +48,11 @@ def test_a_store_without_the_runs_lists_every_variant_as_missing(tmp_path):
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["variant"] for r in rows] == list(sd.VARIANTS)
     assert all(r["missing"] == "not run yet" for r in rows)
+
+
+def test_the_dim_128_variants_read_one_run():
+    """Both agents of the dim-128 world model come from one bench run (algo "both"): the
+    TD3+BC and IQL variants must resolve to the same agent stage."""
+    td3bc = sd.variant_config(*sd.VARIANTS["world model dim 128"], Path("/tmp/unused"))
+    iql = sd.variant_config(*sd.VARIANTS["IQL, world model dim 128"], Path("/tmp/unused"))
+    assert stage_hash(td3bc, "train-agent") == stage_hash(iql, "train-agent")

@@ -697,12 +697,13 @@ Engine::Engine(const EngineDesc& desc, const float* params, int device, int chun
       throw std::invalid_argument("precision 'tf32' needs compute capability >= 8.0, CUDA device " +
                                   std::to_string(device) + " has " + std::to_string(major) + "." +
                                   std::to_string(minor) + ": use precision 'float32'");
-    // The kernel body exists only in code built for sm_80+: a build for older architectures
-    // (CMAKE_CUDA_ARCHITECTURES) JIT-compiled on this device would trap.
+    // The kernel body exists only in code built for compute_80+ (__CUDA_ARCH__ follows the
+    // virtual architecture): PTX of an older one (CMAKE_CUDA_ARCHITECTURES), JIT-compiled for
+    // this device, gets a new binary version but would still trap.
     check(cudaSetDevice(device), "cudaSetDevice");
     cudaFuncAttributes attr{};
     check(cudaFuncGetAttributes(&attr, gemm_tf32_kernel), "cudaFuncGetAttributes");
-    if (std::max(attr.binaryVersion, attr.ptxVersion) < 80)
+    if (attr.ptxVersion < 80)
       throw std::invalid_argument(
           "precision 'tf32': dawm_kernels was built without sm_80+ code for this device "
           "(CMAKE_CUDA_ARCHITECTURES); rebuild with 80 or 90 in it, or use precision 'float32'");

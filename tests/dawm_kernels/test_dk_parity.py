@@ -151,7 +151,7 @@ def check_tf32(out: dk.Generated, out32: dk.Generated, ref_tf32: dict, ref64: di
     """TF32 bound: the engine's error against float64 at most twice what TF32 rounding alone
     costs (the emulated reference's error), plus TOL for float32 summation order; and TF32
     really ran: the output moved from the float32 engine's by over 10x that one's error."""
-    for key in ("x", "states", "rewards"):
+    for key in ("x", "states", "rewards", "actions"):
         err = np.abs(getattr(out, key) - ref64[key]).max()
         rounding = np.abs(ref_tf32[key] - ref64[key]).max()
         assert err <= 2.0 * rounding + TOL, (

@@ -394,10 +394,12 @@ def test_sanity_section_sets_real_only_against_the_datas_level(tmp_path, monkeyp
 
 
 def test_verdict_sets_each_robot_beside_the_paper_and_each_loss_beside_its_idm_check(tmp_path):
-    hurt = "walker2d-medium-replay"  # hurt on every seed, with an IDM check
+    hurt = "walker2d-medium-replay"  # hurt on every seed, with a velocity-based IDM check
     rows = [_row(hurt, "td3bc", s, 60.0 + s, 20.0 + s) for s in range(3)]
+    rows += [_row(hurt, "td3bc", s, 60.0, 90.0, horizon=1) for s in range(2)]  # not the table's
     rows += [_row("halfcheetah-medium", "td3bc", s, 40.0, 40.0 + (-1) ** s) for s in range(2)]
     rows += [_row("hopper-medium", "td3bc", s, 30.0, 29.0) for s in range(2)]  # no IDM check
+    rows += [_row("hopper-medium-replay", "td3bc", s, 30.0, 20.0) for s in range(2)]  # older check
     check = _row(hurt, None, None, 0.0, 0.0, "idm-check")
     check["generate"] = {
         "wm_velocity_r2": 0.909, "wm_velocity_r2_random_action": -2.3,
@@ -411,19 +413,34 @@ def test_verdict_sets_each_robot_beside_the_paper_and_each_loss_beside_its_idm_c
         "heldout_action_r2": 0.85, "sim_r2_true_action": 0.83, "sim_r2_idm_action": 0.85,
         "idm_at_bound_real": 0.204, "recorded_at_bound_heldout": 0.093,
     }  # fmt: skip
+    older = _row("hopper-medium-replay", None, None, 0.0, 0.0, "idm-check")  # no velocity fields
+    older["generate"] = {"idm_sim_r2_generated": 0.6, "wm_sim_r2_step0": 0.5}
+    older["idm"] = {"heldout_action_r2": 0.9, "sim_r2_true_action": 1.0, "sim_r2_idm_action": 0.8}
     store = ResultStore(tmp_path / "r.jsonl")
-    for row in [*rows, check]:
+    for row in [*rows, check, older]:
         store.append(row)
     doc = results_doc.write_report(store.path, tmp_path / "results.md").read_text()
     section = doc[doc.index("Verdict against the paper's direction (scale `cpu`)") :]
-    assert "- walker2d (the paper's largest gains): medium-replay TD3BC -65.6% (hurt on" in section
-    assert "- halfcheetah (the paper's gains are marginal): medium TD3BC +0.0% (no consistent" in (
-        section
+    section = section[: section.index("Closing note")]
+    robots, losses = section.split("Where DAWM hurt on every seed, what the IDM check measured")
+    assert "DWM-TD3BC 46 against TD3+BC 75 on walker2d-medium-replay" in robots
+    # only the table's variant (H = 7): the H = 1 rows would read +50.0% and helped
+    assert (
+        "- walker2d (the summary: largest gains): medium-replay TD3BC -65.6% (DAWM hurt" in robots
     )
-    assert "- hopper (no per-robot claim in the paper): medium TD3BC -3.3% (hurt on" in section
+    assert "+50.0%" not in section
+    assert (
+        "- halfcheetah (the summary: marginal gains): medium TD3BC +0.0% (no consistent" in robots
+    )
+    assert "- hopper (no per-robot claim in the summary): medium TD3BC -3.3% (DAWM hurt" in robots
     assert (
         "- walker2d-medium-replay TD3BC (-65.6%): the IDM check did not flag it (its flag: a drop "
         "over 15%): world model step 0 velocity R² 0.909, action sensitivity 0.87; IDM velocity "
         "R² 11.1% below real; inferred actions at the bound 51.8% / 20.4% / 9.3%"
-    ) in section
-    assert "- hopper-medium TD3BC (-3.3%): no IDM check at this scale yet." in section
+    ) in losses
+    assert "- hopper-medium TD3BC (-3.3%): no IDM check at this scale yet." in losses
+    assert (  # the all-dimension check: (0.8 - 0.6) / 0.8 = 25% drop, over the flag
+        "- hopper-medium-replay TD3BC (-33.3%): the IDM check flagged it: IDM-labelled steps' "
+        "simulator R² 25.0% below real + IDM."
+    ) in losses
+    assert "halfcheetah-medium TD3BC (" not in losses  # mixed, not a loss

@@ -143,7 +143,9 @@ def _check_resume(cls, config, device, buffers, tmp_path) -> None:
 def test_chunked_loop_resumes_after_an_interrupt(case, point_mass_data, tmp_path, monkeypatch):
     monkeypatch.setattr(agent_module, "UpdateGraph", EagerChunks)
     monkeypatch.setattr(agent_module, "graph_supported", lambda device: True)
+    EagerChunks.runs = 0
     _check_resume(*CASES[case], "cpu", _buffers(point_mass_data, "cpu"), tmp_path)
+    assert EagerChunks.runs > 0  # the captured runs really went through chunks
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -101,6 +101,12 @@ class Doc:
     def entries(self, experiment: str, scale: str) -> dict[tuple, Entry]:
         return group([r for r in self.of(experiment) if r["scale"] == scale])
 
+    def main_entries(self, scale: str) -> dict[tuple, Entry]:
+        """The main table's entries: the scale's own variant (H, ratio, plain env) per task
+        and algorithm, keyed (task, algo, ...)."""
+        planned = {variant(c) for c in plan("main", scale)}
+        return {k: e for k, e in self.entries("main", scale).items() if k in planned}
+
     @staticmethod
     def gpu(entry: Entry) -> str:
         return " †" if any(on_gpu(r) for r in entry.rows) else ""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dawm_pipeline.experiments import paper, plots
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc, published_score
-from dawm_pipeline.experiments.plan import ALGOS, PAPER_TASKS, TASKS, plan
-from dawm_pipeline.experiments.summary import variant
+from dawm_pipeline.experiments.plan import ALGOS, PAPER_TASKS, TASKS
 from dawm_pipeline.verdict import RULE
 
 
@@ -15,8 +14,7 @@ def main(doc: Doc) -> None:
         return
     doc.heading("Main table: real only vs real + DAWM")
     for scale in scales:
-        entries = doc.entries("main", scale)
-        planned = {variant(c) for c in plan("main", scale)}
+        entries = doc.main_entries(scale)
         doc.add(f"Scale `{scale}`. Normalized score, mean ± std over seeds (n per entry);")
         doc.add("Δ = relative change of the mean, and on how many seeds DAWM beat real only.")
         doc.add(
@@ -33,8 +31,7 @@ def main(doc: Doc) -> None:
         for task in TASKS:
             row = [task]
             for algo in ALGOS:
-                key = next((v for v in planned if v[:2] == (task, algo)), None)
-                entry = entries.get(key) if key else None
+                entry = next((e for k, e in entries.items() if k[:2] == (task, algo)), None)
                 if entry is None:
                     row += [doc.reason(task), "", "", "0"]
                     continue
