@@ -28,17 +28,17 @@ def direction(doc: Doc) -> None:
             paper.PER_TASK["walker2d-medium-replay"][m][0] for m in ("DWM-TD3BC", "TD3+BC")
         )
         doc.add(
-            "Issue #19 summarizes the paper (DAWM, arXiv 2509.19538; " + "; ".join(
-                paper.DAWM_CLAIMS
-            ) + ") as gains large on walker2d and marginal on halfcheetah. Those gains are "
-            "over other world models' synthetic data, on D4RL; this table sets real + DAWM "
-            "against real data alone, on our own datasets. A gain over DWM is compatible with "
-            "a loss against real data (DWM's own table, D4RL: DWM-TD3BC "
+            "Published claims: " + "; ".join(paper.DAWM_CLAIMS) + ". Issue #19 reads the "
+            "paper's per-task results as gains large on walker2d and marginal on halfcheetah "
+            "(the offline copy of the paper has no per-task table to check that against). "
+            "Those gains are over other world models' synthetic data, on D4RL; this table sets "
+            "real + DAWM against real data alone, on our own datasets. A gain over DWM is "
+            "compatible with a loss against real data (DWM's own table, D4RL: DWM-TD3BC "
             f"{100 * dwm:.0f} against TD3+BC {100 * real:.0f} on walker2d-medium-replay), so "
-            "the entries below stand beside the summary; they do not test it. Per robot: each "
+            "the entries below stand beside that summary; they do not test it. Per robot: each "
             "measured entry's change of the mean and its verdict.",
             "",
-        )  # fmt: skip
+        )
         by_robot: dict[str, list[tuple[str, Entry]]] = {}
         for key, entry in sorted(entries.items()):
             by_robot.setdefault(key[0].split("-")[0], []).append((key[0], entry))
