@@ -15,6 +15,17 @@ from dawm_pipeline.tasks import resolve
 
 SANITY_TASKS = ("halfcheetah-medium", "hopper-medium", "walker2d-medium")
 """D4RL's medium datasets: one behaviour policy, whose level BC reaches."""
+PUBLISHED_T90 = {
+    ("halfcheetah-medium", "td3bc"): 31_000,
+    ("hopper-medium", "td3bc"): 349_000,
+    ("walker2d-medium", "td3bc"): 207_000,
+    ("halfcheetah-medium", "iql"): 77_000,
+    ("hopper-medium", "iql"): 26_000,
+    ("walker2d-medium", "iql"): 178_000,
+}
+"""Updates until the published seed-mean curve first reaches 90% of its final score (d3rlpy
+benchmark logs on D4RL v0, 10 seeds; ../shared/REFERENCES.md): an agent trained for fewer
+updates may still be below its final level, so a miss there is the budget's before DAWM's."""
 
 
 def data_level(task: str) -> tuple[float, str] | None:
@@ -43,6 +54,8 @@ def sanity(doc: Doc) -> None:
             real = [r["scores"]["real"] for r in mine]
             mean = sum(real) / len(real)
             reached = sum(s >= level[0] for s in real)
+            t90 = PUBLISHED_T90.get((task, algo))
+            updates = mine[0].get("settings", {}).get("agent_steps")
             body.append(
                 [
                     task,
@@ -50,7 +63,8 @@ def sanity(doc: Doc) -> None:
                     f"{level[0]:.1f}",
                     f"{mean:.1f}",
                     f"{reached}/{len(real)}",
-                    "yes" if mean >= level[0] else "**no**",
+                    "yes" if mean >= level[0] else "**no**" + _budget_note(t90, updates),
+                    f"{t90 // 1000}k" if t90 else "",
                 ]
             )
         if not body:
@@ -64,5 +78,27 @@ def sanity(doc: Doc) -> None:
             "",
         )
         doc.table(
-            ["task", "agent", "data", "real only (mean)", "seeds at or above", "reached"], body
+            [
+                "task",
+                "agent",
+                "data",
+                "real only (mean)",
+                "seeds at or above",
+                "reached",
+                "published t90",
+            ],
+            body,
         )
+        doc.add(
+            "Published t90: updates until the published learning curve (d3rlpy's benchmark "
+            "logs, D4RL v0) first reaches 90% of its final score; below the bench's budget a "
+            "miss is expected of the budget, not of the agent.",
+            "",
+        )
+
+
+def _budget_note(t90: int | None, updates: int | None) -> str:
+    """Why a miss may be the budget's: the published curve reaches 90% only later."""
+    if t90 and updates and t90 > updates:
+        return f" (trained {updates // 1000}k, published t90 {t90 // 1000}k)"
+    return ""
