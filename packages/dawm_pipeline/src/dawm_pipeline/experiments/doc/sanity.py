@@ -91,8 +91,8 @@ def sanity(doc: Doc) -> None:
         )
         doc.add(
             "Published t90: updates until the published learning curve (d3rlpy's benchmark "
-            "logs, D4RL v0) first reaches 90% of its final score; below the bench's budget a "
-            "miss is expected of the budget, not of the agent.",
+            "logs, D4RL v0) first reaches 90% of its final score; where it exceeds the updates trained, a "
+            "miss may be the budget's rather than the agent's.",
             "",
         )
 
