@@ -17,11 +17,13 @@ import torch
 from offline_agents import (
     IQL,
     TD3BC,
+    EvalResult,
     IQLConfig,
     ReplayBuffer,
     TD3BCConfig,
     Transitions,
     evaluate,
+    evaluate_members,
 )
 from point_mass import PointMass, random_policy_data
 
@@ -212,6 +214,9 @@ def test_bad_batch_inputs_give_one_line_errors(buffers, point_mass_data, tmp_pat
         batch.train(buffers, 5, eval_fn=[lambda a: None], progress=False)
     _one_line(err, "got 1 eval_fns for 3 member(s)")
     with pytest.raises(ValueError) as err:
+        batch.train(buffers, 5, eval_fn=lambda a: None, eval_members=lambda a: [], progress=False)
+    _one_line(err, "takes eval_fn or eval_members, not both")
+    with pytest.raises(ValueError) as err:
         batch.save(tmp_path / "agent")
     _one_line(err, "directories as a sequence of 3")
     with pytest.raises(IndexError, match="member 3 of a batch of 3"):
@@ -222,3 +227,32 @@ def test_bad_batch_inputs_give_one_line_errors(buffers, point_mass_data, tmp_pat
     with pytest.raises(ValueError) as err:
         batch.train(buffers, 4, checkpoint_dir=tmp_path, progress=False)
     _one_line(err, "different seeds (None vs [0, 7, 3])", "resume=False")
+
+
+@pytest.mark.parametrize("case", ["td3bc", "iql"])
+def test_evaluating_members_together_matches_one_by_one(case, buffers, tmp_path):
+    """eval_members (one batched forward per env step) gives each member the curve that
+    eval_fn on member(m) gives, and a wrong number of results is refused."""
+    cls, config = CASES[case]
+    seeds = [100, 200, 300]
+
+    def curve(**evaluation) -> list[float]:
+        batch = cls.batched(1, 1, 1.0, _configs(config))
+        rows = batch.train(buffers, 60, eval_every=30, log_every=30, progress=False, **evaluation)
+        return [r["eval_return_mean"] for r in rows]
+
+    one_by_one = curve(
+        eval_fn=[
+            (lambda agent, seed=seed: evaluate(agent.act, PointMass, episodes=4, seed=seed))
+            for seed in seeds
+        ]
+    )
+    together = curve(
+        eval_members=lambda agent: evaluate_members(agent.act, PointMass, seeds, episodes=4)
+    )
+    assert len(together) == 6  # 2 evaluations x 3 members
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-5)
+    batch = cls.batched(1, 1, 1.0, _configs(config))
+    with pytest.raises(ValueError, match="returned 2 results for 3 member"):
+        batch.train(buffers, 30, eval_every=30, progress=False,
+                    eval_members=lambda agent: [EvalResult(np.zeros(1), np.ones(1))] * 2)  # fmt: skip

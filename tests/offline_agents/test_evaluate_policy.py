@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 import pytest
-from offline_agents import evaluate, normalized_score
+from offline_agents import evaluate, evaluate_members, normalized_score
 from point_mass import HORIZON, SPEED, PointMass
 
 
@@ -56,3 +56,42 @@ def test_package_imports_without_gymnasium():
     code = "import sys; sys.modules['gymnasium'] = None; import offline_agents; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+class Runaway(PointMass):
+    """The point mass, ended (terminated) once |x| passes 1.9: episodes of varied length."""
+
+    def step(self, action):
+        obs, reward, _, truncated, info = super().step(action)
+        return obs, reward, bool(abs(self.x) > 1.9), truncated, info
+
+
+def _push(gain: float):
+    """A deterministic policy: push away from 0 with this gain (saturating)."""
+    return lambda obs: np.clip(gain * np.sign(obs) * (np.abs(obs) + 0.1), -1.0, 1.0)
+
+
+def test_members_evaluated_together_equal_each_evaluated_alone():
+    gains, seeds = (0.2, 1.0, 0.05), [3, 17, 40]
+    policies = [_push(g) for g in gains]
+
+    def act(obs):  # a batched agent's act: [N, B, obs_dim] -> [N, B, act_dim]
+        assert obs.shape == (3, 3, 1)  # every member's every slot, ended ones included
+        return np.stack([p(o) for p, o in zip(policies, obs, strict=True)])
+
+    together = evaluate_members(act, Runaway, seeds, episodes=7, num_envs=3, ref_min=-40.0,
+                                ref_max=0.0)  # fmt: skip
+    for m, result in enumerate(together):
+        alone = evaluate(policies[m], Runaway, 7, seeds[m], num_envs=3, ref_min=-40.0, ref_max=0.0)
+        np.testing.assert_array_equal(result.returns, alone.returns)
+        np.testing.assert_array_equal(result.lengths, alone.lengths)
+        np.testing.assert_array_equal(result.normalized, alone.normalized)
+    lengths = np.concatenate([r.lengths for r in together])
+    assert lengths.min() < HORIZON and lengths.max() == HORIZON  # some ended early, some not
+
+
+def test_evaluate_members_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="one seed per member"):
+        evaluate_members(stay, PointMass, [], episodes=2)
+    with pytest.raises(ValueError, match="episodes and num_envs must be positive"):
+        evaluate_members(stay, PointMass, [0], episodes=0)

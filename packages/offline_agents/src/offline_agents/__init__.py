@@ -9,11 +9,11 @@ agents = TD3BC.batched(obs_dim, act_dim, 1.0, [config_seed0, config_seed1])  # o
 agents.train([buffer_real, buffer_mixed], steps=100_000); agents.member(1).save("agent1")
 """
 
-__version__ = "0.1.1"
+__version__ = "0.2.0"
 
 from .agent import OfflineAgent
 from .buffer import Batch, ReplayBuffer, Transitions
-from .evaluation import EvalResult, evaluate, normalized_score
+from .evaluation import EvalResult, evaluate, evaluate_members, normalized_score
 from .iql import IQL, IQLConfig, locomotion_reward_scale
 from .td3bc import TD3BC, TD3BCConfig
 
@@ -29,6 +29,7 @@ __all__ = [
     "Transitions",
     "__version__",
     "evaluate",
+    "evaluate_members",
     "locomotion_reward_scale",
     "normalized_score",
 ]

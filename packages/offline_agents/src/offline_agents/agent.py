@@ -269,6 +269,7 @@ class OfflineAgent:
         steps: int,
         *,
         eval_fn: EvalFn | Sequence[EvalFn] | None = None,
+        eval_members: Callable[[Self], Sequence[EvalResult]] | None = None,
         eval_every: int = 5000,
         log_every: int = 1000,
         checkpoint_dir: str | Path | None = None,
@@ -289,6 +290,9 @@ class OfflineAgent:
         member (or one shared by all), and ``log_csv`` as N paths: member k samples its own
         batches from its buffer with its own generator, ``eval_fn`` gets ``member(k)``, the
         checkpoint holds the whole batch, and the rows returned carry ``member``.
+        ``eval_members(agent)``, instead of ``eval_fn``, evaluates every member in one call and
+        returns one result per member (``evaluation.evaluate_members``: one batched forward
+        per environment step instead of one per member).
         ``on_log(row)`` receives each row as it is written (e.g. for TensorBoard).
         ``cuda_graph`` (CUDA only) replays chunks of ``graph_period`` updates as one captured
         graph between evaluations, logs and checkpoints (``graphed.UpdateGraph``).
@@ -303,7 +307,12 @@ class OfflineAgent:
                 )
             if buf.device != self.device:
                 raise ValueError(f"{which} is on {buf.device} but the agent on {self.device}")
+        if eval_fn is not None and eval_members is not None:
+            raise ValueError(
+                f"{type(self).__name__}.train takes eval_fn or eval_members, not both: drop one"
+            )
         eval_fns = self._one_per_member(eval_fn, "eval_fns", "train", shared=True)
+        evaluating = eval_fn is not None or eval_members is not None
         csvs = self._one_per_member(log_csv, "log_csv paths", "train", shared=log_csv is None)
         given = {
             "steps": steps,
@@ -361,11 +370,7 @@ class OfflineAgent:
         graph = None
         if cuda_graph:
             graph = UpdateGraph(chunk, self.generators, self._before_chunk, self.device)
-        stops = (
-            [log_every]
-            + [checkpoint_every] * (ckpt is not None)
-            + [eval_every] * (eval_fn is not None)
-        )
+        stops = [log_every] + [checkpoint_every] * (ckpt is not None) + [eval_every] * evaluating
         self._graphed = cuda_graph
         try:
             while self.step < steps:
@@ -379,9 +384,7 @@ class OfflineAgent:
                     one_update()
                     self.step += 1
                     bar.update()
-                do_eval = eval_fn is not None and (
-                    self.step % eval_every == 0 or self.step == steps
-                )
+                do_eval = evaluating and (self.step % eval_every == 0 or self.step == steps)
                 if do_eval or self.step % log_every == 0 or self.step == steps:
                     if graph is not None and self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)  # replays run ahead of the host
@@ -389,10 +392,7 @@ class OfflineAgent:
                     self._elapsed += now - t0
                     logged = self._log_rows((self.step - s0) / max(now - t0, 1e-9))
                     if do_eval:
-                        results = [
-                            fn(self if self.members == 1 else self.member(m))
-                            for m, fn in enumerate(eval_fns)
-                        ]
+                        results = self._evaluate(eval_fns, eval_members)
                         for row, result in zip(logged, results, strict=True):
                             row.update(result.summary())
                         bar.set_postfix(ret=f"{np.mean([r.mean for r in results]):.1f}")
@@ -412,6 +412,24 @@ class OfflineAgent:
             self._graphed = False
         bar.close()
         return rows
+
+    def _evaluate(
+        self,
+        eval_fns: list[EvalFn | None],
+        eval_members: Callable[[Self], Sequence[EvalResult]] | None,
+    ) -> list[EvalResult]:
+        """One result per member, from ``eval_members`` (all at once) or each ``eval_fn``."""
+        if eval_members is None:
+            return [
+                fn(self if self.members == 1 else self.member(m)) for m, fn in enumerate(eval_fns)
+            ]
+        results = list(eval_members(self))
+        if len(results) != self.members:
+            raise ValueError(
+                f"eval_members returned {len(results)} results for {self.members} member(s); "
+                "return one per member"
+            )
+        return results
 
     def _log_rows(self, updates_per_s: float) -> list[dict[str, float]]:
         """One curve row per member: its loss means since the last row."""

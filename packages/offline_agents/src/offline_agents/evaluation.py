@@ -6,7 +6,7 @@ imports without the ``eval`` extra.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,64 @@ def normalized_score(returns: np.ndarray, ref_min: float, ref_max: float) -> np.
     return 100.0 * (np.asarray(returns, dtype=np.float64) - ref_min) / (ref_max - ref_min)
 
 
+class _Episodes:
+    """One policy's ``episodes`` episodes in up to ``num_envs`` envs stepped side by side: env
+    slot i runs whole episodes, episode j reset with ``seed + j``; a slot whose last episode
+    ended goes idle."""
+
+    def __init__(self, env_fn: Callable[[], Any], episodes: int, seed: int, num_envs: int):
+        self.episodes, self.seed = episodes, seed
+        self.envs = [env_fn() for _ in range(min(num_envs, episodes))]
+        self.returns = np.zeros(episodes)
+        self.lengths = np.zeros(episodes, dtype=np.int64)
+        self.next_episode = 0
+        self.slot_episode: list[int] = []
+        self.obs: list[np.ndarray] = []
+        for env in self.envs:
+            self.obs.append(self._reset(env))
+            self.slot_episode.append(self.next_episode - 1)
+        self.active = list(range(len(self.envs)))
+
+    def _reset(self, env: Any) -> np.ndarray:
+        o, _ = env.reset(seed=self.seed + self.next_episode)
+        self.next_episode += 1
+        return np.asarray(o)
+
+    def step(self, actions: np.ndarray) -> None:
+        """Step every active slot with its row of ``actions`` (one row per active slot)."""
+        still = []
+        for row, i in enumerate(self.active):
+            o, r, terminated, truncated, _ = self.envs[i].step(actions[row])
+            ep = self.slot_episode[i]
+            self.returns[ep] += float(r)
+            self.lengths[ep] += 1
+            if terminated or truncated:
+                if self.next_episode == self.episodes:
+                    continue
+                self.slot_episode[i] = self.next_episode
+                o = self._reset(self.envs[i])
+            self.obs[i] = np.asarray(o)
+            still.append(i)
+        self.active = still
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+    def result(self, ref_min: float | None, ref_max: float | None) -> EvalResult:
+        normalized = None
+        if ref_min is not None and ref_max is not None:
+            normalized = normalized_score(self.returns, ref_min, ref_max)
+        return EvalResult(returns=self.returns, lengths=self.lengths, normalized=normalized)
+
+
+def _check(episodes: int, num_envs: int, ref_min: float | None, ref_max: float | None) -> None:
+    if episodes <= 0 or num_envs <= 0:
+        raise ValueError(f"episodes and num_envs must be positive, got {episodes}, {num_envs}")
+    if (ref_min is None) != (ref_max is None):
+        raise ValueError("give both ref_min and ref_max, or neither")
+
+
 def evaluate(
     policy: Callable[[np.ndarray], np.ndarray],
     env_fn: Callable[[], Any],
@@ -73,44 +131,47 @@ def evaluate(
     and expert returns) for normalized scores. An agent's ``act`` applies its own state
     normalization, so pass ``agent.act`` as is.
     """
-    if episodes <= 0 or num_envs <= 0:
-        raise ValueError(f"episodes and num_envs must be positive, got {episodes}, {num_envs}")
-    if (ref_min is None) != (ref_max is None):
-        raise ValueError("give both ref_min and ref_max, or neither")
-    envs = [env_fn() for _ in range(min(num_envs, episodes))]
-    returns = np.zeros(episodes)
-    lengths = np.zeros(episodes, dtype=np.int64)
-    next_episode = 0
-    slot_episode: list[int] = []
-    obs: list[np.ndarray] = []
-    for env in envs:
-        o, _ = env.reset(seed=seed + next_episode)
-        slot_episode.append(next_episode)
-        obs.append(np.asarray(o))
-        next_episode += 1
-    active = list(range(len(envs)))
+    _check(episodes, num_envs, ref_min, ref_max)
+    run = _Episodes(env_fn, episodes, seed, num_envs)
     try:
-        while active:
-            actions = np.asarray(policy(np.stack([obs[i] for i in active])))
-            still = []
-            for row, i in enumerate(active):
-                o, r, terminated, truncated, _ = envs[i].step(actions[row])
-                ep = slot_episode[i]
-                returns[ep] += float(r)
-                lengths[ep] += 1
-                if terminated or truncated:
-                    if next_episode == episodes:
-                        continue
-                    o, _ = envs[i].reset(seed=seed + next_episode)
-                    slot_episode[i] = next_episode
-                    next_episode += 1
-                obs[i] = np.asarray(o)
-                still.append(i)
-            active = still
+        while run.active:
+            run.step(np.asarray(policy(np.stack([run.obs[i] for i in run.active]))))
     finally:
-        for env in envs:
-            env.close()
-    normalized = None
-    if ref_min is not None and ref_max is not None:
-        normalized = normalized_score(returns, ref_min, ref_max)
-    return EvalResult(returns=returns, lengths=lengths, normalized=normalized)
+        run.close()
+    return run.result(ref_min, ref_max)
+
+
+def evaluate_members(
+    act: Callable[[np.ndarray], np.ndarray],
+    env_fn: Callable[[], Any],
+    seeds: Sequence[int],
+    episodes: int = 10,
+    *,
+    ref_min: float | None = None,
+    ref_max: float | None = None,
+    num_envs: int = 10,
+) -> list[EvalResult]:
+    """`evaluate` for the N members of a batched agent at once, one result per member.
+
+    Member m runs its episodes as ``evaluate(member(m).act, env_fn, episodes, seeds[m])``
+    would, in envs of its own, but one ``act`` call per step answers every member: a batched
+    agent's ``act`` maps [N, num_envs, obs_dim] to [N, num_envs, act_dim]. Slots whose
+    episodes are over pass their last observation along and their actions are dropped, so
+    each member's actions are those of its own network on its own observations.
+    """
+    _check(episodes, num_envs, ref_min, ref_max)
+    if not seeds:
+        raise ValueError("seeds must hold one seed per member, got none")
+    runs: list[_Episodes] = []
+    try:
+        for seed in seeds:
+            runs.append(_Episodes(env_fn, episodes, seed, num_envs))
+        while any(run.active for run in runs):
+            actions = np.asarray(act(np.stack([np.stack(run.obs) for run in runs])))
+            for run, member_actions in zip(runs, actions, strict=True):
+                if run.active:
+                    run.step(member_actions[run.active])
+    finally:
+        for run in runs:
+            run.close()
+    return [run.result(ref_min, ref_max) for run in runs]

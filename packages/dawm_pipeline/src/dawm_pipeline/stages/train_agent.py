@@ -93,6 +93,26 @@ def evaluate_agent(agent, info: DatasetInfo, episodes: int, seed: int):
     )
 
 
+def evaluate_batch(agent, info: DatasetInfo, episodes: int, seeds: list[int]):
+    """Every member of a batched agent at once, member m as `evaluate_agent` with seeds[m]
+    would (one batched forward per environment step instead of one per member)."""
+    from offline_agents import evaluate_members
+
+    return evaluate_members(
+        agent.act,
+        lambda: gym.make(info.env_id),
+        seeds,
+        episodes,
+        ref_min=info.ref_min_score,
+        ref_max=info.ref_max_score,
+    )
+
+
+def curve_seed(seed: int) -> int:
+    """The learning curve's evaluation seed of an agent seed (apart from the final one's)."""
+    return 10_000 + 1000 * seed
+
+
 def _transitions(arrays: dict[str, np.ndarray] | OfflineDataset):
     """offline_agents' plain-array boundary type, from a dataset or generated arrays."""
     from offline_agents import Transitions
@@ -176,9 +196,13 @@ def _train(ctx, out: Path, algo: str, members, data, buffer_for, checkpoint_dir:
     else:
         agent = cls.batched(*shape, configs, cfg.device)
 
-    def eval_fn(seed: int):
-        curve_seed = 10_000 + 1000 * seed
-        return lambda a: evaluate_agent(a, data.info, cfg.agent.eval_episodes, curve_seed)
+    episodes = cfg.agent.eval_episodes
+    if len(members) == 1:
+        seed = curve_seed(members[0][0])
+        evaluation = {"eval_fn": [lambda a: evaluate_agent(a, data.info, episodes, seed)]}
+    else:
+        seeds = [curve_seed(seed) for seed, _ in members]
+        evaluation = {"eval_members": lambda a: evaluate_batch(a, data.info, episodes, seeds)}
 
     logs = [ScalarLog(ctx, f"train-agent/{name}") for name in names]
 
@@ -191,7 +215,7 @@ def _train(ctx, out: Path, algo: str, members, data, buffer_for, checkpoint_dir:
         agent.train(
             buffers,  # lists of one per member (a single agent takes lists of one)
             cfg.agent.steps,
-            eval_fn=[eval_fn(seed) for seed, _ in members],
+            **evaluation,
             eval_every=cfg.agent.eval_every,
             log_every=cfg.agent.eval_every,
             checkpoint_dir=checkpoint_dir,
