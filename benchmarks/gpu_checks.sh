@@ -77,6 +77,7 @@ if [[ " $STEPS " == *" bench_cell "* ]]; then  # opt-in: issue #19 cells on the 
                 step "bench_cell_${task}_$algo" "${BENCH_SECONDS:-400}" python3 -m \
                     dawm_pipeline.experiments main --scale bench --tasks "$task" --algos "$algo" \
                     --device cuda --cuda-graph --batch-seeds --sampler "$sampler" \
+                    --eval-workers "${BENCH_EVAL_WORKERS:-4}" \
                     --threads "${BENCH_THREADS:-6}" --out "/tmp/bench_gpu_$algo" \
                     --results "$WORK/bench_gpu_${task}_$algo.jsonl" --no-doc
             ) &

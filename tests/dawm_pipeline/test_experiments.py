@@ -164,6 +164,17 @@ def test_batched_seeds_give_one_row_per_seed_and_resume(tmp_path, hopper_file):
     assert [r["seed"] for r in ResultStore(sweep.results).rows()] == [0, 1, 2]
 
 
+def test_evaluation_workers_give_batched_cells_the_same_curves(tmp_path, hopper_file):
+    kw = dict(tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
+    curves = []
+    for workers in (1, 2):
+        sweep = dataclasses.replace(_sweep(tmp_path / str(workers), hopper_file), batch_seeds=True)
+        sweep.overrides["eval_workers"] = workers
+        run_experiment("main", sweep, **kw)
+        curves.append([r["curves"] for r in ResultStore(sweep.results).rows()])
+    assert curves[0] == curves[1] and curves[0][0]["real"]
+
+
 def test_stochastic_experiment_collects_and_scores_in_the_stochastic_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     monkeypatch.setattr(bundled, "BUNDLE_DIR", make_bundle(tmp_path, False, transitions=400))

@@ -357,6 +357,15 @@ def test_cuda_graph_keeps_every_hash_and_bf16_moves_the_world_model_and_after():
         assert same == (stage in ("data", "train-idm"))  # bf16 reaches what reads the model
 
 
+def test_eval_workers_keep_every_hash_and_bad_counts_are_refused():
+    plain, workers = preset("tiny"), preset("tiny")
+    workers.eval_workers = 4  # how fast, not what
+    for stage in ("data", "train-wm", "train-idm", "generate", "train-agent", "evaluate"):
+        assert config_hash(stage_inputs(plain, stage)) == config_hash(stage_inputs(workers, stage))
+    with pytest.raises(ValueError, match="eval-workers"):
+        parse(["--eval-workers", "0"])
+
+
 def test_cuda_graph_off_cuda_is_refused():
     cfg = preset("tiny")
     cfg.cuda_graph = True

@@ -90,8 +90,40 @@ def test_members_evaluated_together_equal_each_evaluated_alone():
     assert lengths.min() < HORIZON and lengths.max() == HORIZON  # some ended early, some not
 
 
+class Breaks(Runaway):
+    """Fails on its 5th step, inside whichever process steps it."""
+
+    def step(self, action):
+        if self.t == 4:
+            raise RuntimeError("simulator exploded")
+        return super().step(action)
+
+
+@pytest.mark.parametrize("workers", [2, 3, 5])
+def test_worker_processes_step_the_same_episodes(workers):
+    gains, seeds = (0.2, 1.0, 0.05), [3, 17, 40]
+    policies = [_push(g) for g in gains]
+
+    def act(obs):
+        return np.stack([p(o) for p, o in zip(policies, obs, strict=True)])
+
+    here = evaluate_members(act, Runaway, seeds, episodes=7, num_envs=3)
+    there = evaluate_members(act, Runaway, seeds, episodes=7, num_envs=3, workers=workers)
+    for a, b in zip(here, there, strict=True):
+        np.testing.assert_array_equal(a.returns, b.returns)
+        np.testing.assert_array_equal(a.lengths, b.lengths)
+    assert min(r.lengths.min() for r in there) < HORIZON  # slots went idle at different times
+
+
+def test_a_failing_worker_raises_its_error_here():
+    with pytest.raises(RuntimeError, match=r"evaluation worker failed(.|\n)*simulator exploded"):
+        evaluate_members(lambda obs: np.zeros_like(obs), Breaks, [0, 1], episodes=2, workers=2)
+
+
 def test_evaluate_members_refuses_bad_arguments():
     with pytest.raises(ValueError, match="one seed per member"):
         evaluate_members(stay, PointMass, [], episodes=2)
     with pytest.raises(ValueError, match="episodes and num_envs must be positive"):
         evaluate_members(stay, PointMass, [0], episodes=0)
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        evaluate_members(stay, PointMass, [0], workers=0)

@@ -226,6 +226,9 @@ class PipelineConfig:
     """Capture the world model's training step and the agents' updates as CUDA graphs and
     replay them (--device cuda only): the same updates to float rounding, without Python
     and kernel-launch overhead (docs/performance.md)."""
+    eval_workers: int = 1
+    """Processes stepping the learning-curve evaluation's environments of seed-batched agents
+    (--agent.batched): the same episodes, for machines with cores to spare (a GPU host)."""
     log: LogFormat = "none"
     """Training curves as they happen: tensorboard writes event files under
     <out>/<env>/<run>/tensorboard/ (needs the tensorboard extra); none: tqdm lines only."""

@@ -48,6 +48,7 @@ RANGES: dict[str, Range] = {
     "data_scale": Range(lambda v: 0 < v <= 1, "in (0, 1]"),
     "gamma": Range(lambda v: 0 < v <= 1, "in (0, 1]"),
     "threads": at_least(1),
+    "eval_workers": at_least(1),
     "model_seed": at_least(0),
     "wm.dim": at_least(8),
     "wm.diffusion_steps": at_least(1),

@@ -35,8 +35,8 @@ STAGES = tuple(DEPENDS)
 
 
 def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
-    """The settings a stage's output depends on (not paths, threads, device, sampler or
-    cuda_graph: those change how fast, not what)."""
+    """The settings a stage's output depends on (not paths, threads, device, sampler,
+    cuda_graph or eval_workers: those change how fast, not what)."""
     agent = dataclasses.asdict(cfg.agent)
     final_eval = agent.pop("final_eval_episodes")
     if not agent["batched"]:  # batching arrived later: unbatched runs keep their old hashes

@@ -6,6 +6,8 @@ imports without the ``eval`` extra.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,10 +102,100 @@ class _Episodes:
             env.close()
 
     def result(self, ref_min: float | None, ref_max: float | None) -> EvalResult:
-        normalized = None
-        if ref_min is not None and ref_max is not None:
-            normalized = normalized_score(self.returns, ref_min, ref_max)
-        return EvalResult(returns=self.returns, lengths=self.lengths, normalized=normalized)
+        return _result(self.returns, self.lengths, ref_min, ref_max)
+
+
+def _result(
+    returns: np.ndarray, lengths: np.ndarray, ref_min: float | None, ref_max: float | None
+) -> EvalResult:
+    normalized = None
+    if ref_min is not None and ref_max is not None:
+        normalized = normalized_score(returns, ref_min, ref_max)
+    return EvalResult(returns=returns, lengths=lengths, normalized=normalized)
+
+
+class _Members:
+    """Some members' episode runs, stepped in this process."""
+
+    def __init__(self, env_fn: Callable[[], Any], seeds: Sequence[int], episodes: int,
+                 num_envs: int) -> None:  # fmt: skip
+        self.runs: list[_Episodes] = []
+        try:
+            for seed in seeds:
+                self.runs.append(_Episodes(env_fn, episodes, seed, num_envs))
+        except BaseException:
+            self.close()
+            raise
+
+    def state(self) -> tuple[np.ndarray, list[list[int]]]:
+        """Every slot's observation [members, slots, obs_dim] and each member's active slots."""
+        return np.stack([np.stack(r.obs) for r in self.runs]), [list(r.active) for r in self.runs]
+
+    def step(self, actions: np.ndarray) -> None:
+        for run, member_actions in zip(self.runs, actions, strict=True):
+            if run.active:
+                run.step(member_actions[run.active])
+
+    def outcome(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(r.returns, r.lengths) for r in self.runs]
+
+    def close(self) -> None:
+        for run in self.runs:
+            run.close()
+
+
+def _serve(conn: Any, env_fn: Callable[[], Any], seeds: Sequence[int], episodes: int,
+           num_envs: int) -> None:  # fmt: skip
+    """A worker process: steps its members' envs on the actions it is sent."""
+    members = None
+    try:
+        members = _Members(env_fn, seeds, episodes, num_envs)
+        conn.send(("state", members.state()))
+        while True:
+            what, actions = conn.recv()
+            if what != "step":
+                conn.send(("outcome", members.outcome()))
+                return
+            members.step(actions)
+            conn.send(("state", members.state()))
+    except Exception:  # the parent re-raises it with this traceback
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        if members is not None:
+            members.close()
+        conn.close()
+
+
+class _Worker:
+    """The parent's end of a `_serve` process: the same calls as `_Members`, split into a send
+    and a receive so that every worker steps its envs at the same time."""
+
+    def __init__(self, ctx: Any, env_fn: Callable[[], Any], seeds: Sequence[int], episodes: int,
+                 num_envs: int) -> None:  # fmt: skip
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_serve, args=(child, env_fn, list(seeds), episodes, num_envs), daemon=True
+        )
+        self.proc.start()
+        child.close()
+
+    def receive(self) -> Any:
+        try:
+            what, payload = self.conn.recv()
+        except EOFError:
+            raise RuntimeError(
+                f"an evaluation worker (pid {self.proc.pid}) died without a word"
+            ) from None
+        if what == "error":
+            raise RuntimeError(f"an evaluation worker failed:\n{payload}")
+        return payload
+
+    def close(self) -> None:
+        self.conn.close()
+        self.proc.join(timeout=10)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join()
 
 
 def _check(episodes: int, num_envs: int, ref_min: float | None, ref_max: float | None) -> None:
@@ -150,6 +242,7 @@ def evaluate_members(
     ref_min: float | None = None,
     ref_max: float | None = None,
     num_envs: int = 10,
+    workers: int = 1,
 ) -> list[EvalResult]:
     """`evaluate` for the N members of a batched agent at once, one result per member.
 
@@ -158,20 +251,57 @@ def evaluate_members(
     agent's ``act`` maps [N, num_envs, obs_dim] to [N, num_envs, act_dim]. Slots whose
     episodes are over pass their last observation along and their actions are dropped, so
     each member's actions are those of its own network on its own observations.
+
+    ``workers`` > 1 steps the envs in that many forked processes (at most one per member,
+    Linux's fork start method; ``env_fn`` runs in them), side by side while ``act`` stays
+    here: the same episodes, for machines with cores to spare.
     """
     _check(episodes, num_envs, ref_min, ref_max)
     if not seeds:
         raise ValueError("seeds must hold one seed per member, got none")
-    runs: list[_Episodes] = []
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and "fork" not in mp.get_all_start_methods():
+        raise ValueError("workers > 1 needs the fork start method (Linux): pass workers=1")
+    if workers == 1:
+        return _run_here(act, env_fn, seeds, episodes, num_envs, ref_min, ref_max)
+    groups = np.array_split(np.arange(len(seeds)), min(workers, len(seeds)))
+    ctx = mp.get_context("fork")
+    procs: list[_Worker] = []
     try:
-        for seed in seeds:
-            runs.append(_Episodes(env_fn, episodes, seed, num_envs))
-        while any(run.active for run in runs):
-            actions = np.asarray(act(np.stack([np.stack(run.obs) for run in runs])))
-            for run, member_actions in zip(runs, actions, strict=True):
-                if run.active:
-                    run.step(member_actions[run.active])
+        for group in groups:
+            procs.append(_Worker(ctx, env_fn, [seeds[i] for i in group], episodes, num_envs))
+        states = [p.receive() for p in procs]
+        while any(active for _, actives in states for active in actives):  # a slot is left
+            actions = np.asarray(act(np.concatenate([obs for obs, _ in states])))
+            for proc, group in zip(procs, groups, strict=True):
+                proc.conn.send(("step", actions[group]))
+            states = [p.receive() for p in procs]
+        for proc in procs:
+            proc.conn.send(("outcome", None))
+        outcome = [pair for proc in procs for pair in proc.receive()]
     finally:
-        for run in runs:
-            run.close()
-    return [run.result(ref_min, ref_max) for run in runs]
+        for proc in procs:
+            proc.close()
+    return [_result(returns, lengths, ref_min, ref_max) for returns, lengths in outcome]
+
+
+def _run_here(
+    act: Callable[[np.ndarray], np.ndarray],
+    env_fn: Callable[[], Any],
+    seeds: Sequence[int],
+    episodes: int,
+    num_envs: int,
+    ref_min: float | None,
+    ref_max: float | None,
+) -> list[EvalResult]:
+    """Every member's envs stepped in this process."""
+    members = _Members(env_fn, seeds, episodes, num_envs)
+    try:
+        obs, actives = members.state()
+        while any(actives):
+            members.step(np.asarray(act(obs)))
+            obs, actives = members.state()
+    finally:
+        members.close()
+    return [_result(returns, lengths, ref_min, ref_max) for returns, lengths in members.outcome()]

@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         help="capture world-model steps and agent updates as CUDA graphs (--device cuda only)",
     )
     p.add_argument(
+        "--eval-workers",
+        type=int,
+        help="processes stepping the evaluation envs of --batch-seeds cells (default 1)",
+    )
+    p.add_argument(
         "--log",
         choices=("none", "tensorboard"),
         help="training curves as TensorBoard event files under each cell's folder",
@@ -106,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 check_name(name)
         overrides = {
             k: getattr(args, k)
-            for k in ("threads", "device", "sampler", "log", "cuda_graph")
+            for k in ("threads", "device", "sampler", "log", "cuda_graph", "eval_workers")
             if getattr(args, k)
         }
         if args.log == "tensorboard":

@@ -52,7 +52,8 @@ class Sweep:
     out: Path = Path("runs/experiments")
     results: Path = Path("docs/results/results.jsonl")
     overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """PipelineConfig fields set on every cell (threads, device, sampler, log, cuda_graph)."""
+    """PipelineConfig fields set on every cell (threads, device, sampler, log, cuda_graph,
+    eval_workers)."""
     dataset_paths: dict[str, str] = dataclasses.field(default_factory=dict)
     """task -> D4RL hdf5 file, read instead of the default source."""
     batch_seeds: bool = False

@@ -93,9 +93,10 @@ def evaluate_agent(agent, info: DatasetInfo, episodes: int, seed: int):
     )
 
 
-def evaluate_batch(agent, info: DatasetInfo, episodes: int, seeds: list[int]):
+def evaluate_batch(agent, info: DatasetInfo, episodes: int, seeds: list[int], workers: int = 1):
     """Every member of a batched agent at once, member m as `evaluate_agent` with seeds[m]
-    would (one batched forward per environment step instead of one per member)."""
+    would (one batched forward per environment step instead of one per member), its
+    environments stepped in `workers` processes."""
     from offline_agents import evaluate_members
 
     return evaluate_members(
@@ -105,6 +106,7 @@ def evaluate_batch(agent, info: DatasetInfo, episodes: int, seeds: list[int]):
         episodes,
         ref_min=info.ref_min_score,
         ref_max=info.ref_max_score,
+        workers=workers,
     )
 
 
@@ -202,7 +204,10 @@ def _train(ctx, out: Path, algo: str, members, data, buffer_for, checkpoint_dir:
         evaluation = {"eval_fn": [lambda a: evaluate_agent(a, data.info, episodes, seed)]}
     else:
         seeds = [curve_seed(seed) for seed, _ in members]
-        evaluation = {"eval_members": lambda a: evaluate_batch(a, data.info, episodes, seeds)}
+        workers = cfg.eval_workers
+        evaluation = {
+            "eval_members": lambda a: evaluate_batch(a, data.info, episodes, seeds, workers)
+        }
 
     logs = [ScalarLog(ctx, f"train-agent/{name}") for name in names]
 
