@@ -127,3 +127,5 @@ def test_evaluate_members_refuses_bad_arguments():
         evaluate_members(stay, PointMass, [0], episodes=0)
     with pytest.raises(ValueError, match="workers must be >= 1"):
         evaluate_members(stay, PointMass, [0], workers=0)
+    with pytest.raises(ValueError, match=r"does not pickle.*functools\.partial"):
+        evaluate_members(stay, lambda: PointMass(), [0, 1], workers=2)

@@ -7,6 +7,7 @@ imports without the ``eval`` extra.
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -252,21 +253,31 @@ def evaluate_members(
     episodes are over pass their last observation along and their actions are dropped, so
     each member's actions are those of its own network on its own observations.
 
-    ``workers`` > 1 steps the envs in that many forked processes (at most one per member,
-    Linux's fork start method; ``env_fn`` runs in them), side by side while ``act`` stays
-    here: the same episodes, for machines with cores to spare.
+    ``workers`` > 1 steps the envs in that many processes (at most one per member) while
+    ``act`` stays here: the same episodes, for machines with cores to spare. The workers are
+    forked from a clean server process (``forkserver``: never from a parent holding a CUDA
+    context), so ``env_fn`` must pickle: ``functools.partial(gymnasium.make, env_id)``, not a
+    lambda.
     """
     _check(episodes, num_envs, ref_min, ref_max)
     if not seeds:
         raise ValueError("seeds must hold one seed per member, got none")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    if workers > 1 and "fork" not in mp.get_all_start_methods():
-        raise ValueError("workers > 1 needs the fork start method (Linux): pass workers=1")
+    if workers > 1:
+        if "forkserver" not in mp.get_all_start_methods():
+            raise ValueError("workers > 1 needs the forkserver start method: pass workers=1")
+        try:
+            pickle.dumps(env_fn)
+        except Exception as e:
+            raise ValueError(
+                f"workers > 1 sends env_fn to other processes, and it does not pickle ({e}): "
+                "pass e.g. functools.partial(gymnasium.make, env_id) instead of a lambda"
+            ) from None
     if workers == 1:
         return _run_here(act, env_fn, seeds, episodes, num_envs, ref_min, ref_max)
     groups = np.array_split(np.arange(len(seeds)), min(workers, len(seeds)))
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("forkserver")
     procs: list[_Worker] = []
     try:
         for group in groups:
