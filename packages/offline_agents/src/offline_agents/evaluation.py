@@ -6,8 +6,8 @@ imports without the ``eval`` extra.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
-import pickle
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -153,7 +153,12 @@ def _serve(conn: Any, env_fn: Callable[[], Any], seeds: Sequence[int], episodes:
         members = _Members(env_fn, seeds, episodes, num_envs)
         conn.send(("state", members.state()))
         while True:
-            what, actions = conn.recv()
+            try:
+                what, actions = conn.recv()
+            except EOFError:  # the parent stopped (its act raised, or it was interrupted)
+                return
+            if what == "stop":
+                return
             if what != "step":
                 conn.send(("outcome", members.outcome()))
                 return
@@ -192,6 +197,10 @@ class _Worker:
         return payload
 
     def close(self) -> None:
+        # An explicit stop: forked siblings hold copies of this end, so closing it alone may
+        # not reach the worker as an end of file.
+        with contextlib.suppress(OSError):  # the worker is gone already
+            self.conn.send(("stop", None))
         self.conn.close()
         self.proc.join(timeout=10)
         if self.proc.is_alive():
@@ -253,31 +262,23 @@ def evaluate_members(
     episodes are over pass their last observation along and their actions are dropped, so
     each member's actions are those of its own network on its own observations.
 
-    ``workers`` > 1 steps the envs in that many processes (at most one per member) while
-    ``act`` stays here: the same episodes, for machines with cores to spare. The workers are
-    forked from a clean server process (``forkserver``: never from a parent holding a CUDA
-    context), so ``env_fn`` must pickle: ``functools.partial(gymnasium.make, env_id)``, not a
-    lambda.
+    ``workers`` > 1 steps the envs in that many forked processes (at most one per member;
+    Linux's fork start method) while ``act`` stays here: the same episodes, for machines
+    with cores to spare. The workers only step environments, never torch or CUDA, which is
+    what makes forking a parent that holds a CUDA context safe (as for PyTorch's DataLoader
+    workers); fork also spares the caller's script an ``if __name__ == "__main__"`` guard.
     """
     _check(episodes, num_envs, ref_min, ref_max)
     if not seeds:
         raise ValueError("seeds must hold one seed per member, got none")
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    if workers > 1:
-        if "forkserver" not in mp.get_all_start_methods():
-            raise ValueError("workers > 1 needs the forkserver start method: pass workers=1")
-        try:
-            pickle.dumps(env_fn)
-        except Exception as e:
-            raise ValueError(
-                f"workers > 1 sends env_fn to other processes, and it does not pickle ({e}): "
-                "pass e.g. functools.partial(gymnasium.make, env_id) instead of a lambda"
-            ) from None
+    if workers > 1 and "fork" not in mp.get_all_start_methods():
+        raise ValueError("workers > 1 needs the fork start method (Linux): pass workers=1")
     if workers == 1:
         return _run_here(act, env_fn, seeds, episodes, num_envs, ref_min, ref_max)
     groups = np.array_split(np.arange(len(seeds)), min(workers, len(seeds)))
-    ctx = mp.get_context("forkserver")
+    ctx = mp.get_context("fork")
     procs: list[_Worker] = []
     try:
         for group in groups:

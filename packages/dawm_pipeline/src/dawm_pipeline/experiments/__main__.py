@@ -2,4 +2,5 @@ import sys
 
 from dawm_pipeline.experiments.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # multiprocessing's spawn and forkserver re-import this module
+    sys.exit(main())
