@@ -19,7 +19,7 @@ from dawm_pipeline.experiments.cli import main
 from dawm_pipeline.experiments.doc import base as doc_base
 from dawm_pipeline.experiments.plan import PAPER_TASKS, base_config, scale_settings
 from dawm_pipeline.experiments.runner import Sweep, run_experiment
-from dawm_pipeline.stages.train_agent import training_seconds
+from dawm_pipeline.stages.train_agent import curve_seed, training_seconds
 from test_data import make_bundle
 
 TASK = "hopper-medium-replay"
@@ -164,7 +164,17 @@ def test_batched_seeds_give_one_row_per_seed_and_resume(tmp_path, hopper_file):
     assert [r["seed"] for r in ResultStore(sweep.results).rows()] == [0, 1, 2]
 
 
-def test_evaluation_workers_give_batched_cells_the_same_curves(tmp_path, hopper_file):
+def test_evaluation_workers_give_batched_cells_the_same_curves(tmp_path, hopper_file, monkeypatch):
+    import offline_agents
+
+    calls = []
+    real_evaluate_members = offline_agents.evaluate_members
+
+    def spy(*args, **kw):
+        calls.append((list(args[2]), kw["workers"]))
+        return real_evaluate_members(*args, **kw)
+
+    monkeypatch.setattr(offline_agents, "evaluate_members", spy)
     kw = dict(tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
     curves = []
     for workers in (1, 2):
@@ -173,6 +183,9 @@ def test_evaluation_workers_give_batched_cells_the_same_curves(tmp_path, hopper_
         run_experiment("main", sweep, **kw)
         curves.append([r["curves"] for r in ResultStore(sweep.results).rows()])
     assert curves[0] == curves[1] and curves[0][0]["real"]
+    # members in the batch's order (seed 0 real, seed 0 DAWM, seed 1 ...) with their curve seeds
+    want = [curve_seed(s) for s in (0, 0, 1, 1)]
+    assert {(tuple(seeds), w) for seeds, w in calls} == {(tuple(want), 1), (tuple(want), 2)}
 
 
 def test_stochastic_experiment_collects_and_scores_in_the_stochastic_env(tmp_path, monkeypatch):

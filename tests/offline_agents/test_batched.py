@@ -256,3 +256,12 @@ def test_evaluating_members_together_matches_one_by_one(case, buffers, tmp_path)
     with pytest.raises(ValueError, match="returned 2 results for 3 member"):
         batch.train(buffers, 30, eval_every=30, progress=False,
                     eval_members=lambda agent: [EvalResult(np.zeros(1), np.ones(1))] * 2)  # fmt: skip
+
+
+def test_a_single_agent_takes_eval_members_too(point_mass_data):
+    agent = TD3BC(1, 1, 1.0, TD3BCConfig(**SMALL))
+    rows = agent.train(ReplayBuffer(point_mass_data[0]), 20, eval_every=20, log_every=20,
+                       progress=False,
+                       eval_members=lambda a: evaluate_members(a.act, PointMass, [5], episodes=2))  # fmt: skip
+    alone = evaluate(agent.act, PointMass, episodes=2, seed=5)
+    assert rows[-1]["eval_return_mean"] == pytest.approx(alone.mean, rel=1e-5)

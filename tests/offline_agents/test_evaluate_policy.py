@@ -1,6 +1,9 @@
+import json
 import multiprocessing
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,9 +133,55 @@ def test_an_error_in_act_stops_every_worker():
             raise RuntimeError("policy failed")
         return np.zeros_like(obs)
 
+    start = time.perf_counter()
     with pytest.raises(RuntimeError, match="policy failed"):
         evaluate_members(act, PointMass, [0, 1, 2], episodes=2, workers=3)
     assert not multiprocessing.active_children()  # stopped and joined, not left behind
+    assert time.perf_counter() - start < 5  # told to stop, not left to a join's timeout
+
+
+ORPHAN_SCRIPT = """
+import json, sys, time, multiprocessing
+import numpy as np
+sys.path.insert(0, {tests!r})
+from point_mass import PointMass
+from offline_agents import evaluate_members
+
+def act(obs):
+    pids = [p.pid for p in multiprocessing.active_children()]
+    open({pids!r}, "w").write(json.dumps(pids))
+    time.sleep(600)  # killed here, with its workers waiting for actions
+
+evaluate_members(act, PointMass, [0, 1], episodes=2, workers=2)
+"""
+
+
+def test_workers_of_a_killed_parent_exit(tmp_path):
+    pids_file = tmp_path / "pids.json"
+    script = ORPHAN_SCRIPT.format(tests=str(Path(__file__).parent), pids=str(pids_file))
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not pids_file.exists() or not pids_file.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None, "no workers started"
+            time.sleep(0.1)
+        pids = json.loads(pids_file.read_text())
+        assert len(pids) == 2
+    finally:
+        proc.kill()  # SIGKILL: no finally, no atexit in the parent
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in pids), "orphaned evaluation workers"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return status != "Z"  # a zombie has exited
 
 
 def test_evaluate_members_refuses_bad_arguments():

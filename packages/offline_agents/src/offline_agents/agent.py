@@ -217,10 +217,11 @@ class OfflineAgent:
         each on its own with [N, B, obs_dim]."""
         x = torch.as_tensor(np.asarray(obs), dtype=torch.float32, device=self.device)
         n, o = self.members, self.obs_dim
-        own = n > 1 and x.dim() == 3 and x.shape[0] == n
+        own = x.dim() == 3 and x.shape[0] == n
         if not (x.dim() in (1, 2) or own) or x.shape[-1] != o:
-            each = f" or [{n}, B, obs_dim]" if n > 1 else ""
-            raise ValueError(f"act expects [obs_dim] or [B, obs_dim]{each} with obs_dim={o}")
+            raise ValueError(
+                f"act expects [obs_dim], [B, obs_dim] or [{n}, B, obs_dim] with obs_dim={o}"
+            )
         lead = x.shape[:-1] if own or n == 1 else (n, *x.shape[:-1])
         x = torch.addcmul(
             self._shift2[..., :o], x.reshape(n if own else 1, -1, o), self._scale2[..., :o]

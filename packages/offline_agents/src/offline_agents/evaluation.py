@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -152,7 +153,12 @@ def _serve(conn: Any, env_fn: Callable[[], Any], seeds: Sequence[int], episodes:
     try:
         members = _Members(env_fn, seeds, episodes, num_envs)
         conn.send(("state", members.state()))
+        parent = mp.parent_process()
         while True:
+            # Forked workers hold copies of the parent's pipe ends, so a parent killed outright
+            # never closes them: watch the parent itself too.
+            if conn not in mp_connection.wait([conn, parent.sentinel]):
+                return
             try:
                 what, actions = conn.recv()
             except EOFError:  # the parent stopped (its act raised, or it was interrupted)

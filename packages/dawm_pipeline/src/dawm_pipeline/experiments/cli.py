@@ -103,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
         check_options(args.launcher, args.ray_address)
+        if args.eval_workers is not None and args.eval_workers < 1:
+            raise ValueError(f"--eval-workers must be >= 1, got {args.eval_workers}")
         if args.batch_seeds and args.launcher != "local":
             raise ValueError("--batch-seeds runs with --launcher local only: drop one of them")
         names = list(EXPERIMENTS) if args.name == "all" else [args.name]

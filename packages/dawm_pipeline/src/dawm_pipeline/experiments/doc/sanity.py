@@ -25,7 +25,8 @@ PUBLISHED_T90 = {
 }
 """Updates until the published seed-mean curve first reaches 90% of its final score (d3rlpy
 benchmark logs on D4RL v0, 10 seeds; ../shared/REFERENCES.md): an agent trained for fewer
-updates may still be below its final level, so a miss there is the budget's before DAWM's."""
+updates may still be below its final level, so a miss there may be the budget's, not DAWM's
+or the agent's."""
 
 
 def data_level(task: str) -> tuple[float, str] | None:
@@ -91,8 +92,8 @@ def sanity(doc: Doc) -> None:
         )
         doc.add(
             "Published t90: updates until the published learning curve (d3rlpy's benchmark "
-            "logs, D4RL v0) first reaches 90% of its final score; where it exceeds the updates trained, a "
-            "miss may be the budget's rather than the agent's.",
+            "logs, D4RL v0) first reaches 90% of its final score; where it exceeds the updates "
+            "trained, a miss may be the budget's rather than the agent's.",
             "",
         )
 
