@@ -86,7 +86,8 @@ if [[ " $STEPS " == *" bench_cell "* ]]; then  # opt-in: issue #19 cells on the 
 fi
 if want tests; then
     step tests_graph 120 python3 -m pytest -q -rA -p no:cacheprovider \
-        ${GRAPH_TESTS:-tests/diffusion_wm/test_fast_training.py tests/offline_agents/test_graphed.py}
+        ${GRAPH_TESTS:-tests/diffusion_wm/test_fast_training.py tests/offline_agents/test_graphed.py \
+            tests/offline_agents/test_evaluate_policy.py}
 fi
 if want wm_speed; then
     wait_build  # the engine's compile would share the CPU with the timed steps

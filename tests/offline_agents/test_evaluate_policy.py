@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from offline_agents import evaluate, evaluate_members, normalized_score
 from point_mass import HORIZON, SPEED, PointMass
 
@@ -117,6 +118,18 @@ def test_worker_processes_step_the_same_episodes(workers):
         np.testing.assert_array_equal(a.returns, b.returns)
         np.testing.assert_array_equal(a.lengths, b.lengths)
     assert min(r.lengths.min() for r in there) < HORIZON  # slots went idle at different times
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_workers_fork_from_a_parent_holding_a_cuda_context():
+    """The pipeline's GPU cells fork evaluation workers after CUDA is initialized: the workers
+    only step environments, and give the episodes one process gives."""
+    torch.zeros(1, device="cuda")
+    policy = _push(0.5)
+    here = evaluate_members(policy, Runaway, [1, 2], episodes=3)
+    there = evaluate_members(policy, Runaway, [1, 2], episodes=3, workers=2)
+    for a, b in zip(here, there, strict=True):
+        np.testing.assert_array_equal(a.returns, b.returns)
 
 
 def test_a_failing_worker_raises_its_error_here():
