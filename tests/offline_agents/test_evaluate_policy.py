@@ -76,13 +76,21 @@ def _push(gain: float):
     return lambda obs: np.clip(gain * np.sign(obs) * (np.abs(obs) + 0.1), -1.0, 1.0)
 
 
-def test_members_evaluated_together_equal_each_evaluated_alone():
-    gains, seeds = (0.2, 1.0, 0.05), [3, 17, 40]
-    policies = [_push(g) for g in gains]
+GAINS, SEEDS = (0.2, 1.0, 0.05), [3, 17, 40]
+POLICIES = [_push(g) for g in GAINS]
 
-    def act(obs):  # a batched agent's act: [N, B, obs_dim] -> [N, B, act_dim]
+
+def _members_act(obs):
+    """A batched agent's act: [N, B, obs_dim] -> [N, B, act_dim], member m acting by POLICIES[m]."""
+    return np.stack([p(o) for p, o in zip(POLICIES, obs, strict=True)])
+
+
+def test_members_evaluated_together_equal_each_evaluated_alone():
+    seeds, policies = SEEDS, POLICIES
+
+    def act(obs):
         assert obs.shape == (3, 3, 1)  # every member's every slot, ended ones included
-        return np.stack([p(o) for p, o in zip(policies, obs, strict=True)])
+        return _members_act(obs)
 
     together = evaluate_members(act, Runaway, seeds, episodes=7, num_envs=3, ref_min=-40.0,
                                 ref_max=0.0)  # fmt: skip
@@ -106,14 +114,8 @@ class Breaks(Runaway):
 
 @pytest.mark.parametrize("workers", [2, 3, 5])
 def test_worker_processes_step_the_same_episodes(workers):
-    gains, seeds = (0.2, 1.0, 0.05), [3, 17, 40]
-    policies = [_push(g) for g in gains]
-
-    def act(obs):
-        return np.stack([p(o) for p, o in zip(policies, obs, strict=True)])
-
-    here = evaluate_members(act, Runaway, seeds, episodes=7, num_envs=3)
-    there = evaluate_members(act, Runaway, seeds, episodes=7, num_envs=3, workers=workers)
+    here = evaluate_members(_members_act, Runaway, SEEDS, episodes=7, num_envs=3)
+    there = evaluate_members(_members_act, Runaway, SEEDS, episodes=7, num_envs=3, workers=workers)
     for a, b in zip(here, there, strict=True):
         np.testing.assert_array_equal(a.returns, b.returns)
         np.testing.assert_array_equal(a.lengths, b.lengths)

@@ -103,9 +103,6 @@ class _Episodes:
         for env in self.envs:
             env.close()
 
-    def result(self, ref_min: float | None, ref_max: float | None) -> EvalResult:
-        return _result(self.returns, self.lengths, ref_min, ref_max)
-
 
 def _result(
     returns: np.ndarray, lengths: np.ndarray, ref_min: float | None, ref_max: float | None
@@ -163,10 +160,9 @@ def _serve(conn: Any, env_fn: Callable[[], Any], seeds: Sequence[int], episodes:
                 what, actions = conn.recv()
             except EOFError:  # the parent stopped (its act raised, or it was interrupted)
                 return
-            if what == "stop":
-                return
-            if what != "step":
-                conn.send(("outcome", members.outcome()))
+            if what != "step":  # "outcome" answers once more; "stop" does not
+                if what == "outcome":
+                    conn.send(("outcome", members.outcome()))
                 return
             members.step(actions)
             conn.send(("state", members.state()))
@@ -178,9 +174,31 @@ def _serve(conn: Any, env_fn: Callable[[], Any], seeds: Sequence[int], episodes:
         conn.close()
 
 
+class _Here:
+    """A group of members stepped in this process, behind `_Worker`'s send / receive."""
+
+    def __init__(self, env_fn: Callable[[], Any], seeds: Sequence[int], episodes: int,
+                 num_envs: int) -> None:  # fmt: skip
+        self.members = _Members(env_fn, seeds, episodes, num_envs)
+        self.reply: Any = self.members.state()
+
+    def send(self, what: str, actions: np.ndarray | None) -> None:
+        if what == "step":
+            self.members.step(actions)
+            self.reply = self.members.state()
+        else:
+            self.reply = self.members.outcome()
+
+    def receive(self) -> Any:
+        return self.reply
+
+    def close(self) -> None:
+        self.members.close()
+
+
 class _Worker:
-    """The parent's end of a `_serve` process: the same calls as `_Members`, split into a send
-    and a receive so that every worker steps its envs at the same time."""
+    """A group of members stepped in a `_serve` process: `send` a request, then `receive` its
+    answer, so that every worker steps its envs at the same time."""
 
     def __init__(self, ctx: Any, env_fn: Callable[[], Any], seeds: Sequence[int], episodes: int,
                  num_envs: int) -> None:  # fmt: skip
@@ -190,6 +208,9 @@ class _Worker:
         )
         self.proc.start()
         child.close()
+
+    def send(self, what: str, actions: np.ndarray | None) -> None:
+        self.conn.send((what, actions))
 
     def receive(self) -> Any:
         try:
@@ -246,7 +267,7 @@ def evaluate(
             run.step(np.asarray(policy(np.stack([run.obs[i] for i in run.active]))))
     finally:
         run.close()
-    return run.result(ref_min, ref_max)
+    return _result(run.returns, run.lengths, ref_min, ref_max)
 
 
 def evaluate_members(
@@ -281,45 +302,26 @@ def evaluate_members(
         raise ValueError(f"workers must be >= 1, got {workers}")
     if workers > 1 and "fork" not in mp.get_all_start_methods():
         raise ValueError("workers > 1 needs the fork start method (Linux): pass workers=1")
-    if workers == 1:
-        return _run_here(act, env_fn, seeds, episodes, num_envs, ref_min, ref_max)
     groups = np.array_split(np.arange(len(seeds)), min(workers, len(seeds)))
-    ctx = mp.get_context("fork")
-    procs: list[_Worker] = []
+    ctx = mp.get_context("fork") if workers > 1 else None
+    parts: list[_Here | _Worker] = []
     try:
         for group in groups:
-            procs.append(_Worker(ctx, env_fn, [seeds[i] for i in group], episodes, num_envs))
-        states = [p.receive() for p in procs]
+            group_seeds = [seeds[i] for i in group]
+            if ctx is None:
+                parts.append(_Here(env_fn, group_seeds, episodes, num_envs))
+            else:
+                parts.append(_Worker(ctx, env_fn, group_seeds, episodes, num_envs))
+        states = [p.receive() for p in parts]
         while any(active for _, actives in states for active in actives):  # a slot is left
             actions = np.asarray(act(np.concatenate([obs for obs, _ in states])))
-            for proc, group in zip(procs, groups, strict=True):
-                proc.conn.send(("step", actions[group]))
-            states = [p.receive() for p in procs]
-        for proc in procs:
-            proc.conn.send(("outcome", None))
-        outcome = [pair for proc in procs for pair in proc.receive()]
+            for part, group in zip(parts, groups, strict=True):
+                part.send("step", actions[group])
+            states = [p.receive() for p in parts]
+        for part in parts:
+            part.send("outcome", None)
+        outcome = [pair for part in parts for pair in part.receive()]
     finally:
-        for proc in procs:
-            proc.close()
+        for part in parts:
+            part.close()
     return [_result(returns, lengths, ref_min, ref_max) for returns, lengths in outcome]
-
-
-def _run_here(
-    act: Callable[[np.ndarray], np.ndarray],
-    env_fn: Callable[[], Any],
-    seeds: Sequence[int],
-    episodes: int,
-    num_envs: int,
-    ref_min: float | None,
-    ref_max: float | None,
-) -> list[EvalResult]:
-    """Every member's envs stepped in this process."""
-    members = _Members(env_fn, seeds, episodes, num_envs)
-    try:
-        obs, actives = members.state()
-        while any(actives):
-            members.step(np.asarray(act(obs)))
-            obs, actives = members.state()
-    finally:
-        members.close()
-    return [_result(returns, lengths, ref_min, ref_max) for returns, lengths in members.outcome()]
