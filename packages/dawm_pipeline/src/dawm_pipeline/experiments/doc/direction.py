@@ -7,6 +7,7 @@ from dawm_pipeline.experiments import paper
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc
 from dawm_pipeline.experiments.doc.idm_check import FLAG_PERCENT, at_bound_cell, sim_r2_drop
 from dawm_pipeline.experiments.summary import Entry
+from dawm_pipeline.tasks import resolve
 from dawm_pipeline.verdict import WORDS
 
 SUMMARY_DIRECTION = {
@@ -41,7 +42,7 @@ def direction(doc: Doc) -> None:
         )
         by_robot: dict[str, list[tuple[str, Entry]]] = {}
         for key, entry in sorted(entries.items()):
-            by_robot.setdefault(key[0].split("-")[0], []).append((key[0], entry))
+            by_robot.setdefault(resolve(key[0]).robot.name, []).append((key[0], entry))
         for robot, items in by_robot.items():
             parts = [
                 f"{task.removeprefix(robot + '-')} {_label(entry)} "

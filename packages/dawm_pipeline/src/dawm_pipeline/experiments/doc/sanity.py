@@ -45,7 +45,7 @@ def sanity(doc: Doc) -> None:
         return
     for scale in doc.scales("main"):
         body = []
-        for (task, algo, *_), entry in sorted(doc.entries("main", scale).items()):
+        for (task, algo, *_), entry in sorted(doc.main_entries(scale).items()):
             level = data_level(task) if task in SANITY_TASKS else None
             if level is None:
                 continue
