@@ -1,8 +1,8 @@
 // CUDA engine: the CPU engine's graph (model.hpp) as device kernels over a whole chunk of
 // samples. Same packed weights and halo activation layout; implicit-GEMM convolutions with
-// shared-memory tiles (float32 on the CUDA cores or TF32 on the tensor cores), GroupNorm + Mish (+ adds) fused in one kernel per (sequence, group),
-// and the whole k-step DDIM loop plus the IDM enqueued on one stream with no host round-trip:
-// the host waits once, for the outputs.
+// shared-memory tiles (float32 on the CUDA cores or TF32 on the tensor cores), GroupNorm + Mish
+// (+ adds) fused in one kernel per (sequence, group), and the whole k-step DDIM loop plus the
+// IDM enqueued on one stream with no host round-trip: the host waits once, for the outputs.
 #include <cuda_runtime.h>
 #include <mma.h>
 

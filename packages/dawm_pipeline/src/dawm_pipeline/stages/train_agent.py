@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,7 +101,7 @@ def evaluate_batch(agent, info: DatasetInfo, episodes: int, seeds: list[int], wo
 
     return evaluate_members(
         agent.act,
-        functools.partial(gym.make, info.env_id),  # workers get it pickled
+        lambda: gym.make(info.env_id),
         seeds,
         episodes,
         ref_min=info.ref_min_score,
