@@ -80,17 +80,17 @@ def max_action(data: OfflineDataset) -> np.ndarray:
     return np.maximum(np.abs(info.action_low), np.abs(info.action_high))
 
 
+def _env_and_refs(info: DatasetInfo) -> tuple[Any, dict[str, float]]:
+    """What every evaluation of this task gets: its env maker and its score references."""
+    refs = {"ref_min": info.ref_min_score, "ref_max": info.ref_max_score}
+    return (lambda: gym.make(info.env_id)), refs
+
+
 def evaluate_agent(agent, info: DatasetInfo, episodes: int, seed: int):
     from offline_agents import evaluate
 
-    return evaluate(
-        agent.act,
-        lambda: gym.make(info.env_id),
-        episodes,
-        seed,
-        ref_min=info.ref_min_score,
-        ref_max=info.ref_max_score,
-    )
+    env_fn, refs = _env_and_refs(info)
+    return evaluate(agent.act, env_fn, episodes, seed, **refs)
 
 
 def evaluate_batch(agent, info: DatasetInfo, episodes: int, seeds: list[int], workers: int = 1):
@@ -99,15 +99,8 @@ def evaluate_batch(agent, info: DatasetInfo, episodes: int, seeds: list[int], wo
     environments stepped in `workers` processes."""
     from offline_agents import evaluate_members
 
-    return evaluate_members(
-        agent.act,
-        lambda: gym.make(info.env_id),
-        seeds,
-        episodes,
-        ref_min=info.ref_min_score,
-        ref_max=info.ref_max_score,
-        workers=workers,
-    )
+    env_fn, refs = _env_and_refs(info)
+    return evaluate_members(agent.act, env_fn, seeds, episodes, workers=workers, **refs)
 
 
 def curve_seed(seed: int) -> int:
