@@ -25,7 +25,7 @@ from .normalizer import Normalizer
 from .sampler import DDIMSampler
 from .schedule import NoiseSchedule
 from .training import FitHistory, fit_model, resolve_device
-from .unet import TemporalUNet
+from .unet import NormMishKernel, TemporalUNet
 
 FORMAT = "diffusion_wm/1"
 WEIGHTS_FILE = "model.safetensors"
@@ -48,6 +48,12 @@ class DiffusionWorldModel:
         self.schedule = NoiseSchedule(config.diffusion_steps)
         self.normalizer: Normalizer | None = None
         self.history: FitHistory | None = None
+
+    def set_norm_mish_kernel(self, kernel: NormMishKernel | None) -> None:
+        """Compute the trained and the sampled network's Mish(GroupNorm(·)) pairs with
+        `kernel` (None: PyTorch's ops); see TemporalUNet.set_norm_mish_kernel."""
+        self.net.set_norm_mish_kernel(kernel)
+        self.ema.set_norm_mish_kernel(kernel)
 
     def to(self, device: torch.device | str) -> DiffusionWorldModel:
         self.device = resolve_device(device)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -83,23 +84,39 @@ def _mlp(in_dim: int, dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, 4 * dim), nn.Mish(), nn.Linear(4 * dim, dim))
 
 
+NormMishKernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int, float], torch.Tensor]
+
+
+class GroupNormMish(nn.GroupNorm):
+    """Mish(GroupNorm(x)): a GroupNorm (same parameters and names) whose output goes through
+    Mish. `kernel`, when set, computes the pair in one call with the same signature as
+    `F.mish(F.group_norm(x, groups, weight, bias, eps))`, e.g. a fused native one."""
+
+    kernel: NormMishKernel | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel is not None:
+            return self.kernel(x, self.weight, self.bias, self.num_groups, self.eps)
+        return F.mish(super().forward(x))
+
+
 class ResidualBlock(nn.Module):
     """Two conv(k5)-GroupNorm(8)-Mish layers with the embedding added in between."""
 
     def __init__(self, in_ch: int, out_ch: int, emb_dim: int) -> None:
         super().__init__()
         self.conv0 = nn.Conv1d(in_ch, out_ch, 5, padding=2)
-        self.norm0 = nn.GroupNorm(8, out_ch)
+        self.norm0 = GroupNormMish(8, out_ch)
         self.emb = nn.Linear(emb_dim, out_ch)
         self.conv1 = nn.Conv1d(out_ch, out_ch, 5, padding=2)
-        self.norm1 = nn.GroupNorm(8, out_ch)
+        self.norm1 = GroupNormMish(8, out_ch)
         self.skip = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else None
 
     def forward(self, x: torch.Tensor, emb_act: torch.Tensor) -> torch.Tensor:
         """`emb_act` is Mish(emb), computed once per forward and shared by all blocks."""
-        h = F.mish(self.norm0(self.conv0(x)))
+        h = self.norm0(self.conv0(x))
         h = h + self.emb(emb_act)[:, :, None]
-        h = F.mish(self.norm1(self.conv1(h)))
+        h = self.norm1(self.conv1(h))
         return h + (self.skip(x) if self.skip is not None else x)
 
 
@@ -122,11 +139,11 @@ class _Final(nn.Module):
     def __init__(self, dim: int, x_dim: int) -> None:
         super().__init__()
         self.conv = nn.Conv1d(dim, dim, 5, padding=2)
-        self.norm = nn.GroupNorm(8, dim)
+        self.norm = GroupNormMish(8, dim)
         self.out = nn.Conv1d(dim, x_dim, 1)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.out(F.mish(self.norm(self.conv(h))))
+        return self.out(self.norm(self.conv(h)))
 
 
 class TemporalUNet(nn.Module):
@@ -171,6 +188,14 @@ class TemporalUNet(nn.Module):
             for c_in, c_out in reversed(pairs[1:])
         )
         self.final = _Final(dim, config.x_dim)
+
+    def set_norm_mish_kernel(self, kernel: NormMishKernel | None) -> None:
+        """Compute every Mish(GroupNorm(·)) pair with `kernel` (None: PyTorch's two ops), e.g.
+        `dawm_kernels.torch_ops.group_norm_mish`, about 3× faster on CPU (docs/performance.md).
+        Weights, outputs and gradients stay the same to float rounding."""
+        for module in self.modules():
+            if isinstance(module, GroupNormMish):
+                module.kernel = kernel
 
     def forward(
         self,
