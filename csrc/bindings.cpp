@@ -126,7 +126,7 @@ Batch make_batch(const Model& m, int64_t B, const py::object& states, const py::
 class CpuEngine {
  public:
   CpuEngine(std::shared_ptr<Model> m, const std::string& isa) : m_(std::move(m)) {
-    run_ = dawm::select_cpu_kernels(isa, &isa_);
+    run_ = dawm::select_cpu_kernels(isa, &isa_).run;
   }
   void run(int64_t B, const py::object& states, const py::object& actions, const py::object& rtg,
            const py::object& noise, uint64_t seed, int64_t sample0, const py::object& out_states,
@@ -170,6 +170,45 @@ class CudaEngine {
 };
 #endif
 
+// The training kernels of the best variant this CPU runs (chosen once).
+const dawm::CpuKernels& best_kernels() {
+  static const dawm::CpuKernels k = [] {
+    std::string chosen;
+    return dawm::select_cpu_kernels("auto", &chosen);
+  }();
+  return k;
+}
+
+// x is (N, C, L); every other array's size follows from it (checked by the Python face).
+void group_norm_mish_forward(const F32& x, const F32& gamma, const F32& beta, int groups,
+                             float eps, F32& out, F32& mean, F32& rstd, int threads) {
+  if (x.ndim() != 3 || groups < 1 || x.shape(1) % groups || out.size() != x.size() ||
+      gamma.size() != x.shape(1) || beta.size() != x.shape(1) ||
+      mean.size() != x.shape(0) * groups || rstd.size() != mean.size() || threads < 1)
+    throw std::invalid_argument("group_norm_mish_forward: inconsistent shapes");
+  const int N = int(x.shape(0)), C = int(x.shape(1)), L = int(x.shape(2));
+  float *o = out.mutable_data(), *m = mean.mutable_data(), *r = rstd.mutable_data();
+  py::gil_scoped_release release;
+  best_kernels().group_norm_mish_forward(x.data(), gamma.data(), beta.data(), N, C, L, groups,
+                                         eps, o, m, r, threads);
+}
+
+void group_norm_mish_backward(const F32& dout, const F32& x, const F32& gamma, const F32& beta,
+                              const F32& mean, const F32& rstd, int groups, F32& dx,
+                              F32& dgamma, F32& dbeta, int threads) {
+  if (x.ndim() != 3 || groups < 1 || x.shape(1) % groups || dout.size() != x.size() ||
+      dx.size() != x.size() || gamma.size() != x.shape(1) || beta.size() != x.shape(1) ||
+      dgamma.size() != x.shape(1) || dbeta.size() != x.shape(1) ||
+      mean.size() != x.shape(0) * groups || rstd.size() != mean.size() || threads < 1)
+    throw std::invalid_argument("group_norm_mish_backward: inconsistent shapes");
+  const int N = int(x.shape(0)), C = int(x.shape(1)), L = int(x.shape(2));
+  float *g = dx.mutable_data(), *dg = dgamma.mutable_data(), *db = dbeta.mutable_data();
+  py::gil_scoped_release release;
+  best_kernels().group_norm_mish_backward(dout.data(), x.data(), gamma.data(), beta.data(),
+                                          mean.data(), rstd.data(), N, C, L, groups, g, dg, db,
+                                          threads);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -181,6 +220,8 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("passes", [](const Model& mo) { return mo.desc.sampler.passes; });
   m.def("build", &build, py::arg("unet"), py::arg("idm"), py::arg("config"));
   m.def("supported_isas", &dawm::supported_isas);
+  m.def("group_norm_mish_forward", &group_norm_mish_forward);
+  m.def("group_norm_mish_backward", &group_norm_mish_backward);
   m.def("initial_noise", [](int64_t B, int64_t per_sample, uint64_t seed) {
     F32 out({B, per_sample});
     float* p = out.mutable_data();

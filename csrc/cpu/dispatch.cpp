@@ -3,17 +3,22 @@
 
 #include <stdexcept>
 
-#define DAWM_DECLARE_RUN(ns)                                                              \
-  namespace ns {                                                                          \
-  bool run(const EngineDesc& d, const float* prm, const Batch& b, int threads, int tile); \
+#define DAWM_DECLARE_KERNELS(ns)                                                                   \
+  namespace ns {                                                                               \
+  bool run(const EngineDesc& d, const float* prm, const Batch& b, int threads, int tile);      \
+  void group_norm_mish_forward(const float*, const float*, const float*, int, int, int, int,   \
+                               float, float*, float*, float*, int);                            \
+  void group_norm_mish_backward(const float*, const float*, const float*, const float*,        \
+                                const float*, const float*, int, int, int, int, float*, float*, \
+                                float*, int);                                                   \
   }
 
 namespace dawm {
 
-DAWM_DECLARE_RUN(generic)
+DAWM_DECLARE_KERNELS(generic)
 #if defined(DAWM_X86)
-DAWM_DECLARE_RUN(avx2)
-DAWM_DECLARE_RUN(avx512)
+DAWM_DECLARE_KERNELS(avx2)
+DAWM_DECLARE_KERNELS(avx512)
 #endif
 
 namespace {
@@ -31,13 +36,16 @@ bool cpu_has(const std::string& isa) {
   return false;
 }
 
-RunFn by_name(const std::string& isa) {
+#define DAWM_KERNELS_OF(ns) \
+  CpuKernels { &ns::run, &ns::group_norm_mish_forward, &ns::group_norm_mish_backward }
+
+CpuKernels by_name(const std::string& isa) {
 #if defined(DAWM_X86)
-  if (isa == "avx512") return &avx512::run;
-  if (isa == "avx2") return &avx2::run;
+  if (isa == "avx512") return DAWM_KERNELS_OF(avx512);
+  if (isa == "avx2") return DAWM_KERNELS_OF(avx2);
 #endif
-  if (isa == "generic") return &generic::run;
-  return nullptr;
+  if (isa == "generic") return DAWM_KERNELS_OF(generic);
+  return {};
 }
 
 }  // namespace
@@ -45,19 +53,19 @@ RunFn by_name(const std::string& isa) {
 std::string supported_isas() {
   std::string out;
   for (const char* isa : {"avx512", "avx2", "generic"})
-    if (by_name(isa) && cpu_has(isa)) out += std::string(out.empty() ? "" : ",") + isa;
+    if (by_name(isa).run && cpu_has(isa)) out += std::string(out.empty() ? "" : ",") + isa;
   return out;
 }
 
-RunFn select_cpu_kernels(const std::string& isa, std::string* chosen) {
+CpuKernels select_cpu_kernels(const std::string& isa, std::string* chosen) {
   if (isa == "auto") {
     for (const char* name : {"avx512", "avx2", "generic"})
-      if (by_name(name) && cpu_has(name)) {
+      if (by_name(name).run && cpu_has(name)) {
         *chosen = name;
         return by_name(name);
       }
   }
-  if (by_name(isa) == nullptr || !cpu_has(isa))
+  if (by_name(isa).run == nullptr || !cpu_has(isa))
     throw std::invalid_argument(
         "CPU kernel variant '" + isa +
         "' is not available here; choose auto or one of: " + supported_isas());

@@ -7,10 +7,22 @@
 namespace dawm {
 
 using RunFn = bool (*)(const EngineDesc&, const float*, const Batch&, int, int);
+using GroupNormMishForwardFn = void (*)(const float*, const float*, const float*, int, int, int,
+                                        int, float, float*, float*, float*, int);
+using GroupNormMishBackwardFn = void (*)(const float*, const float*, const float*, const float*,
+                                         const float*, const float*, int, int, int, int, float*,
+                                         float*, float*, int);
+
+// One ISA variant's entry points: the generation engine and the training kernels.
+struct CpuKernels {
+  RunFn run = nullptr;
+  GroupNormMishForwardFn group_norm_mish_forward = nullptr;
+  GroupNormMishBackwardFn group_norm_mish_backward = nullptr;
+};
 
 // `isa`: "auto", "avx512", "avx2" or "generic". Throws std::invalid_argument if the CPU or the
 // build lacks it; `chosen` receives the name of the variant used.
-RunFn select_cpu_kernels(const std::string& isa, std::string* chosen);
+CpuKernels select_cpu_kernels(const std::string& isa, std::string* chosen);
 
 // The variants this build holds that the running CPU supports, best first.
 std::string supported_isas();

@@ -68,6 +68,16 @@ void unet_forward(const UNetDesc& u, const float* prm, int nseq, Workspace& ws);
 void idm_tile(const EngineDesc& d, const float* prm, int n, const float* s_t, const float* states,
               float* actions, float* buf0, float* buf1, Workspace& ws);
 
+// Mish(GroupNorm(x)) on PyTorch's (N, C, L) layout for training (train_norm.cpp): forward
+// writes out, and each (sample, group)'s mean and 1/std; backward writes dx, dgamma, dbeta.
+void group_norm_mish_forward(const float* x, const float* gamma, const float* beta, int N, int C,
+                             int L, int G, float eps, float* out, float* mean, float* rstd,
+                             int threads);
+void group_norm_mish_backward(const float* dout, const float* x, const float* gamma,
+                              const float* beta, const float* mean, const float* rstd, int N,
+                              int C, int L, int G, float* dx, float* dgamma, float* dbeta,
+                              int threads);
+
 // The whole generate() call: OpenMP over tiles of `tile` samples.
 // Returns false if a thread could not allocate its scratch.
 bool run(const EngineDesc& d, const float* prm, const Batch& b, int threads, int tile);

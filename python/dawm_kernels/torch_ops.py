@@ -1,0 +1,68 @@
+"""Native training kernels as PyTorch autograd functions (this module, alone, needs torch).
+
+`group_norm_mish(x, weight, bias, num_groups, eps)` equals
+`F.mish(F.group_norm(x, num_groups, weight, bias, eps))`, forward and backward, to float
+rounding. On CPU float32 tensors of shape (N, C, L) it runs one native pass over memory each
+way: the world model's training step's costliest element-wise pair (docs/performance.md).
+Other inputs (a GPU, bfloat16 autocast) take PyTorch's two ops, so a network can keep the
+kernel set wherever it runs. Plug it into a `diffusion_wm` model with
+`model.set_norm_mish_kernel(group_norm_mish)`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import _core
+
+
+class _GroupNormMish(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, num_groups, eps, threads):
+        x = x.detach().contiguous()
+        weight, bias = weight.detach().contiguous(), bias.detach().contiguous()
+        out = torch.empty_like(x)
+        mean = x.new_empty(x.shape[0] * num_groups)
+        rstd = torch.empty_like(mean)
+        _core.group_norm_mish_forward(
+            x.numpy(), weight.numpy(), bias.numpy(), num_groups, eps,
+            out.numpy(), mean.numpy(), rstd.numpy(), threads,
+        )  # fmt: skip
+        ctx.save_for_backward(x, weight, bias, mean, rstd)
+        ctx.num_groups, ctx.threads = num_groups, threads
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        x, weight, bias, mean, rstd = ctx.saved_tensors
+        dout = dout.contiguous()
+        dx, dweight, dbias = torch.empty_like(x), torch.empty_like(weight), torch.empty_like(bias)
+        _core.group_norm_mish_backward(
+            dout.numpy(), x.numpy(), weight.numpy(), bias.numpy(), mean.numpy(), rstd.numpy(),
+            ctx.num_groups, dx.numpy(), dweight.numpy(), dbias.numpy(), ctx.threads,
+        )  # fmt: skip
+        return dx, dweight, dbias, None, None, None
+
+
+def group_norm_mish(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    num_groups: int,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """Mish(GroupNorm(x)) with gradients for x, weight and bias: natively (on torch's intra-op
+    thread count) for CPU float32 x of shape (N, C, L), by PyTorch's ops otherwise."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 3:
+        return F.mish(F.group_norm(x, num_groups, weight, bias, eps))
+    channels = x.shape[1]
+    if num_groups < 1 or channels % num_groups:
+        raise ValueError(f"num_groups={num_groups} must divide the {channels} channels")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p.shape != (channels,) or p.dtype != torch.float32 or p.device.type != "cpu":
+            raise ValueError(
+                f"{name} must be a CPU float32 tensor of shape ({channels},), "
+                f"got {p.dtype} {tuple(p.shape)} on {p.device}"
+            )
+    return _GroupNormMish.apply(x, weight, bias, num_groups, float(eps), torch.get_num_threads())
