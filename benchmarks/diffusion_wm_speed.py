@@ -6,8 +6,9 @@ with CFG (ω = 1.2, one 2B-batch forward per step) and, side by side, without CF
 A transition is one (s, a, r, s') of the H a sequence yields. Side by side, the floors: a bare
 loss/backward/Adam step on a fixed batch, and 3 bare network forwards; `*_vs_floor` is the
 library's rate over the floor's (1.0 = no overhead). Training is timed in each of --modes
-(float32 or bfloat16 autocast, eager or one captured CUDA graph per step), side by side,
-`*_vs_eager` over float32 eager. Prints JSON.
+(float32 or bfloat16 autocast, eager or one captured CUDA graph per step; on CPU also float32
+with dawm_kernels' native Mish(GroupNorm)), side by side, `*_vs_eager` over float32 eager.
+Prints JSON.
 
     .venv/bin/python benchmarks/diffusion_wm_speed.py [--threads 2] [--dims 32 64]
     python benchmarks/diffusion_wm_speed.py --device cuda --dims 128 --dim-mults 1 4 8  # paper
@@ -27,16 +28,20 @@ from diffusion_wm import DiffusionWorldModel, SamplingConfig, WorldModelConfig, 
 L, X_DIM, C_DIM, G_DIM = 8, 12, 14, 1
 H = L - 1
 EAGER = "float32"
-MODES = {  # fit's (precision, cuda_graph), and whether the U-Net is torch.compile'd first
-    "float32": ("float32", False, False),
-    "bfloat16": ("bfloat16", False, False),
-    "float32_graph": ("float32", True, False),
-    "bfloat16_graph": ("bfloat16", True, False),
+MODES = {  # fit's (precision, cuda_graph), whether the U-Net is torch.compile'd first, and
+    # whether its Mish(GroupNorm) pairs run dawm_kernels' native CPU kernel
+    "float32": ("float32", False, False, False),
+    "bfloat16": ("bfloat16", False, False, False),
+    "float32_native_norm": ("float32", False, False, True),
+    "float32_graph": ("float32", True, False, False),
+    "bfloat16_graph": ("bfloat16", True, False, False),
     # opt-in probe of kernel fusion under the captured step (compiling takes minutes); the
     # library has no compile option: this mode swaps the net for its compiled self
-    "bfloat16_compiled_graph": ("bfloat16", True, True),
+    "bfloat16_compiled_graph": ("bfloat16", True, True, False),
 }
-DEFAULT_MODES = ("float32", "bfloat16", "float32_graph", "bfloat16_graph")
+DEFAULT_MODES = (
+    "float32", "bfloat16", "float32_native_norm", "float32_graph", "bfloat16_graph"
+)  # fmt: skip
 
 
 def _data(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,8 +123,12 @@ def bench(
 def _train_rate(model: DiffusionWorldModel, data: tuple, b: int, steps: int, mode: str) -> float:
     """Steps/s of fit in `mode`, marginal: (steps - steps/4) / (its time - steps/4's time), so
     the fixed cost of a call (a graph's warm-up and capture, the first log) cancels out."""
-    precision, graph, compiled = MODES[mode]
+    precision, graph, compiled, native_norm = MODES[mode]
     net = model.net
+    if native_norm:
+        from dawm_kernels.torch_ops import group_norm_mish
+
+        model.set_norm_mish_kernel(group_norm_mish)
     if compiled:  # same parameters; an untimed call compiles it, so no timed call pays for that
         model.net = torch.compile(net)
         model.fit(*data, steps=8, batch_size=b, progress=False, device=model.device,
@@ -133,6 +142,7 @@ def _train_rate(model: DiffusionWorldModel, data: tuple, b: int, steps: int, mod
             seconds.append(hist.seconds)
     finally:
         model.net = net
+        model.set_norm_mish_kernel(None)
     return (steps - steps // 4) / (seconds[1] - seconds[0])
 
 
@@ -240,7 +250,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
-    modes = args.modes or [m for m in DEFAULT_MODES if cuda or not MODES[m][1]]
+    modes = args.modes or [
+        m for m in DEFAULT_MODES if (cuda or not MODES[m][1]) and not (cuda and MODES[m][3])
+    ]
     if not cuda and any(MODES[m][1] for m in modes):
         parser.error(f"graph modes capture CUDA graphs: they need --device cuda, not {args.device}")
     torch.set_num_threads(args.threads)

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from agents_batched import cpu_model
 from dawm_pipeline import generate as gen
+from dawm_pipeline import native
 from dawm_pipeline.atomic import write_text
 from dawm_pipeline.config import PipelineConfig, preset, torch_device_ok
 from dawm_pipeline.experiments.plan import PAPER_TASKS
@@ -294,7 +295,7 @@ def generation_stage(
     """Transitions/s of the generate stage's chunk work: noise, rollouts, transitions."""
     robot = cfg.task.robot
     layout = cfg.token_layout(robot.obs_dim, robot.act_dim)
-    backend = gen.resolve_sampler("auto")
+    backend = native.resolve("auto", "--sampler")
     if backend == "native" and cfg.device.startswith("cuda"):
         import dawm_kernels
 

@@ -6,7 +6,7 @@ import dataclasses
 import math
 
 import pytest
-from dawm_pipeline import options
+from dawm_pipeline import native, options
 from dawm_pipeline.config import PipelineConfig, preset
 
 
@@ -74,3 +74,15 @@ def test_the_presets_are_valid_and_the_harmful_cases_are_refused():
     cfg.device = "gpu0"
     with pytest.raises(ValueError, match="is not a torch device"):
         cfg.validate()
+
+
+def test_native_backends_are_refused_up_front_without_the_engine(monkeypatch):
+    monkeypatch.setattr(native, "available", lambda: False)
+    for option, field in (("--sampler", "sampler"), ("--train-kernel", "train_kernel")):
+        cfg = preset("tiny")
+        setattr(cfg, field, "native")
+        with pytest.raises(ValueError, match=f"{option} native needs the dawm_kernels engine"):
+            cfg.validate()
+        setattr(cfg, field, "auto")  # falls back to PyTorch
+        cfg.validate()
+        assert native.resolve("auto", option) == "torch"

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from dawm_pipeline import generate as gen
+from dawm_pipeline import native
 from dawm_pipeline.config import preset
 from dawm_pipeline.sequences import sequence_length
 from dawm_pipeline.stages.train_wm import model_config
@@ -46,5 +47,5 @@ def test_native_matches_torch_for_the_same_seed(action_tokens):
 
 
 def test_sampler_resolution():
-    assert gen.resolve_sampler("auto") == "native"
-    assert gen.resolve_sampler("torch") == "torch"
+    assert native.resolve("auto", "--sampler") == "native"
+    assert native.resolve("torch", "--sampler") == "torch"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dawm_pipeline import native
 from dawm_pipeline.stage_graph import STAGES
 
 PLOTS = ("wm_loss", "idm_check", "states", "rewards", "projection", "learning_curves")
@@ -183,6 +184,7 @@ def test_world_model_stops_on_held_out_quality(full_run):
     assert summary["steps"] == checks[-1][0] <= 60
     assert summary["stopped_early"] == (summary["steps"] < 60)
     assert summary["windows"] < full["windows"]  # the hold-out episodes are not trained on
+    assert full["norm_mish_kernel"] == ("native" if native.available() else "torch")
 
 
 def test_max_transitions_caps_the_synthetic_volume(full_run):

@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from diffusion_wm import SamplingConfig
 
-from dawm_pipeline import options, tblog
+from dawm_pipeline import native, options, tblog
 from dawm_pipeline.agents import ALGOS
 from dawm_pipeline.sequences import TokenLayout
 from dawm_pipeline.tasks import Task, resolve
@@ -222,6 +222,10 @@ class PipelineConfig:
     sampler: Sampler = "auto"
     """Generation backend; auto: the native dawm_kernels engine when installed, else torch
     (both sample the same rollouts for the same seed)."""
+    train_kernel: Sampler = "auto"
+    """Mish(GroupNorm) in world-model training and its checks; auto: dawm_kernels' fused CPU
+    kernel when installed, else torch. Same numbers to float rounding, ~1.3x the training
+    steps/s on CPU (docs/performance.md); on a GPU or under bfloat16 PyTorch's ops run anyway."""
     cuda_graph: bool = False
     """Capture the world model's training step and the agents' updates as CUDA graphs and
     replay them (--device cuda only): the same updates to float rounding, without Python
@@ -292,6 +296,8 @@ class PipelineConfig:
             )
         if self.log == "tensorboard":
             tblog.check_available()
+        native.resolve(self.sampler, "--sampler")
+        native.resolve(self.train_kernel, "--train-kernel")
         if self.gen.sampling_steps > self.wm.diffusion_steps:
             raise ValueError(
                 f"--gen.sampling-steps ({self.gen.sampling_steps}) must be <= "

@@ -9,7 +9,6 @@ drawn here from the seed, so the PyTorch path and the native engine sample the s
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,24 +75,6 @@ def torch_generate(
         flat = windows.reshape(-1, *windows.shape[2:])
         acts[:, 1:] = idm.predict(flat).reshape(b, horizon - 1, -1)
     return Rollouts(gen_states, rewards, acts)
-
-
-def native_available() -> bool:
-    return importlib.util.find_spec("dawm_kernels") is not None
-
-
-def resolve_sampler(sampler: str) -> str:
-    """'auto' -> 'native' when dawm_kernels is installed, else 'torch'."""
-    if sampler == "auto":
-        return "native" if native_available() else "torch"
-    if sampler == "native" and not native_available():
-        raise ValueError(
-            "--sampler native needs the dawm_kernels engine: install it with "
-            "`pip install .` at the repo root, or use --sampler torch"
-        )
-    if sampler not in ("torch", "native"):
-        raise ValueError(f"unknown sampler {sampler!r}: use auto, torch or native")
-    return sampler
 
 
 def native_engine(wm, idm, sampling: SamplingConfig, layout: TokenLayout, device: str = "cpu"):

@@ -213,7 +213,9 @@ class StageDir:
 
 
 # Settings that decide where or how fast a run computes, not what it computes.
-PLACEMENT_FIELDS = ("out", "run", "overwrite", "threads", "device", "sampler", "log")
+PLACEMENT_FIELDS = (
+    "out", "run", "overwrite", "threads", "device", "sampler", "train_kernel", "log"
+)  # fmt: skip
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

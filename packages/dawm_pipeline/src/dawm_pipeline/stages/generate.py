@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dawm_pipeline import generate as gen
-from dawm_pipeline import simcheck
+from dawm_pipeline import native, simcheck
 from dawm_pipeline.atomic import read_npz, write_json, write_npz
 from dawm_pipeline.fidelity import step_zero_fidelity
 from dawm_pipeline.inprogress import read_or_set_aside
@@ -74,7 +74,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     cfg = ctx.cfg
     data, _ = data_stage.load(ctx)
     wm, idm = train_wm.load(ctx), train_idm.load(ctx)
-    sampler = gen.resolve_sampler(cfg.sampler)
+    sampler = native.resolve(cfg.sampler, "--sampler")
     layout = cfg.token_layout(data.obs_dim, data.act_dim)
     engine = None
     if sampler == "native":

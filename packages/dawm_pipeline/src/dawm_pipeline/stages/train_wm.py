@@ -21,6 +21,7 @@ import torch
 from diffusion_wm import DiffusionWorldModel, WorldModelConfig
 from diffusion_wm.training import CHECKPOINT_FILE
 
+from dawm_pipeline import native
 from dawm_pipeline.atomic import read_json, write_json
 from dawm_pipeline.data.dataset import OfflineDataset
 from dawm_pipeline.distributed import from_main, is_main
@@ -142,6 +143,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     x, context, guide = windows(cfg, train)
     torch.manual_seed(cfg.model_seed)  # the initial weights: same seed, same model
     model = DiffusionWorldModel(model_config(cfg, data.obs_dim, data.act_dim), cfg.device)
+    kernel = native.use_train_kernel(model, cfg.train_kernel)
     ckpt = out / CHECKPOINTS
     resumed_from = from_main(lambda: _checkpoint_step(ckpt / CHECKPOINT_FILE))
     held = data.select(np.flatnonzero(holdout)) if early else None
@@ -160,6 +162,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "final_loss": history.loss[-1] if history.loss else None,
         "final_val_loss": history.val_loss[-1] if history.val_loss else None,
         "steps_per_second": history.steps_per_second,
+        "norm_mish_kernel": kernel,
         "rtg_scale": cfg.rtg_scale,
     }
 
