@@ -253,6 +253,8 @@ def main() -> None:
     modes = args.modes or [
         m for m in DEFAULT_MODES if (cuda or not MODES[m][1]) and not (cuda and MODES[m][3])
     ]
+    if cuda and any(MODES[m][3] for m in modes):
+        parser.error("native_norm modes time dawm_kernels' CPU kernel: they need --device cpu")
     if not cuda and any(MODES[m][1] for m in modes):
         parser.error(f"graph modes capture CUDA graphs: they need --device cuda, not {args.device}")
     torch.set_num_threads(args.threads)

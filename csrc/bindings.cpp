@@ -170,43 +170,63 @@ class CudaEngine {
 };
 #endif
 
-// The training kernels of the best variant this CPU runs (chosen once).
-const dawm::CpuKernels& best_kernels() {
-  static const dawm::CpuKernels k = [] {
-    std::string chosen;
-    return dawm::select_cpu_kernels("auto", &chosen);
-  }();
-  return k;
+// Mish(GroupNorm) for training on x of shape (N, C, L); `isa` as the engine's ("auto": the
+// best this CPU runs). Every array must already be C-contiguous float32 of its exact size
+// (no silent conversion: a converted output would be written into a temporary copy).
+struct NormShape {
+  int N, C, L, groups;
+  int64_t size() const { return int64_t(N) * C * L; }
+};
+
+NormShape norm_shape(const py::object& x, int groups, int threads) {
+  if (!py::isinstance<F32>(x) || py::reinterpret_borrow<F32>(x).ndim() != 3)
+    throw std::invalid_argument("x must be a C-contiguous float32 array of shape (N, C, L)");
+  auto a = py::reinterpret_borrow<F32>(x);
+  const NormShape s{int(a.shape(0)), int(a.shape(1)), int(a.shape(2)), groups};
+  if (groups < 1 || s.C % groups || threads < 1)
+    throw std::invalid_argument("groups must divide the channels; threads must be >= 1");
+  return s;
 }
 
-// x is (N, C, L); every other array's size follows from it (checked by the Python face).
-void group_norm_mish_forward(const F32& x, const F32& gamma, const F32& beta, int groups,
-                             float eps, F32& out, F32& mean, F32& rstd, int threads) {
-  if (x.ndim() != 3 || groups < 1 || x.shape(1) % groups || out.size() != x.size() ||
-      gamma.size() != x.shape(1) || beta.size() != x.shape(1) ||
-      mean.size() != x.shape(0) * groups || rstd.size() != mean.size() || threads < 1)
-    throw std::invalid_argument("group_norm_mish_forward: inconsistent shapes");
-  const int N = int(x.shape(0)), C = int(x.shape(1)), L = int(x.shape(2));
-  float *o = out.mutable_data(), *m = mean.mutable_data(), *r = rstd.mutable_data();
-  py::gil_scoped_release release;
-  best_kernels().group_norm_mish_forward(x.data(), gamma.data(), beta.data(), N, C, L, groups,
-                                         eps, o, m, r, threads);
+dawm::CpuKernels kernels(const std::string& isa) {
+  std::string chosen;
+  return dawm::select_cpu_kernels(isa, &chosen);
 }
 
-void group_norm_mish_backward(const F32& dout, const F32& x, const F32& gamma, const F32& beta,
-                              const F32& mean, const F32& rstd, int groups, F32& dx,
-                              F32& dgamma, F32& dbeta, int threads) {
-  if (x.ndim() != 3 || groups < 1 || x.shape(1) % groups || dout.size() != x.size() ||
-      dx.size() != x.size() || gamma.size() != x.shape(1) || beta.size() != x.shape(1) ||
-      dgamma.size() != x.shape(1) || dbeta.size() != x.shape(1) ||
-      mean.size() != x.shape(0) * groups || rstd.size() != mean.size() || threads < 1)
-    throw std::invalid_argument("group_norm_mish_backward: inconsistent shapes");
-  const int N = int(x.shape(0)), C = int(x.shape(1)), L = int(x.shape(2));
-  float *g = dx.mutable_data(), *dg = dgamma.mutable_data(), *db = dbeta.mutable_data();
+void group_norm_mish_forward(const py::object& x, const py::object& gamma, const py::object& beta,
+                             int groups, float eps, const py::object& out,
+                             const py::object& mean, const py::object& rstd, int threads,
+                             const std::string& isa) {
+  const NormShape s = norm_shape(x, groups, threads);
+  const int64_t stats = int64_t(s.N) * groups;
+  const float *px = ptr(x, s.size(), "x"), *pg = ptr(gamma, s.C, "gamma"),
+              *pb = ptr(beta, s.C, "beta");
+  float *po = out_ptr(out, s.size(), "out"), *pm = out_ptr(mean, stats, "mean"),
+        *pr = out_ptr(rstd, stats, "rstd");
+  if (!px || !pg || !pb || !po || !pm || !pr) throw std::invalid_argument("arrays are required");
+  const auto fn = kernels(isa).group_norm_mish_forward;
   py::gil_scoped_release release;
-  best_kernels().group_norm_mish_backward(dout.data(), x.data(), gamma.data(), beta.data(),
-                                          mean.data(), rstd.data(), N, C, L, groups, g, dg, db,
-                                          threads);
+  fn(px, pg, pb, s.N, s.C, s.L, groups, eps, po, pm, pr, threads);
+}
+
+void group_norm_mish_backward(const py::object& dout, const py::object& x,
+                              const py::object& gamma, const py::object& beta,
+                              const py::object& mean, const py::object& rstd, int groups,
+                              const py::object& dx, const py::object& dgamma,
+                              const py::object& dbeta, int threads, const std::string& isa) {
+  const NormShape s = norm_shape(x, groups, threads);
+  const int64_t stats = int64_t(s.N) * groups;
+  const float *pd = ptr(dout, s.size(), "dout"), *px = ptr(x, s.size(), "x"),
+              *pg = ptr(gamma, s.C, "gamma"), *pb = ptr(beta, s.C, "beta"),
+              *pm = ptr(mean, stats, "mean"), *pr = ptr(rstd, stats, "rstd");
+  float *pdx = out_ptr(dx, s.size(), "dx"), *pdg = out_ptr(dgamma, s.C, "dgamma"),
+        *pdb = out_ptr(dbeta, s.C, "dbeta");
+  if (!pd || !px || !pg || !pb || !pm || !pr || !pdx || !pdg || !pdb)
+    throw std::invalid_argument("arrays are required");
+  if (pdx == px || pdx == pd) throw std::invalid_argument("dx must not alias x or dout");
+  const auto fn = kernels(isa).group_norm_mish_backward;
+  py::gil_scoped_release release;
+  fn(pd, px, pg, pb, pm, pr, s.N, s.C, s.L, groups, pdx, pdg, pdb, threads);
 }
 
 }  // namespace

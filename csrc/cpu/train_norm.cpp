@@ -2,9 +2,9 @@
 //
 // In the world model's training step this pair is a third of the time in PyTorch (four
 // kernels a call, each a pass over memory; ~6–13 ns per element at the quick preset's
-// shapes). Here one group of one sample, (C/G)·L contiguous floats, is read once for its
-// statistics and once to write the output, in vectors, with Mish's derivative recomputed in
-// the backward pass instead of stored. Arithmetic follows PyTorch's GroupNorm (biased
+// shapes). Here one group of one sample, (C/G)·L contiguous floats that stay in cache, is
+// read for its mean, its variance and its output (two passes for the gradient), in vectors,
+// with Mish's derivative recomputed in the backward pass instead of stored. Arithmetic follows PyTorch's GroupNorm (biased
 // variance, eps inside the square root) and Mish (x·tanh(softplus(x))) to float rounding.
 #include <omp.h>
 
@@ -18,18 +18,13 @@ namespace dawm {
 namespace DAWM_ISA {
 namespace {
 
-// Mish and its derivative at y, from e = e^y: tanh(softplus(y)) = n / (n + 2) with
-// n = e (e + 2), and d/dy = tanh(sp) + y · (1 − tanh²(sp)) · sigmoid(y).
-struct MishPair {
-  vf value, slope;
-};
-
-inline MishPair vmish_pair(vf y) {
+// Mish's derivative at y, from e = e^y as vmish (simd.hpp): tanh(softplus(y)) = n / (n + 2)
+// with n = e (e + 2), and d/dy = tanh(sp) + y · (1 − tanh²(sp)) · sigmoid(y).
+inline vf vmish_slope(vf y) {
   const vf e = vexp(vmin(y, splat(20.0f)));
   const vf n = e * (e + 2.0f);
   const vf t = n / (n + 2.0f);
-  const vf sig = e / (e + 1.0f);
-  return {y * t, t + y * (1.0f - t * t) * sig};
+  return t + y * (1.0f - t * t) * (e / (e + 1.0f));
 }
 
 // Per-channel values repeated L times: element j of group g's block belongs to channel
@@ -95,7 +90,7 @@ void group_norm_mish_forward(const float* x, const float* gamma, const float* be
     rstd[blk] = rs;
     for_vectors(M, [&](int j, int n) {
       const vf y = (load_n(xb + j, n) - mu) * rs * load_n(gb + j, n) + load_n(bb + j, n);
-      store_n(ob + j, vmish_pair(y).value, n);
+      store_n(ob + j, vmish(y), n);
     });
   }
 }
@@ -106,9 +101,11 @@ void group_norm_mish_backward(const float* dout, const float* x, const float* ga
                               int threads) {
   const int M = C / G * L;
   const std::vector<float> gam = expand(gamma, C, L), bet = expand(beta, C, L);
-  // Each thread's dgamma and dbeta per element of the (C·L) pattern, summed over its samples.
-  std::vector<float> part(size_t(threads) * 2 * C * L, 0.0f);
-#pragma omp parallel num_threads(threads)
+  // Each thread's dgamma and dbeta per element of the (C·L) pattern, summed over its blocks
+  // (no more threads than blocks, so the final sum below stays small).
+  const int T = int(std::max<int64_t>(1, std::min<int64_t>(threads, int64_t(N) * G)));
+  std::vector<float> part(size_t(T) * 2 * C * L, 0.0f);
+#pragma omp parallel num_threads(T)
   {
     float* dg = &part[size_t(omp_get_thread_num()) * 2 * C * L];
     float* db = dg + size_t(C) * L;
@@ -124,7 +121,7 @@ void group_norm_mish_backward(const float* dout, const float* x, const float* ga
       for_vectors(M, [&](int j, int n) {
         const vf xhat = (load_n(xb + j, n) - mu) * rs;
         const vf g = load_n(&gam[off + j], n);
-        const vf dy = load_n(ub + j, n) * vmish_pair(xhat * g + load_n(&bet[off + j], n)).slope;
+        const vf dy = load_n(ub + j, n) * vmish_slope(xhat * g + load_n(&bet[off + j], n));
         store_n(xg + j, dy, n);
         store_n(dg + off + j, load_n(dg + off + j, n) + dy * xhat, n);
         store_n(db + off + j, load_n(db + off + j, n) + dy, n);
@@ -141,9 +138,10 @@ void group_norm_mish_backward(const float* dout, const float* x, const float* ga
     }
   }
   // Threads' shares are added in thread order: the same thread count gives the same bits.
+#pragma omp parallel for num_threads(T) schedule(static)
   for (int c = 0; c < C; ++c) {
     double sg = 0.0, sb = 0.0;
-    for (int t = 0; t < threads; ++t)
+    for (int t = 0; t < T; ++t)
       for (int l = 0; l < L; ++l) {
         sg += part[(size_t(t) * 2 * C + c) * L + l];
         sb += part[(size_t(t) * 2 * C + C + c) * L + l];

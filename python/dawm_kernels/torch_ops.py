@@ -27,7 +27,7 @@ class _GroupNormMish(torch.autograd.Function):
         rstd = torch.empty_like(mean)
         _core.group_norm_mish_forward(
             x.numpy(), weight.numpy(), bias.numpy(), num_groups, eps,
-            out.numpy(), mean.numpy(), rstd.numpy(), threads,
+            out.numpy(), mean.numpy(), rstd.numpy(), threads, "auto",
         )  # fmt: skip
         ctx.save_for_backward(x, weight, bias, mean, rstd)
         ctx.num_groups, ctx.threads = num_groups, threads
@@ -35,26 +35,33 @@ class _GroupNormMish(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout):
+        if torch.is_grad_enabled():  # create_graph=True: the native backward builds no graph
+            raise RuntimeError(
+                "group_norm_mish has no double backward (its gradient is native code): use "
+                "F.mish(F.group_norm(...)) where second derivatives are needed"
+            )
         x, weight, bias, mean, rstd = ctx.saved_tensors
         dout = dout.contiguous()
         dx, dweight, dbias = torch.empty_like(x), torch.empty_like(weight), torch.empty_like(bias)
         _core.group_norm_mish_backward(
             dout.numpy(), x.numpy(), weight.numpy(), bias.numpy(), mean.numpy(), rstd.numpy(),
-            ctx.num_groups, dx.numpy(), dweight.numpy(), dbias.numpy(), ctx.threads,
+            ctx.num_groups, dx.numpy(), dweight.numpy(), dbias.numpy(), ctx.threads, "auto",
         )  # fmt: skip
         return dx, dweight, dbias, None, None, None
 
 
 def group_norm_mish(
     x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
     num_groups: int,
     eps: float = 1e-5,
 ) -> torch.Tensor:
     """Mish(GroupNorm(x)) with gradients for x, weight and bias: natively (on torch's intra-op
-    thread count) for CPU float32 x of shape (N, C, L), by PyTorch's ops otherwise."""
-    if x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 3:
+    thread count) for CPU float32 x of shape (N, C, L) with an affine weight and bias, by
+    PyTorch's ops otherwise. First-order gradients only (double backward raises)."""
+    native = x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 3
+    if not native or weight is None or bias is None:
         return F.mish(F.group_norm(x, num_groups, weight, bias, eps))
     channels = x.shape[1]
     if num_groups < 1 or channels % num_groups:

@@ -77,12 +77,27 @@ def test_the_presets_are_valid_and_the_harmful_cases_are_refused():
 
 
 def test_native_backends_are_refused_up_front_without_the_engine(monkeypatch):
-    monkeypatch.setattr(native, "available", lambda: False)
+    monkeypatch.setattr(native, "available", lambda module=native.SAMPLER_MODULE: False)
     for option, field in (("--sampler", "sampler"), ("--train-kernel", "train_kernel")):
         cfg = preset("tiny")
         setattr(cfg, field, "native")
-        with pytest.raises(ValueError, match=f"{option} native needs the dawm_kernels engine"):
+        with pytest.raises(ValueError, match=f"{option} native needs (the )?dawm_kernels"):
             cfg.validate()
         setattr(cfg, field, "auto")  # falls back to PyTorch
         cfg.validate()
         assert native.resolve("auto", option) == "torch"
+
+
+def test_an_engine_without_training_kernels_falls_back_or_is_refused(monkeypatch):
+    """dawm_kernels < 0.3.0 has the sampler but not torch_ops: auto trains with PyTorch's
+    ops, native is refused up front (not at the train-wm stage)."""
+    monkeypatch.setattr(native, "available", lambda module: module == native.SAMPLER_MODULE)
+    cfg = preset("tiny")
+    cfg.validate()
+    assert native.resolve(cfg.train_kernel, "--train-kernel", native.TRAIN_KERNEL_MODULE) == "torch"
+    cfg.train_kernel = "native"
+    with pytest.raises(
+        ValueError,
+        match=r"--train-kernel native needs dawm_kernels >= 0\.3\.0 \(its training kernels\)",
+    ):
+        cfg.validate()

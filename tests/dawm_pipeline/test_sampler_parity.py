@@ -9,9 +9,10 @@ from dawm_pipeline.config import preset
 from dawm_pipeline.sequences import sequence_length
 from dawm_pipeline.stages.train_wm import model_config
 from diffusion_wm import DiffusionWorldModel
+from diffusion_wm.unet import GroupNormMish
 from inverse_dynamics import IDMConfig, InverseDynamicsModel
 
-pytest.importorskip("dawm_kernels")
+group_norm_mish = pytest.importorskip("dawm_kernels.torch_ops").group_norm_mish
 
 
 @pytest.mark.parametrize("action_tokens", [False, True])
@@ -44,6 +45,20 @@ def test_native_matches_torch_for_the_same_seed(action_tokens):
     np.testing.assert_allclose(out.rewards / scale[r], ref.rewards / scale[r], atol=1e-3)
     np.testing.assert_allclose(out.actions, ref.actions, atol=1e-3)
     np.testing.assert_array_equal(out.actions[:, 0], a)
+
+
+def test_train_kernel_is_set_only_where_it_runs_natively():
+    def kernels(model):
+        return {m.kernel for m in model.net.modules() if isinstance(m, GroupNormMish)}
+
+    cfg = model_config(preset("tiny"), 3, 2)
+    for device, precision in (("cuda", "float32"), ("cpu", "bfloat16")):
+        model = DiffusionWorldModel(cfg, "cpu")
+        assert native.use_train_kernel(model, "auto", device, precision) == "torch"
+        assert kernels(model) == {None}
+    model = DiffusionWorldModel(cfg, "cpu")
+    assert native.use_train_kernel(model, "auto", "cpu", "float32") == "native"
+    assert kernels(model) == {group_norm_mish}
 
 
 def test_sampler_resolution():

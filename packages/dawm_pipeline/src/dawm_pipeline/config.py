@@ -22,7 +22,7 @@ from dawm_pipeline.tasks import Task, resolve
 
 Preset = Literal["quick", "bench", "paper", "tiny"]
 Algo = Literal["td3bc", "iql", "both"]
-Sampler = Literal["auto", "torch", "native"]
+Backend = Literal["auto", "torch", "native"]
 DatasetSource = Literal["auto", "minari", "d4rl", "bundled"]
 LogFormat = Literal["none", "tensorboard"]
 
@@ -219,10 +219,10 @@ class PipelineConfig:
     """torch CPU threads."""
     device: str = "cpu"
     """torch device for training and generation."""
-    sampler: Sampler = "auto"
+    sampler: Backend = "auto"
     """Generation backend; auto: the native dawm_kernels engine when installed, else torch
     (both sample the same rollouts for the same seed)."""
-    train_kernel: Sampler = "auto"
+    train_kernel: Backend = "auto"
     """Mish(GroupNorm) in world-model training and its checks; auto: dawm_kernels' fused CPU
     kernel when installed, else torch. Same numbers to float rounding, ~1.3x the training
     steps/s on CPU (docs/performance.md); on a GPU or under bfloat16 PyTorch's ops run anyway."""
@@ -297,7 +297,7 @@ class PipelineConfig:
         if self.log == "tensorboard":
             tblog.check_available()
         native.resolve(self.sampler, "--sampler")
-        native.resolve(self.train_kernel, "--train-kernel")
+        native.resolve(self.train_kernel, "--train-kernel", native.TRAIN_KERNEL_MODULE)
         if self.gen.sampling_steps > self.wm.diffusion_steps:
             raise ValueError(
                 f"--gen.sampling-steps ({self.gen.sampling_steps}) must be <= "

@@ -8,31 +8,45 @@ from __future__ import annotations
 
 import importlib.util
 
+import torch
 
-def available() -> bool:
-    return importlib.util.find_spec("dawm_kernels") is not None
+SAMPLER_MODULE = "dawm_kernels"
+TRAIN_KERNEL_MODULE = "dawm_kernels.torch_ops"
+NEEDS = {
+    SAMPLER_MODULE: "the dawm_kernels engine",
+    TRAIN_KERNEL_MODULE: "dawm_kernels >= 0.3.0 (its training kernels)",
+}
 
 
-def resolve(choice: str, option: str) -> str:
-    """'auto' -> 'native' when dawm_kernels is installed, else 'torch'."""
+def available(module: str = SAMPLER_MODULE) -> bool:
+    """Whether `module` can be imported (an older engine lacks the training kernels)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a missing parent package
+        return False
+
+
+def resolve(choice: str, option: str, module: str = SAMPLER_MODULE) -> str:
+    """'auto' -> 'native' when `module` is installed, else 'torch'."""
     if choice == "auto":
-        return "native" if available() else "torch"
-    if choice == "native" and not available():
+        return "native" if available(module) else "torch"
+    if choice == "native" and not available(module):
         raise ValueError(
-            f"{option} native needs the dawm_kernels engine: install it with "
-            f"`pip install .` at the repo root, or use {option} torch"
+            f"{option} native needs {NEEDS[module]}: install it with `pip install .` at the "
+            f"repo root, or use {option} torch"
         )
     if choice not in ("torch", "native"):
         raise ValueError(f"unknown {option} {choice!r}: use auto, torch or native")
     return choice
 
 
-def use_train_kernel(model, choice: str) -> str:
-    """Give a DiffusionWorldModel the Mish(GroupNorm) kernel --train-kernel names; returns
-    the backend it resolved to."""
-    backend = resolve(choice, "--train-kernel")
-    if backend == "native":
-        from dawm_kernels.torch_ops import group_norm_mish
+def use_train_kernel(model, choice: str, device: str, precision: str) -> str:
+    """Give a DiffusionWorldModel the Mish(GroupNorm) kernel --train-kernel names, where it
+    runs natively (float32 on the CPU); returns the backend that computes the pair."""
+    backend = resolve(choice, "--train-kernel", TRAIN_KERNEL_MODULE)
+    if backend != "native" or torch.device(device).type != "cpu" or precision != "float32":
+        return "torch"
+    from dawm_kernels.torch_ops import group_norm_mish
 
-        model.set_norm_mish_kernel(group_norm_mish)
+    model.set_norm_mish_kernel(group_norm_mish)
     return backend
