@@ -415,6 +415,18 @@ def test_sanity_section_sets_real_only_against_the_datas_level(tmp_path, monkeyp
         "207k) | 207k |"
     ) in part
     assert "hopper-medium-replay" not in part
+    assert "Probing a miss" not in doc  # no probe file yet
+    # the probe's runs: the last 5 of each run's evaluations make its score
+    probe = [
+        {"env": "hopper-medium", "seed": 100, "variant": v, "updates": 5000 * (i + 1),
+         "normalized_mean": score + i, "mean_length": 300.0, "data_normalized_mean": 41.6}
+        for v, score in (("td3bc", 20.0), ("bc", 80.0)) for i in range(7)
+    ]  # fmt: skip
+    (tmp_path / sanity_doc.PROBE_FILE).write_text("".join(json.dumps(r) + "\n" for r in probe))
+    doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
+    part = doc[doc.index("### Probing a miss") :].split("\n## ")[0]
+    assert "| hopper-medium | bc | 100 | 35k | 84.0 | 86.0 | 300 | 41.6 |" in part
+    assert "| hopper-medium | td3bc | 100 | 35k | 24.0 | 26.0 | 300 | 41.6 |" in part
     # rows measured on other data (another fingerprint) are left out of the check
     rows = [row("walker2d-medium", s, 30.0, "rebuilt") for s in range(2)]
     doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")

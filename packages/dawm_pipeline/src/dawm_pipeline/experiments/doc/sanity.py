@@ -9,6 +9,10 @@ fingerprint: rows measured on other data (a rebuilt bundle, a D4RL file) are lef
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
+from pathlib import Path
+
 from dawm_pipeline.data.bundled import read_manifest
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc
 from dawm_pipeline.tasks import resolve
@@ -96,6 +100,62 @@ def sanity(doc: Doc) -> None:
             "trained, a miss may be the budget's rather than the agent's.",
             "",
         )
+    probe(doc)
+
+
+PROBE_FILE = "sanity_probe.jsonl"
+"""benchmarks/sanity_probe.py's evaluations (development seeds), beside the plots."""
+PROBE_POINTS = 5
+"""Evaluations averaged into a probe run's score, as the bench's final score."""
+
+
+def probe(doc: Doc) -> None:
+    """The probe of a miss: TD3+BC against behaviour cloning (α = 0) on the same real data."""
+    path = Path(doc.plot_dir) / PROBE_FILE
+    if not doc.headline or not path.exists():
+        return
+    runs: dict[tuple, list[dict]] = defaultdict(list)
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            runs[(row["env"], row["seed"], row["variant"])].append(row)
+    doc.heading("Probing a miss: TD3+BC against behaviour cloning", sub=1)
+    doc.add(
+        "`benchmarks/sanity_probe.py` trains, on the same real data and a development seed "
+        "(not the bench's evaluation seeds), the bench's TD3+BC (α = 2.5) and the same agent "
+        "with α = 0, which is behaviour cloning. Score: the mean of the last "
+        f"{PROBE_POINTS} evaluations (10 episodes each), as the bench's.",
+        "",
+    )
+    body = []
+    for (env, seed, variant), rows in sorted(runs.items()):
+        rows.sort(key=lambda r: r["updates"])
+        last = rows[-PROBE_POINTS:]
+        body.append(
+            [
+                env,
+                variant,
+                str(seed),
+                f"{rows[-1]['updates'] // 1000}k",
+                f"{sum(r['normalized_mean'] for r in last) / len(last):.1f}",
+                f"{max(r['normalized_mean'] for r in rows):.1f}",
+                f"{sum(r['mean_length'] for r in last) / len(last):.0f}",
+                f"{rows[0]['data_normalized_mean']:.1f}",
+            ]
+        )
+    doc.table(
+        [
+            "task",
+            "agent",
+            "seed",
+            "updates",
+            f"score (last {PROBE_POINTS})",
+            "best evaluation",
+            "episode length",
+            "data",
+        ],
+        body,
+    )
 
 
 def _budget_note(t90: int | None, updates: int | None) -> str:
