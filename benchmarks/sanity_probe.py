@@ -8,7 +8,9 @@ the bench's evaluation seeds 0–4):
 - `bc`: the same agent with α = 0, pure behaviour cloning of the data's actions.
 If BC reaches the data's level and TD3+BC does not, the Q-term drags the policy away from the
 data; if neither does, the data (or its evaluation) is the thing to look at. One JSON line per
-evaluation (normalized mean and std over the episodes, mean episode length).
+evaluation (normalized mean and std over the episodes, mean episode length, and from the
+last training log before it the critic's mean Q on data (s, π(s)) and the actor's squared
+distance to the data's actions).
 
     .venv/bin/python benchmarks/sanity_probe.py --env hopper-medium --seed 100 \
         --updates 60000 --every 10000 --out docs/results/sanity_probe_hopper_medium.jsonl
@@ -55,7 +57,7 @@ def main() -> None:
         buffer = ReplayBuffer(real, None, None, "cpu")
         start = time.time()
         for done in range(args.every, args.updates + 1, args.every):
-            agent.train(buffer, done, progress=False)
+            logged = agent.train(buffer, done, progress=False)
             res = evaluate_agent(agent, info, args.episodes, curve_seed(args.seed))
             row = {
                 "env": args.env,
@@ -66,6 +68,8 @@ def main() -> None:
                 "normalized_mean": round(res.normalized_mean, 2),
                 "normalized_std": round(res.normalized_std, 2),
                 "mean_length": round(float(res.lengths.mean()), 1),
+                "q_mean": round(logged[-1]["q_mean"], 2),
+                "bc_mse": round(logged[-1]["bc_mse"], 4),
                 "data_normalized_mean": round(data_score, 2),
                 "seconds": round(time.time() - start, 1),
             }
