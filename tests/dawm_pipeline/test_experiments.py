@@ -427,6 +427,7 @@ def test_sanity_section_sets_real_only_against_the_datas_level(tmp_path, monkeyp
     part = doc[doc.index("### Probing a miss") :].split("\n## ")[0]
     assert "| hopper-medium | bc | 100 | 35k | 84.0 | 86.0 | 300 | 41.6 |" in part
     assert "| hopper-medium | td3bc | 100 | 35k | 24.0 | 26.0 | 300 | 41.6 |" in part
+    assert "hopper-medium bc: 1/1; hopper-medium td3bc: 0/1." in part
     # rows measured on other data (another fingerprint) are left out of the check
     rows = [row("walker2d-medium", s, 30.0, "rebuilt") for s in range(2)]
     doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
