@@ -205,6 +205,7 @@ def world_model_stage(cfg: PipelineConfig, budget: float) -> tuple[dict, Diffusi
     guide = rng.normal(size=(WM_ROWS, 1)).astype(np.float32)
     torch.manual_seed(cfg.model_seed)
     model = DiffusionWorldModel(wm_cfg, cfg.device)
+    kernel = native.use_train_kernel(model, cfg.train_kernel, cfg.device, cfg.wm.precision)
 
     def run(n: int) -> tuple[float, float]:
         history = model.fit(
@@ -230,7 +231,8 @@ def world_model_stage(cfg: PipelineConfig, budget: float) -> tuple[dict, Diffusi
         "steps/s",
         cfg.wm.steps,
         f"diffusion_wm fit, {cfg.wm.precision}, "
-        + ("one CUDA graph per step" if cfg.cuda_graph else "eager PyTorch"),
+        + ("one CUDA graph per step" if cfg.cuda_graph else "eager PyTorch")
+        + (", native Mish(GroupNorm)" if kernel == "native" else ""),
         batch=cfg.wm.batch_size,
         dim=cfg.wm.dim,
         dim_mults=list(cfg.wm.dim_mults),
