@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 import torch
+from dawm_pipeline import native
 from dawm_pipeline.config import preset
 from dawm_pipeline.data import load_dataset
 from dawm_pipeline.fidelity import step_zero_fidelity
@@ -58,6 +59,7 @@ def measure(cfg, args, env: str) -> None:
     scale = SimScale.of(train.observations, train.next_observations)
     torch.manual_seed(args.seed)
     model = DiffusionWorldModel(model_config(cfg, d, a), args.device)
+    kernel = native.use_train_kernel(model, cfg.train_kernel, args.device, args.precision)
     tag = f"dim{cfg.wm.dim}-lr{cfg.wm.lr:g}-b{cfg.wm.batch_size}-tok{int(layout.actions)}"
     if (args.precision, args.cuda_graph, args.seed) != ("float32", False, 0):  # old caches stay
         tag += f"-{args.precision}-graph{int(args.cuda_graph)}-seed{args.seed}"
@@ -89,7 +91,7 @@ def measure(cfg, args, env: str) -> None:
         row = {"env": env, "steps": steps, "lr": cfg.wm.lr, "dim": cfg.wm.dim,
                "action_tokens": layout.actions, "train_seconds": round(seconds, 1),
                "device": args.device, "precision": args.precision,
-               "cuda_graph": args.cuda_graph, "seed": args.seed,
+               "cuda_graph": args.cuda_graph, "seed": args.seed, "norm_mish_kernel": kernel,
                "loss": round(hist.loss[-1], 5), "val_loss": round(hist.val_loss[-1], 5),
                "steps_per_s": round(hist.steps_per_second, 1)}  # fmt: skip
         fid = step_zero_fidelity(cfg.task, step_zero, ct[:, :d], ct[:, d:], scale,
