@@ -162,8 +162,8 @@ def probe(doc: Doc) -> None:
     doc.add(
         "Seeds at or above the data's level: "
         + "; ".join(f"{env} {v}: {sum(r)}/{len(r)}" for (env, v), r in sorted(reached.items()))
-        + ". Where behaviour cloning reaches it and TD3+BC does not, the miss is TD3+BC's at "
-        "this budget, not the data's or the evaluation's.",
+        + ". Where behaviour cloning reaches it and TD3+BC does not, the miss is the agent's "
+        "(its objective or its budget), not the data's or the evaluation's.",
         "",
     )
 
