@@ -6,14 +6,14 @@ return. Where TD3+BC misses it (hopper-medium: 34.7–38.7 at 100k updates again
 the bench's evaluation seeds 0–4):
 - `td3bc`: the bench's TD3+BC (α = 2.5, paper Sec. 5);
 - `bc`: the same agent with α = 0, pure behaviour cloning of the data's actions.
-If BC reaches the data's level and TD3+BC does not, the Q-term drags the policy away from the
-data; if neither does, the data (or its evaluation) is the thing to look at. One JSON line per
+If BC reaches the data's level and TD3+BC does not, the miss is the agent's (its objective or
+its budget); if neither does, the data (or its evaluation) is the thing to look at. One JSON line per
 evaluation (normalized mean and std over the episodes, mean episode length, and from the
 last training log before it the critic's mean Q on data (s, π(s)) and the actor's squared
 distance to the data's actions).
 
     .venv/bin/python benchmarks/sanity_probe.py --env hopper-medium --seed 100 \
-        --updates 60000 --every 10000 --out docs/results/sanity_probe_hopper_medium.jsonl
+        --updates 60000 --every 5000 --out docs/results/sanity_probe.jsonl
 """
 
 from __future__ import annotations
@@ -26,12 +26,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from dawm_pipeline.config import preset
 from dawm_pipeline.data.load import load_dataset
-from dawm_pipeline.stages.train_agent import curve_seed, evaluate_agent, max_action
-from offline_agents import TD3BC, ReplayBuffer, Transitions
+from dawm_pipeline.stages.train_agent import (
+    agent_config,
+    curve_seed,
+    evaluate_agent,
+    max_action,
+    transitions,
+)
+from offline_agents import TD3BC, ReplayBuffer
 
 VARIANTS = {"td3bc": 2.5, "bc": 0.0}  # α of TD3+BC's actor loss (0: behaviour cloning)
-KEYS = ("observations", "actions", "rewards", "next_observations", "terminals")
 
 
 def main() -> None:
@@ -49,10 +55,12 @@ def main() -> None:
     torch.set_num_threads(1)
     data = load_dataset(args.env)
     info = data.info
-    real = Transitions(*(getattr(data, k) for k in KEYS))
+    real = transitions(data)
+    bench = preset("bench")
     data_score = float(np.mean(data.normalized_score(data.episode_returns())))
     for variant in args.variants:
-        cfg = dataclasses.replace(TD3BC.config_cls(), seed=args.seed, alpha=VARIANTS[variant])
+        bench_cfg = agent_config(bench, "td3bc", args.seed, data)
+        cfg = dataclasses.replace(bench_cfg, alpha=VARIANTS[variant])
         agent = TD3BC(data.obs_dim, data.act_dim, max_action(data), cfg, "cpu")
         buffer = ReplayBuffer(real, None, None, "cpu")
         start = time.time()

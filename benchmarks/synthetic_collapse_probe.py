@@ -21,13 +21,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 from dawm_pipeline.stage_graph import Context
-from dawm_pipeline.stages.train_agent import select_steps
-from offline_agents import TD3BC, ReplayBuffer, Transitions
+from dawm_pipeline.stages.train_agent import select_steps, transitions
+from offline_agents import TD3BC, ReplayBuffer
 from synthetic_diagnosis import TASK, variant_config
 
 EVAL_EVERY = 2_500
 REPLACEABLE = ("terminals", "rewards", "next_observations")
-KEYS = ("observations", "actions", "rewards", "next_observations", "terminals")
 
 
 def real_step0_field(real, synthetic: dict[str, np.ndarray], field: str) -> np.ndarray:
@@ -99,8 +98,8 @@ def main() -> None:
             restored = np.where(keep, restored, synthetic[field])
         synthetic[field] = restored
     buffer = ReplayBuffer(
-        Transitions(*(real[k] for k in KEYS)),
-        Transitions(*(synthetic[k] for k in KEYS)),
+        transitions(real),
+        transitions(synthetic),
         cfg.synthetic_share(),
         "cpu",
     )

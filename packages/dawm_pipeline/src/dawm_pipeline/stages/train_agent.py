@@ -108,7 +108,7 @@ def curve_seed(seed: int) -> int:
     return 10_000 + 1000 * seed
 
 
-def _transitions(arrays: dict[str, np.ndarray] | OfflineDataset):
+def transitions(arrays: dict[str, np.ndarray] | OfflineDataset):
     """offline_agents' plain-array boundary type, from a dataset or generated arrays."""
     from offline_agents import Transitions
 
@@ -123,9 +123,9 @@ def run(ctx, out: Path) -> dict[str, Any]:
 
     cfg = ctx.cfg
     data, _ = data_stage.load(ctx)
-    real = _transitions(data)
+    real = transitions(data)
     synthetic_arrays = select_steps(generate_stage.load(ctx), cfg.agent.synthetic_steps)
-    synthetic = _transitions(synthetic_arrays) if synthetic_arrays else None
+    synthetic = transitions(synthetic_arrays) if synthetic_arrays else None
     buffers: dict[str, Any] = {}
     clear_staging(out)
 
