@@ -3,14 +3,11 @@
 
 #include <stdexcept>
 
-#define DAWM_DECLARE_KERNELS(ns)                                                                   \
-  namespace ns {                                                                               \
-  bool run(const EngineDesc& d, const float* prm, const Batch& b, int threads, int tile);      \
-  void group_norm_mish_forward(const float*, const float*, const float*, int, int, int, int,   \
-                               float, float*, float*, float*, int);                            \
-  void group_norm_mish_backward(const float*, const float*, const float*, const float*,        \
-                                const float*, const float*, int, int, int, int, float*, float*, \
-                                float*, int);                                                   \
+#define DAWM_DECLARE_KERNELS(ns)                                                          \
+  namespace ns {                                                                          \
+  bool run(const EngineDesc& d, const float* prm, const Batch& b, int threads, int tile); \
+  GroupNormMishForwardFn group_norm_mish_forward;                                         \
+  GroupNormMishBackwardFn group_norm_mish_backward;                                       \
   }
 
 namespace dawm {

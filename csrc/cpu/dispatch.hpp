@@ -7,17 +7,19 @@
 namespace dawm {
 
 using RunFn = bool (*)(const EngineDesc&, const float*, const Batch&, int, int);
-using GroupNormMishForwardFn = void (*)(const float*, const float*, const float*, int, int, int,
-                                        int, float, float*, float*, float*, int);
-using GroupNormMishBackwardFn = void (*)(const float*, const float*, const float*, const float*,
-                                         const float*, const float*, int, int, int, int, float*,
-                                         float*, float*, int);
+// Function types (not pointers): dispatch.cpp declares each ISA's kernels with them, so the
+// signatures are written once here (ops.hpp names the parameters).
+using GroupNormMishForwardFn = void(const float*, const float*, const float*, int, int, int, int,
+                                    float, float*, float*, float*, int);
+using GroupNormMishBackwardFn = void(const float*, const float*, const float*, const float*,
+                                     const float*, const float*, int, int, int, int, float*,
+                                     float*, float*, int);
 
 // One ISA variant's entry points: the generation engine and the training kernels.
 struct CpuKernels {
   RunFn run = nullptr;
-  GroupNormMishForwardFn group_norm_mish_forward = nullptr;
-  GroupNormMishBackwardFn group_norm_mish_backward = nullptr;
+  GroupNormMishForwardFn* group_norm_mish_forward = nullptr;
+  GroupNormMishBackwardFn* group_norm_mish_backward = nullptr;
 };
 
 // `isa`: "auto", "avx512", "avx2" or "generic". Throws std::invalid_argument if the CPU or the

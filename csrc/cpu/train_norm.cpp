@@ -4,8 +4,9 @@
 // kernels a call, each a pass over memory; ~6–13 ns per element at the quick preset's
 // shapes). Here one group of one sample, (C/G)·L contiguous floats that stay in cache, is
 // read for its mean, its variance and its output (two passes for the gradient), in vectors,
-// with Mish's derivative recomputed in the backward pass instead of stored. Arithmetic follows PyTorch's GroupNorm (biased
-// variance, eps inside the square root) and Mish (x·tanh(softplus(x))) to float rounding.
+// with Mish's derivative recomputed in the backward pass instead of stored. Arithmetic
+// follows PyTorch's GroupNorm (biased variance, eps inside the square root) and Mish
+// (x·tanh(softplus(x))) to float rounding.
 #include <omp.h>
 
 #include <algorithm>
