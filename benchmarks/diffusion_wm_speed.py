@@ -6,8 +6,9 @@ with CFG (ω = 1.2, one 2B-batch forward per step) and, side by side, without CF
 A transition is one (s, a, r, s') of the H a sequence yields. Side by side, the floors: a bare
 loss/backward/Adam step on a fixed batch, and 3 bare network forwards; `*_vs_floor` is the
 library's rate over the floor's (1.0 = no overhead). Training is timed in each of --modes
-(float32 or bfloat16 autocast, eager or one captured CUDA graph per step; on CPU also float32
-with dawm_kernels' native Mish(GroupNorm)), side by side, `*_vs_eager` over float32 eager.
+(float32 or bfloat16: autocast on CUDA, the convolutions' GEMMs on CPU; eager or one captured
+CUDA graph per step; on CPU also with dawm_kernels' native Mish(GroupNorm)), side by side,
+`*_vs_eager` over float32 eager.
 Prints JSON.
 
     .venv/bin/python benchmarks/diffusion_wm_speed.py [--threads 2] [--dims 32 64]
@@ -33,6 +34,7 @@ MODES = {  # fit's (precision, cuda_graph), whether the U-Net is torch.compile'd
     "float32": ("float32", False, False, False),
     "bfloat16": ("bfloat16", False, False, False),
     "float32_native_norm": ("float32", False, False, True),
+    "bfloat16_native_norm": ("bfloat16", False, False, True),
     "float32_graph": ("float32", True, False, False),
     "bfloat16_graph": ("bfloat16", True, False, False),
     # opt-in probe of kernel fusion under the captured step (compiling takes minutes); the
@@ -40,7 +42,8 @@ MODES = {  # fit's (precision, cuda_graph), whether the U-Net is torch.compile'd
     "bfloat16_compiled_graph": ("bfloat16", True, True, False),
 }
 DEFAULT_MODES = (
-    "float32", "bfloat16", "float32_native_norm", "float32_graph", "bfloat16_graph"
+    "float32", "bfloat16", "float32_native_norm", "bfloat16_native_norm", "float32_graph",
+    "bfloat16_graph",
 )  # fmt: skip
 
 

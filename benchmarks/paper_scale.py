@@ -205,7 +205,7 @@ def world_model_stage(cfg: PipelineConfig, budget: float) -> tuple[dict, Diffusi
     guide = rng.normal(size=(WM_ROWS, 1)).astype(np.float32)
     torch.manual_seed(cfg.model_seed)
     model = DiffusionWorldModel(wm_cfg, cfg.device)
-    kernel = native.use_train_kernel(model, cfg.train_kernel, cfg.device, cfg.wm.precision)
+    kernel = native.use_train_kernel(model, cfg.train_kernel, cfg.device)
 
     def run(n: int) -> tuple[float, float]:
         history = model.fit(

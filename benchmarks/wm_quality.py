@@ -59,7 +59,7 @@ def measure(cfg, args, env: str) -> None:
     scale = SimScale.of(train.observations, train.next_observations)
     torch.manual_seed(args.seed)
     model = DiffusionWorldModel(model_config(cfg, d, a), args.device)
-    kernel = native.use_train_kernel(model, cfg.train_kernel, args.device, args.precision)
+    kernel = native.use_train_kernel(model, cfg.train_kernel, args.device)
     tag = f"dim{cfg.wm.dim}-lr{cfg.wm.lr:g}-b{cfg.wm.batch_size}-tok{int(layout.actions)}"
     if (args.precision, args.cuda_graph, args.seed) != ("float32", False, 0):  # old caches stay
         tag += f"-{args.precision}-graph{int(args.cuda_graph)}-seed{args.seed}"

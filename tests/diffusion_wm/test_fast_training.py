@@ -1,4 +1,4 @@
-"""fit_model's speed options (issue #16): bf16 autocast and the captured CUDA-graph step.
+"""fit_model's speed options (issue #16): bfloat16 and the captured CUDA-graph step.
 
 They change how a step runs, not what it computes: bf16 training still learns the toy, a
 captured step equals the eager one to float rounding (on CUDA), and a graph off CUDA is
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from diffusion_wm import DiffusionWorldModel, WorldModelConfig
+from diffusion_wm import DiffusionWorldModel, WorldModelConfig, unet
+from diffusion_wm.gemm_conv import conv1d_gemm as gemm_conv
+from diffusion_wm.unet import SameConv1d
 from dwm_toys import L, sine_data
 
 CFG = WorldModelConfig(x_dim=2, length=L, context_dim=2, guide_dim=1, dim=16, dim_mults=(1, 2))
@@ -25,12 +27,24 @@ def _fit(device: str, steps: int, **kw) -> tuple[DiffusionWorldModel, list[float
     return model, hist.loss
 
 
-def test_bf16_autocast_learns_like_float32():
+def test_bf16_learns_like_float32():
     _, fp32 = _fit("cpu", 120)
-    _, bf16 = _fit("cpu", 120, precision="bfloat16")
-    assert bf16 != fp32  # autocast really ran (the curves differ in the 4th digit)
+    model, bf16 = _fit("cpu", 120, precision="bfloat16")
+    assert bf16 != fp32  # bfloat16 really ran (the curves differ in the 4th digit)
     assert bf16[-1] < 0.6 * bf16[0]  # it learns
     assert abs(bf16[-1] - fp32[-1]) < 0.25 * fp32[-1]  # and lands where float32 does
+    # on CPU only the training step's convolutions ran in bfloat16: the model left is float32
+    assert {m.gemm_dtype for m in model.net.modules() if isinstance(m, SameConv1d)} == {None}
+
+
+def test_bf16_on_cpu_runs_the_convolutions_as_gemms(monkeypatch):
+    calls = []
+    monkeypatch.setattr(unet, "conv1d_gemm", lambda *a: calls.append(a[3]) or gemm_conv(*a))
+    _fit("cpu", 2, precision="bfloat16")
+    assert calls and set(calls) == {torch.bfloat16}
+    calls.clear()
+    _fit("cpu", 2)
+    assert not calls
 
 
 def test_a_resume_in_another_precision_is_refused(tmp_path):

@@ -83,9 +83,11 @@ class WorldModelSettings:
     stop_min_gain: float = 0.005
     """Smallest R² gain over the best check that counts as progress."""
     precision: Literal["float32", "bfloat16"] = "float32"
-    """The network's arithmetic in training: bfloat16 runs it under autocast (weights, loss
-    and optimizer stay float32). Not in DWM's or DAWM's text; float32 by default because on
-    CPUs it measured no faster (docs/performance.md) and it changes the numbers."""
+    """The network's arithmetic in training (weights, loss and optimizer stay float32):
+    bfloat16 runs it under autocast on GPUs and its stride-1 convolutions as bfloat16 GEMMs
+    on CPUs with bfloat16 instructions (AVX512-BF16 or AMX), measured faster there
+    (docs/performance.md). Not in DWM's or DAWM's text; float32 by default because it
+    changes the numbers."""
 
 
 @dataclass
@@ -288,6 +290,11 @@ class PipelineConfig:
             raise ValueError(
                 f"--wm.precision bfloat16 but {torch.cuda.get_device_name(self.device)} has no "
                 "bfloat16 arithmetic: use --wm.precision float32"
+            )
+        if self.wm.precision == "bfloat16" and self.device == "cpu" and not native.cpu_has_bf16():
+            raise ValueError(
+                "--wm.precision bfloat16 on a CPU without bfloat16 instructions (AVX512-BF16 "
+                "or AMX) would emulate them and train slower: use --wm.precision float32"
             )
         if self.cuda_graph and not self.device.startswith("cuda"):
             raise ValueError(

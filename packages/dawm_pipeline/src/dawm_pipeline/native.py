@@ -40,13 +40,20 @@ def resolve(choice: str, option: str, module: str = SAMPLER_MODULE) -> str:
     return choice
 
 
-def use_train_kernel(model, choice: str, device: str, precision: str) -> str:
+def use_train_kernel(model, choice: str, device: str) -> str:
     """Give a DiffusionWorldModel the Mish(GroupNorm) kernel --train-kernel names, where it
-    runs natively (float32 on the CPU); returns the backend that computes the pair."""
+    runs natively (on the CPU, where both precisions keep the pair in float32: bfloat16 there
+    only changes the convolutions' GEMMs); returns the backend that computes the pair."""
     backend = resolve(choice, "--train-kernel", TRAIN_KERNEL_MODULE)
-    if backend != "native" or torch.device(device).type != "cpu" or precision != "float32":
+    if backend != "native" or torch.device(device).type != "cpu":
         return "torch"
     from dawm_kernels.torch_ops import group_norm_mish
 
     model.set_norm_mish_kernel(group_norm_mish)
     return backend
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 (AVX512-BF16 or AMX); elsewhere bfloat16 GEMMs
+    are emulated and slower than float32 ones."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()

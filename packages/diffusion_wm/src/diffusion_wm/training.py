@@ -7,12 +7,13 @@ its slice, so a DDP run is the single-process run with the gradient averaged acr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,6 +33,7 @@ from .normalizer import Normalizer
 if TYPE_CHECKING:
     from .config import WorldModelConfig
     from .diffusion import GaussianDiffusion
+    from .unet import TemporalUNet
 
 
 # fit_model's arguments, checked before any work. steps is the total to reach: 0 (or a count a
@@ -58,8 +60,8 @@ class Trainable(Protocol):
     this module does not import model.py, which imports it."""
 
     config: WorldModelConfig
-    net: torch.nn.Module
-    ema: torch.nn.Module
+    net: TemporalUNet
+    ema: TemporalUNet
     normalizer: Normalizer | None
     history: FitHistory | None
     device: torch.device
@@ -170,8 +172,9 @@ def fit_model(
     written atomically every `checkpoint_every` steps and at the end) hold everything needed
     to continue bit-identically: weights, EMA, optimizer, generator state and history.
 
-    Speed (issue #16): `precision="bfloat16"` runs the network under autocast (the loss and
-    the weights stay float32); `cuda_graph=True` (CUDA, one process) captures the whole step,
+    Speed (issue #16): `precision="bfloat16"` runs the network under autocast on GPUs and
+    its stride-1 convolutions as bfloat16 GEMMs on CPUs (the loss and the weights stay
+    float32); `cuda_graph=True` (CUDA, one process) captures the whole step,
     batch draw to optimizer update, after a few eager warm-up steps and replays it, so
     Python and kernel launches leave the loop. Validation always runs in float32 eager.
     """
@@ -287,15 +290,13 @@ def fit_model(
         desc="diffusion_wm fit",
         dynamic_ncols=True,
     )
-    autocast = torch.autocast(
-        dev.type, dtype=torch.bfloat16, enabled=precision == "bfloat16", cache_enabled=False
-    )
+    mixed = _mixed_precision(model.net, dev, precision)
 
     def train_step() -> None:
         """One optimizer step; gradients are overwritten, not accumulated (graph-safe)."""
         idx = torch.randint(n_train, (batch_size,), generator=gen, device=dev)[mine]
         t, noise, use_guide = diffusion.draw(shape, gen, dev)
-        with autocast:
+        with mixed():
             loss = diffusion.loss(
                 net,
                 x_tr[idx],
@@ -365,6 +366,29 @@ def fit_model(
     model.net.eval()
     model.history = history
     return history
+
+
+def _mixed_precision(
+    net: TemporalUNet, dev: torch.device, precision: str
+) -> Callable[[], contextlib.AbstractContextManager]:
+    """What `precision` means for one training step. bfloat16: autocast on GPUs; on CPUs the
+    U-Net's stride-1 convolutions as bfloat16 GEMMs and everything else float32, because
+    oneDNN's bfloat16 convolutions (what autocast runs) are no faster there than float32
+    ones (docs/performance.md)."""
+    if precision != "bfloat16":
+        return contextlib.nullcontext
+    if dev.type != "cpu":
+        return lambda: torch.autocast(dev.type, dtype=torch.bfloat16, cache_enabled=False)
+
+    @contextlib.contextmanager
+    def gemm_convolutions() -> Iterator[None]:
+        net.set_conv_gemm_dtype(torch.bfloat16)
+        try:
+            yield
+        finally:
+            net.set_conv_gemm_dtype(None)
+
+    return gemm_convolutions
 
 
 class _StepGraph:

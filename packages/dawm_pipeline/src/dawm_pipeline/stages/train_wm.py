@@ -143,7 +143,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     x, context, guide = windows(cfg, train)
     torch.manual_seed(cfg.model_seed)  # the initial weights: same seed, same model
     model = DiffusionWorldModel(model_config(cfg, data.obs_dim, data.act_dim), cfg.device)
-    kernel = native.use_train_kernel(model, cfg.train_kernel, cfg.device, cfg.wm.precision)
+    kernel = native.use_train_kernel(model, cfg.train_kernel, cfg.device)
     ckpt = out / CHECKPOINTS
     resumed_from = from_main(lambda: _checkpoint_step(ckpt / CHECKPOINT_FILE))
     held = data.select(np.flatnonzero(holdout)) if early else None

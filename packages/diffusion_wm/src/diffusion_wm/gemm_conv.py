@@ -1,0 +1,79 @@
+"""A stride-1 "same" Conv1d computed as one GEMM in a chosen dtype (bfloat16 on CPUs).
+
+Why: on a CPU with AMX a bfloat16 GEMM of the U-Net's sizes runs about 5x the float32 rate,
+but oneDNN's bfloat16 conv1d is no faster than its float32 one (docs/performance.md). Here
+the input is copied once into a zero-padded, channels-last buffer, where the k taps around
+position l are one contiguous window of k*C values; the column matrix is then a single
+strided copy of those windows, and forward, input gradient and weight gradient are one
+GEMM each. The GEMMs accumulate in float32 and round their outputs to `dtype`; what leaves
+this function (outputs, gradients) is float32 again.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+
+def _columns(x: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
+    """(N, C, L) -> (N*L, k*C): row (n, l) holds x[n, :, l - k//2 .. l + k//2] tap by tap,
+    zeros outside the sequence."""
+    n, c, length = x.shape
+    p = k // 2
+    padded = x.new_zeros((n, length + 2 * p, c), dtype=dtype)
+    padded[:, p : p + length].copy_(x.transpose(1, 2))
+    windows = padded.as_strided((n, length, k * c), ((length + 2 * p) * c, c, 1))
+    return windows.reshape(n * length, k * c)
+
+
+def _to_ncl(rows: torch.Tensor, n: int, length: int) -> torch.Tensor:
+    """(N*L, C) rows back to a contiguous float32 (N, C, L) tensor, in one copy."""
+    out = rows.new_empty((n, rows.shape[1], length), dtype=torch.float32)
+    out.copy_(rows.view(n, length, -1).transpose(1, 2))
+    return out
+
+
+class _GemmConv1d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, dtype):
+        n, _, length = x.shape
+        out_ch, in_ch, k = weight.shape
+        cols = _columns(x, k, dtype)
+        w = weight.permute(0, 2, 1).reshape(out_ch, k * in_ch).to(dtype)
+        y = torch.addmm(bias.to(dtype), cols, w.t()) if bias is not None else cols @ w.t()
+        ctx.save_for_backward(cols, weight)
+        ctx.dtype, ctx.has_bias, ctx.n, ctx.length = dtype, bias is not None, n, length
+        return _to_ncl(y, n, length)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        cols, weight = ctx.saved_tensors
+        out_ch, in_ch, k = weight.shape
+        dy_cols = _columns(dy, k, ctx.dtype)  # (N*L, k*O); its centre tap is dy itself
+        centre = dy_cols[:, (k // 2) * out_ch : (k // 2 + 1) * out_ch]
+        dw = (centre.t() @ cols).float().view(out_ch, k, in_ch).permute(0, 2, 1)
+        flipped = weight.flip(2).permute(1, 2, 0).reshape(in_ch, k * out_ch).to(ctx.dtype)
+        dx = _to_ncl(dy_cols @ flipped.t(), ctx.n, ctx.length)
+        db = dy.sum((0, 2)) if ctx.has_bias else None
+        return dx, dw.contiguous(), db, None
+
+
+def conv1d_gemm(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype
+) -> torch.Tensor:
+    """F.conv1d(x, weight, bias, padding=k // 2) for odd k, with the GEMMs in `dtype`.
+
+    x (N, C, L) and the parameters are float32; the result and the gradients are float32.
+    With dtype=torch.float32 it matches F.conv1d to float rounding. Double backward is not
+    supported."""
+    k = weight.shape[2]
+    if k % 2 == 0 or x.dim() != 3 or x.dtype != torch.float32:
+        raise ValueError(
+            f"conv1d_gemm takes float32 (N, C, L) input and an odd kernel, got {x.dtype} "
+            f"{tuple(x.shape)} and kernel {k}: use F.conv1d"
+        )
+    return _GemmConv1d.apply(x.contiguous(), weight, bias, dtype)
+
+
+__all__ = ["conv1d_gemm"]
