@@ -7,7 +7,7 @@ A transition is one (s, a, r, s') of the H a sequence yields. Side by side, the 
 loss/backward/Adam step on a fixed batch, and 3 bare network forwards; `*_vs_floor` is the
 library's rate over the floor's (1.0 = no overhead). Training is timed in each of --modes
 (float32 or bfloat16: autocast on CUDA, the convolutions' GEMMs on CPU; eager or one captured
-CUDA graph per step; on CPU also with dawm_kernels' native Mish(GroupNorm)), side by side,
+CUDA graph per step; on CPU also with dawm_kernels' native training kernels), side by side,
 `*_vs_eager` over float32 eager.
 Prints JSON.
 
@@ -30,20 +30,22 @@ L, X_DIM, C_DIM, G_DIM = 8, 12, 14, 1
 H = L - 1
 EAGER = "float32"
 MODES = {  # fit's (precision, cuda_graph), whether the U-Net is torch.compile'd first, and
-    # whether its Mish(GroupNorm) pairs run dawm_kernels' native CPU kernel
-    "float32": ("float32", False, False, False),
-    "bfloat16": ("bfloat16", False, False, False),
-    "float32_native_norm": ("float32", False, False, True),
-    "bfloat16_native_norm": ("bfloat16", False, False, True),
-    "float32_graph": ("float32", True, False, False),
-    "bfloat16_graph": ("bfloat16", True, False, False),
+    # which of dawm_kernels' native CPU training kernels it uses: "norm" the Mish(GroupNorm)
+    # pair, "all" that and the copies of bfloat16 GEMM convolutions (the pipeline's default)
+    "float32": ("float32", False, False, ""),
+    "bfloat16": ("bfloat16", False, False, ""),
+    "float32_native_norm": ("float32", False, False, "norm"),
+    "bfloat16_native_norm": ("bfloat16", False, False, "norm"),
+    "bfloat16_native": ("bfloat16", False, False, "all"),
+    "float32_graph": ("float32", True, False, ""),
+    "bfloat16_graph": ("bfloat16", True, False, ""),
     # opt-in probe of kernel fusion under the captured step (compiling takes minutes); the
     # library has no compile option: this mode swaps the net for its compiled self
-    "bfloat16_compiled_graph": ("bfloat16", True, True, False),
+    "bfloat16_compiled_graph": ("bfloat16", True, True, ""),
 }
 DEFAULT_MODES = (
-    "float32", "bfloat16", "float32_native_norm", "bfloat16_native_norm", "float32_graph",
-    "bfloat16_graph",
+    "float32", "bfloat16", "float32_native_norm", "bfloat16_native_norm", "bfloat16_native",
+    "float32_graph", "bfloat16_graph",
 )  # fmt: skip
 
 
@@ -126,12 +128,13 @@ def bench(
 def _train_rate(model: DiffusionWorldModel, data: tuple, b: int, steps: int, mode: str) -> float:
     """Steps/s of fit in `mode`, marginal: (steps - steps/4) / (its time - steps/4's time), so
     the fixed cost of a call (a graph's warm-up and capture, the first log) cancels out."""
-    precision, graph, compiled, native_norm = MODES[mode]
+    precision, graph, compiled, native = MODES[mode]
     net = model.net
-    if native_norm:
-        from dawm_kernels.torch_ops import group_norm_mish
+    if native:
+        from dawm_kernels.torch_ops import BF16_CONV_PACKING, group_norm_mish
 
         model.set_norm_mish_kernel(group_norm_mish)
+        model.set_conv_packing(BF16_CONV_PACKING if native == "all" else None)
     if compiled:  # same parameters; an untimed call compiles it, so no timed call pays for that
         model.net = torch.compile(net)
         model.fit(*data, steps=8, batch_size=b, progress=False, device=model.device,
@@ -146,6 +149,7 @@ def _train_rate(model: DiffusionWorldModel, data: tuple, b: int, steps: int, mod
     finally:
         model.net = net
         model.set_norm_mish_kernel(None)
+        model.set_conv_packing(None)
     return (steps - steps // 4) / (seconds[1] - seconds[0])
 
 
@@ -257,7 +261,7 @@ def main() -> None:
         m for m in DEFAULT_MODES if (cuda or not MODES[m][1]) and not (cuda and MODES[m][3])
     ]
     if cuda and any(MODES[m][3] for m in modes):
-        parser.error("native_norm modes time dawm_kernels' CPU kernel: they need --device cpu")
+        parser.error("native modes time dawm_kernels' CPU kernels: they need --device cpu")
     if not cuda and any(MODES[m][1] for m in modes):
         parser.error(f"graph modes capture CUDA graphs: they need --device cuda, not {args.device}")
     torch.set_num_threads(args.threads)

@@ -10,6 +10,7 @@
 
 #include "builder.hpp"
 #include "cpu/dispatch.hpp"
+#include "cpu/pack.hpp"
 #include "rng.hpp"
 #if defined(DAWM_WITH_CUDA)
 #include "cuda/engine.hpp"
@@ -22,6 +23,7 @@ using dawm::Model;
 namespace {
 
 using F32 = py::array_t<float, py::array::c_style>;
+using U16 = py::array_t<uint16_t, py::array::c_style>;
 
 dawm::WeightMap to_weights(const py::dict& d, const char* what) {
   dawm::WeightMap out;
@@ -229,6 +231,41 @@ void group_norm_mish_backward(const py::object& dout, const py::object& x,
   fn(pd, px, pg, pb, pm, pr, s.N, s.C, s.L, groups, pdx, pdg, pdb, threads);
 }
 
+// The training convolution's copies (cpu/pack.hpp). bfloat16 travels as its uint16 bits.
+uint16_t* bf16_ptr(const py::object& o, int64_t n, const char* name) {
+  if (!py::isinstance<U16>(o))
+    throw std::invalid_argument(std::string(name) + " must be a C-contiguous uint16 array");
+  auto a = py::reinterpret_borrow<U16>(o);
+  if (a.size() != n || !a.writeable())
+    throw std::invalid_argument(std::string(name) + " must be a writable array of the right size");
+  return a.mutable_data();
+}
+
+void conv_columns_bf16(const py::object& x, int k, const py::object& cols, int threads) {
+  if (!py::isinstance<F32>(x) || py::reinterpret_borrow<F32>(x).ndim() != 3)
+    throw std::invalid_argument("x must be a C-contiguous float32 array of shape (N, C, L)");
+  auto a = py::reinterpret_borrow<F32>(x);
+  const int N = int(a.shape(0)), C = int(a.shape(1)), L = int(a.shape(2));
+  if (k < 1 || k % 2 == 0 || threads < 1)
+    throw std::invalid_argument("k must be odd and positive; threads must be >= 1");
+  uint16_t* out = bf16_ptr(cols, int64_t(N) * L * k * C, "cols");
+  const float* px = a.data();
+  py::gil_scoped_release release;
+  dawm::conv_columns_bf16(px, N, C, L, k, out, threads);
+}
+
+void ncl_from_bf16_rows(const py::object& rows, const py::object& out, int threads) {
+  if (!py::isinstance<F32>(out) || py::reinterpret_borrow<F32>(out).ndim() != 3)
+    throw std::invalid_argument("out must be a C-contiguous float32 array of shape (N, C, L)");
+  auto o = py::reinterpret_borrow<F32>(out);
+  const int N = int(o.shape(0)), C = int(o.shape(1)), L = int(o.shape(2));
+  if (threads < 1) throw std::invalid_argument("threads must be >= 1");
+  float* po = out_ptr(out, o.size(), "out");
+  const uint16_t* pr = bf16_ptr(rows, int64_t(N) * L * C, "rows");
+  py::gil_scoped_release release;
+  dawm::ncl_from_bf16_rows(pr, N, C, L, po, threads);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -242,6 +279,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("supported_isas", &dawm::supported_isas);
   m.def("group_norm_mish_forward", &group_norm_mish_forward);
   m.def("group_norm_mish_backward", &group_norm_mish_backward);
+  m.def("conv_columns_bf16", &conv_columns_bf16);
+  m.def("ncl_from_bf16_rows", &ncl_from_bf16_rows);
   m.def("initial_noise", [](int64_t B, int64_t per_sample, uint64_t seed) {
     F32 out({B, per_sample});
     float* p = out.mutable_data();

@@ -10,6 +10,6 @@ on a GPU), in calls short enough for Ctrl-C to stop a large batch. This package 
 from ._core import supported_isas
 from .engine import Engine, Generated, Layout, cuda_status
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = ["Engine", "Generated", "Layout", "__version__", "cuda_status", "supported_isas"]

@@ -7,6 +7,10 @@ way: the world model's training step's costliest element-wise pair (docs/perform
 Other inputs (a GPU, bfloat16 autocast) take PyTorch's two ops, so a network can keep the
 kernel set wherever it runs. Plug it into a `diffusion_wm` model with
 `model.set_norm_mish_kernel(group_norm_mish)`.
+
+`conv_columns_bf16` and `ncl_from_bf16_rows` are the two copies around the bfloat16 GEMMs of
+`diffusion_wm.gemm_conv.conv1d_gemm`, done natively (`BF16_CONV_PACKING` holds both; plug it
+in with `model.set_conv_packing(BF16_CONV_PACKING)`).
 """
 
 from __future__ import annotations
@@ -73,3 +77,24 @@ def group_norm_mish(
                 f"got {p.dtype} {tuple(p.shape)} on {p.device}"
             )
     return _GroupNormMish.apply(x, weight, bias, num_groups, float(eps), torch.get_num_threads())
+
+
+def conv_columns_bf16(x: torch.Tensor, k: int) -> torch.Tensor:
+    """x (N, C, L) float32 on CPU -> (N·L, k·C) bfloat16 columns of a "same" convolution with
+    an odd kernel k: row n·L + l holds x[n, :, l + j - k // 2] for j = 0..k-1, zeros outside."""
+    x = x.detach().contiguous()
+    n, c, length = x.shape
+    cols = torch.empty((n * length, k * c), dtype=torch.bfloat16)
+    _core.conv_columns_bf16(x.numpy(), k, cols.view(torch.uint16).numpy(), torch.get_num_threads())
+    return cols
+
+
+def ncl_from_bf16_rows(rows: torch.Tensor, n: int, length: int) -> torch.Tensor:
+    """rows (N·L, C) bfloat16 on CPU -> a contiguous float32 (N, C, L) tensor."""
+    rows = rows.detach().contiguous()
+    out = torch.empty((n, rows.shape[1], length), dtype=torch.float32)
+    _core.ncl_from_bf16_rows(rows.view(torch.uint16).numpy(), out.numpy(), torch.get_num_threads())
+    return out
+
+
+BF16_CONV_PACKING = (conv_columns_bf16, ncl_from_bf16_rows)

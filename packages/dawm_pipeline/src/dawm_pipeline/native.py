@@ -41,15 +41,17 @@ def resolve(choice: str, option: str, module: str = SAMPLER_MODULE) -> str:
 
 
 def use_train_kernel(model, choice: str, device: str) -> str:
-    """Give a DiffusionWorldModel the Mish(GroupNorm) kernel --train-kernel names, where it
-    runs natively (on the CPU, where both precisions keep the pair in float32: bfloat16 there
-    only changes the convolutions' GEMMs); returns the backend that computes the pair."""
+    """Give a DiffusionWorldModel the native training kernels --train-kernel names, where they
+    run (the CPU): the Mish(GroupNorm) pair, float32 in both precisions, and the copies of
+    bfloat16 GEMM convolutions; returns the backend that computes them."""
     backend = resolve(choice, "--train-kernel", TRAIN_KERNEL_MODULE)
     if backend != "native" or torch.device(device).type != "cpu":
         return "torch"
-    from dawm_kernels.torch_ops import group_norm_mish
+    from dawm_kernels import torch_ops
 
-    model.set_norm_mish_kernel(group_norm_mish)
+    model.set_norm_mish_kernel(torch_ops.group_norm_mish)
+    # dawm_kernels 0.3 has no packing: its bfloat16 convolutions then copy with PyTorch's ops
+    model.set_conv_packing(getattr(torch_ops, "BF16_CONV_PACKING", None))
     return backend
 
 

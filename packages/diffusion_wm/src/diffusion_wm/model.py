@@ -55,6 +55,11 @@ class DiffusionWorldModel:
         self.net.set_norm_mish_kernel(kernel)
         self.ema.set_norm_mish_kernel(kernel)
 
+    def set_conv_packing(self, packing: tuple | None) -> None:
+        """Do the trained network's bfloat16 convolution copies with `packing`; see
+        TemporalUNet.set_conv_packing (only training uses bfloat16 GEMM convolutions)."""
+        self.net.set_conv_packing(packing)
+
     def to(self, device: torch.device | str) -> DiffusionWorldModel:
         self.device = resolve_device(device)
         self.net.to(self.device)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._fields import COUNT, Valid, check_fields
-from .gemm_conv import conv1d_gemm
+from .gemm_conv import Bf16Packing, conv1d_gemm
 
 PREDICTIONS = ("epsilon", "x0")
 
@@ -103,16 +103,18 @@ class GroupNormMish(nn.GroupNorm):
 
 class SameConv1d(nn.Conv1d):
     """A stride-1 Conv1d padded to keep the length. `gemm_dtype`, when set, computes it on
-    CPU float32 input as one GEMM in that dtype (gemm_conv.conv1d_gemm); same parameters."""
+    CPU float32 input as one GEMM in that dtype (gemm_conv.conv1d_gemm, its bfloat16 copies
+    by `gemm_packing` when set); same parameters."""
 
     gemm_dtype: torch.dtype | None = None
+    gemm_packing: Bf16Packing | None = None
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int) -> None:
         super().__init__(in_ch, out_ch, kernel, padding=kernel // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gemm_dtype is not None and x.device.type == "cpu" and x.dtype == torch.float32:
-            return conv1d_gemm(x, self.weight, self.bias, self.gemm_dtype)
+            return conv1d_gemm(x, self.weight, self.bias, self.gemm_dtype, self.gemm_packing)
         return super().forward(x)
 
 
@@ -220,6 +222,15 @@ class TemporalUNet(nn.Module):
         for module in self.modules():
             if isinstance(module, SameConv1d):
                 module.gemm_dtype = dtype
+
+    def set_conv_packing(self, packing: tuple | None) -> None:
+        """Do the copies of bfloat16 GEMM convolutions with `packing` (a gemm_conv.Bf16Packing
+        or a pair of its functions, e.g. dawm_kernels.torch_ops.BF16_CONV_PACKING; None:
+        PyTorch's ops). Same bits either way."""
+        packing = None if packing is None else Bf16Packing(*packing)
+        for module in self.modules():
+            if isinstance(module, SameConv1d):
+                module.gemm_packing = packing
 
     def forward(
         self,
