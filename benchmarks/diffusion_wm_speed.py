@@ -69,6 +69,26 @@ def _best_rate(fn, work: float, repeats: int) -> float:
     return work / best
 
 
+def gemm_peaks(device: str, repeats: int) -> dict[str, float]:
+    """GFLOP/s of one GEMM of a dim-64 convolution's shape (256 sequences × 8 positions,
+    5 taps × 64 channels in, 64 out) in float32 and bfloat16: the machine's rates beside
+    which the training steps are read."""
+    m, k, n, calls = 2048, 320, 64, 50
+    out = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(m, k, device=device).to(dtype)
+        b = torch.randn(k, n, device=device).to(dtype)
+
+        def run(a=a, b=b) -> None:
+            for _ in range(calls):
+                torch.mm(a, b)
+            _synchronize(torch.device(device))
+
+        rate = _best_rate(run, 2 * m * k * n * calls / 1e9, repeats)
+        out[f"gemm_gflops_{str(dtype).removeprefix('torch.')}"] = round(rate, 1)
+    return out
+
+
 def bench(
     dim: int,
     mults: tuple[int, ...] | None,
@@ -274,6 +294,7 @@ def main() -> None:
         "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
         "shape": {"L": L, "H": H, "x_dim": X_DIM, "context_dim": C_DIM, "guide_dim": G_DIM},
         "ddim_steps": 3,
+        "peaks": gemm_peaks(args.device, args.repeats),
         "results": [
             bench(
                 d,

@@ -23,7 +23,6 @@ using dawm::Model;
 namespace {
 
 using F32 = py::array_t<float, py::array::c_style>;
-using U16 = py::array_t<uint16_t, py::array::c_style>;
 
 dawm::WeightMap to_weights(const py::dict& d, const char* what) {
   dawm::WeightMap out;
@@ -79,23 +78,28 @@ std::shared_ptr<Model> build(const py::dict& unet, const py::dict& idm, const py
   return m;
 }
 
-const float* ptr(const py::object& o, int64_t n, const char* name) {
+// The data of a C-contiguous array of T holding exactly n values (nullptr for None), writable
+// when `write`; anything else is refused rather than converted into a temporary copy.
+template <class T>
+T* array_ptr(const py::object& o, int64_t n, const char* name, const char* type, bool write) {
+  using A = py::array_t<T, py::array::c_style>;
   if (o.is_none()) return nullptr;
-  if (!py::isinstance<F32>(o))
-    throw std::invalid_argument(std::string(name) + " must be a C-contiguous float32 array");
-  auto a = py::reinterpret_borrow<F32>(o);
-  if (a.size() != n) throw std::invalid_argument(std::string(name) + " has the wrong size");
-  return a.data();
+  if (!py::isinstance<A>(o))
+    throw std::invalid_argument(std::string(name) + " must be a C-contiguous " + type + " array");
+  auto a = py::reinterpret_borrow<A>(o);
+  if (!write && a.size() != n)
+    throw std::invalid_argument(std::string(name) + " has the wrong size");
+  if (write && (a.size() != n || !a.writeable()))
+    throw std::invalid_argument(std::string(name) + " must be a writable array of the right size");
+  return write ? a.mutable_data() : const_cast<T*>(a.data());
+}
+
+const float* ptr(const py::object& o, int64_t n, const char* name) {
+  return array_ptr<float>(o, n, name, "float32", false);
 }
 
 float* out_ptr(const py::object& o, int64_t n, const char* name) {
-  if (o.is_none()) return nullptr;
-  if (!py::isinstance<F32>(o))
-    throw std::invalid_argument(std::string(name) + " must be a C-contiguous float32 array");
-  auto a = py::reinterpret_borrow<F32>(o);
-  if (a.size() != n || !a.writeable())
-    throw std::invalid_argument(std::string(name) + " must be a writable array of the right size");
-  return a.mutable_data();
+  return array_ptr<float>(o, n, name, "float32", true);
 }
 
 // Fills `b` from Python objects; the arrays stay alive in the caller's frame.
@@ -232,15 +236,6 @@ void group_norm_mish_backward(const py::object& dout, const py::object& x,
 }
 
 // The training convolution's copies (cpu/pack.hpp). bfloat16 travels as its uint16 bits.
-uint16_t* bf16_ptr(const py::object& o, int64_t n, const char* name) {
-  if (!py::isinstance<U16>(o))
-    throw std::invalid_argument(std::string(name) + " must be a C-contiguous uint16 array");
-  auto a = py::reinterpret_borrow<U16>(o);
-  if (a.size() != n || !a.writeable())
-    throw std::invalid_argument(std::string(name) + " must be a writable array of the right size");
-  return a.mutable_data();
-}
-
 void conv_columns_bf16(const py::object& x, int k, const py::object& cols, int threads) {
   if (!py::isinstance<F32>(x) || py::reinterpret_borrow<F32>(x).ndim() != 3)
     throw std::invalid_argument("x must be a C-contiguous float32 array of shape (N, C, L)");
@@ -248,7 +243,8 @@ void conv_columns_bf16(const py::object& x, int k, const py::object& cols, int t
   const int N = int(a.shape(0)), C = int(a.shape(1)), L = int(a.shape(2));
   if (k < 1 || k % 2 == 0 || threads < 1)
     throw std::invalid_argument("k must be odd and positive; threads must be >= 1");
-  uint16_t* out = bf16_ptr(cols, int64_t(N) * L * k * C, "cols");
+  uint16_t* out = array_ptr<uint16_t>(cols, int64_t(N) * L * k * C, "cols", "uint16", true);
+  if (out == nullptr) throw std::invalid_argument("cols is required");
   const float* px = a.data();
   py::gil_scoped_release release;
   dawm::conv_columns_bf16(px, N, C, L, k, out, threads);
@@ -261,7 +257,8 @@ void ncl_from_bf16_rows(const py::object& rows, const py::object& out, int threa
   const int N = int(o.shape(0)), C = int(o.shape(1)), L = int(o.shape(2));
   if (threads < 1) throw std::invalid_argument("threads must be >= 1");
   float* po = out_ptr(out, o.size(), "out");
-  const uint16_t* pr = bf16_ptr(rows, int64_t(N) * L * C, "rows");
+  const uint16_t* pr = array_ptr<uint16_t>(rows, int64_t(N) * L * C, "rows", "uint16", false);
+  if (pr == nullptr) throw std::invalid_argument("rows is required");
   py::gil_scoped_release release;
   dawm::ncl_from_bf16_rows(pr, N, C, L, po, threads);
 }

@@ -373,6 +373,18 @@ def test_cuda_graph_off_cuda_is_refused():
         cfg.validate()
 
 
+def test_bf16_on_a_cpu_without_bf16_instructions_is_refused(monkeypatch):
+    from dawm_pipeline import native
+
+    cfg = preset("tiny")
+    cfg.wm.precision = "bfloat16"
+    monkeypatch.setattr(native, "cpu_has_bf16", lambda: True)
+    cfg.validate()
+    monkeypatch.setattr(native, "cpu_has_bf16", lambda: False)
+    with pytest.raises(ValueError, match=r"^--wm.precision bfloat16 on a CPU without bfloat16"):
+        cfg.validate()
+
+
 def test_a_run_folder_recorded_under_another_spelling_of_out_is_the_same_run(tmp_path):
     from dawm_pipeline.runs import claim_run_dir
     from dawm_pipeline.stage_graph import Context
