@@ -4,6 +4,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -236,27 +238,33 @@ void group_norm_mish_backward(const py::object& dout, const py::object& x,
 }
 
 // The training convolution's copies (cpu/pack.hpp). bfloat16 travels as its uint16 bits.
+// (N, C, L) of a C-contiguous float32 array, each below 2^31 (the kernels index with int).
+std::array<int, 3> ncl_shape(const py::object& o, const char* name) {
+  if (!py::isinstance<F32>(o) || py::reinterpret_borrow<F32>(o).ndim() != 3)
+    throw std::invalid_argument(std::string(name) +
+                                " must be a C-contiguous float32 array of shape (N, C, L)");
+  auto a = py::reinterpret_borrow<F32>(o);
+  for (int i = 0; i < 3; ++i)
+    if (a.shape(i) > std::numeric_limits<int>::max())
+      throw std::invalid_argument(std::string(name) + " has a dimension of 2^31 or more");
+  return {int(a.shape(0)), int(a.shape(1)), int(a.shape(2))};
+}
+
 void conv_columns_bf16(const py::object& x, int k, const py::object& cols, int threads) {
-  if (!py::isinstance<F32>(x) || py::reinterpret_borrow<F32>(x).ndim() != 3)
-    throw std::invalid_argument("x must be a C-contiguous float32 array of shape (N, C, L)");
-  auto a = py::reinterpret_borrow<F32>(x);
-  const int N = int(a.shape(0)), C = int(a.shape(1)), L = int(a.shape(2));
+  const auto [N, C, L] = ncl_shape(x, "x");
   if (k < 1 || k % 2 == 0 || threads < 1)
     throw std::invalid_argument("k must be odd and positive; threads must be >= 1");
   uint16_t* out = array_ptr<uint16_t>(cols, int64_t(N) * L * k * C, "cols", "uint16", true);
   if (out == nullptr) throw std::invalid_argument("cols is required");
-  const float* px = a.data();
+  const float* px = ptr(x, int64_t(N) * C * L, "x");
   py::gil_scoped_release release;
   dawm::conv_columns_bf16(px, N, C, L, k, out, threads);
 }
 
 void ncl_from_bf16_rows(const py::object& rows, const py::object& out, int threads) {
-  if (!py::isinstance<F32>(out) || py::reinterpret_borrow<F32>(out).ndim() != 3)
-    throw std::invalid_argument("out must be a C-contiguous float32 array of shape (N, C, L)");
-  auto o = py::reinterpret_borrow<F32>(out);
-  const int N = int(o.shape(0)), C = int(o.shape(1)), L = int(o.shape(2));
+  const auto [N, C, L] = ncl_shape(out, "out");
   if (threads < 1) throw std::invalid_argument("threads must be >= 1");
-  float* po = out_ptr(out, o.size(), "out");
+  float* po = out_ptr(out, int64_t(N) * C * L, "out");
   const uint16_t* pr = array_ptr<uint16_t>(rows, int64_t(N) * L * C, "rows", "uint16", false);
   if (pr == nullptr) throw std::invalid_argument("rows is required");
   py::gil_scoped_release release;

@@ -1,5 +1,7 @@
 #include "cpu/pack.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -7,7 +9,8 @@
 namespace dawm {
 namespace {
 
-// float32 -> bfloat16 bits, rounded to nearest even, NaN as 0x7fc0: PyTorch's conversion.
+// float32 -> bfloat16 bits, rounded to nearest even as PyTorch rounds (NaN: 0x7fc0, where
+// PyTorch's vectorized copy may write another NaN).
 inline uint16_t to_bf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
@@ -28,9 +31,11 @@ inline float from_bf16(uint16_t h) {
 void conv_columns_bf16(const float* x, int N, int C, int L, int k, uint16_t* cols, int threads) {
   const int p = k / 2;
   const int64_t row = int64_t(k) * C;
+  // One sequence at a time, channels-last, per thread (allocated here: no throw inside OpenMP).
+  std::vector<uint16_t> tiles(size_t(threads) * L * C);
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<uint16_t> tile(size_t(L) * C);  // one sequence, channels-last
+    uint16_t* tile = &tiles[size_t(omp_get_thread_num()) * L * C];
 #pragma omp for schedule(static)
     for (int n = 0; n < N; ++n) {
       const float* xn = x + int64_t(n) * C * L;
@@ -44,7 +49,7 @@ void conv_columns_bf16(const float* x, int N, int C, int L, int k, uint16_t* col
           if (src < 0 || src >= L)
             std::fill(dst, dst + C, uint16_t(0));
           else
-            std::memcpy(dst, &tile[size_t(src) * C], sizeof(uint16_t) * C);
+            std::memcpy(dst, tile + size_t(src) * C, sizeof(uint16_t) * C);
         }
     }
   }

@@ -43,13 +43,21 @@ def test_a_convolution_with_native_copies_gives_the_same_bits():
     w = (torch.randn(48, 32, 5, generator=gen) * 0.1).requires_grad_()
     b = torch.randn(48, generator=gen, requires_grad=True)
     dy = torch.randn(16, 48, 8, generator=gen)
+    calls = []
+
+    def counted(fn):
+        return lambda *a: calls.append(fn.__name__) or fn(*a)
+
+    native = Bf16Packing(*(counted(fn) for fn in BF16_CONV_PACKING))
     results = []
-    for packing in (None, Bf16Packing(*BF16_CONV_PACKING)):
+    for packing in (None, native):
         for t in (x, w, b):
             t.grad = None
         y = conv1d_gemm(x, w, b, BF16, packing)
         y.backward(dy)
         results.append([y.detach(), x.grad, w.grad, b.grad])
+    # forward and backward each built columns and went back to (N, C, L) natively
+    assert sorted(calls) == ["conv_columns_bf16"] * 2 + ["ncl_from_bf16_rows"] * 2
     for got, want in zip(*results, strict=True):
         assert torch.equal(got, want)
 
@@ -63,5 +71,14 @@ def test_bad_arrays_are_refused():
         _core.conv_columns_bf16(x, 3, torch.zeros(8, 10, dtype=torch.uint16).numpy(), 1)
     with pytest.raises(ValueError, match="uint16"):
         _core.conv_columns_bf16(x, 5, torch.zeros(8, 15).numpy(), 1)
+    out = torch.zeros(2, 3, 4).numpy()
     with pytest.raises(ValueError, match="float32 array of shape \\(N, C, L\\)"):
         _core.ncl_from_bf16_rows(cols, torch.zeros(2, 3).numpy(), 1)
+    with pytest.raises(ValueError, match="rows has the wrong size"):
+        _core.ncl_from_bf16_rows(torch.zeros(8, 4, dtype=torch.uint16).numpy(), out, 1)
+    with pytest.raises(ValueError, match="rows must be a C-contiguous uint16 array"):
+        _core.ncl_from_bf16_rows(torch.zeros(3, 8, dtype=torch.uint16).numpy().T, out, 1)
+    read_only = torch.zeros(2, 3, 4).numpy()
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="out must be a writable array"):
+        _core.ncl_from_bf16_rows(torch.zeros(8, 3, dtype=torch.uint16).numpy(), read_only, 1)

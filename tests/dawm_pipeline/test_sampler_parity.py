@@ -9,10 +9,12 @@ from dawm_pipeline.config import preset
 from dawm_pipeline.sequences import sequence_length
 from dawm_pipeline.stages.train_wm import model_config
 from diffusion_wm import DiffusionWorldModel
-from diffusion_wm.unet import GroupNormMish
+from diffusion_wm.gemm_conv import Bf16Packing
+from diffusion_wm.unet import GroupNormMish, SameConv1d
 from inverse_dynamics import IDMConfig, InverseDynamicsModel
 
-group_norm_mish = pytest.importorskip("dawm_kernels.torch_ops").group_norm_mish
+torch_ops = pytest.importorskip("dawm_kernels.torch_ops")
+group_norm_mish, BF16_CONV_PACKING = torch_ops.group_norm_mish, torch_ops.BF16_CONV_PACKING
 
 
 @pytest.mark.parametrize("action_tokens", [False, True])
@@ -56,9 +58,12 @@ def test_train_kernel_is_set_only_where_it_runs_natively():
         model = DiffusionWorldModel(cfg, "cpu")
         assert native.use_train_kernel(model, choice, device) == "torch"
         assert kernels(model) == {None}
+        assert {m.gemm_packing for m in model.net.modules() if isinstance(m, SameConv1d)} == {None}
     model = DiffusionWorldModel(cfg, "cpu")
     assert native.use_train_kernel(model, "auto", "cpu") == "native"
     assert kernels(model) == {group_norm_mish}
+    convs = [m for m in model.net.modules() if isinstance(m, SameConv1d)]
+    assert convs and {m.gemm_packing for m in convs} == {Bf16Packing(*BF16_CONV_PACKING)}
 
 
 def test_sampler_resolution():

@@ -79,3 +79,21 @@ def test_unet_with_gemm_convolutions_keeps_its_function_and_parameters():
     net.set_conv_gemm_dtype(None)
     torch.testing.assert_close(net(x, t, c, g), want, atol=0, rtol=0)
     assert [n for n, _ in net.named_parameters()] == names
+
+
+def test_only_the_gradients_asked_for_are_computed():
+    x, w, b, dy = _case(3, 4, 5, 6, 3)
+    x.requires_grad_(False)
+    conv1d_gemm(x, w, b, torch.float32).backward(dy)
+    ref_w = w.grad.clone()
+    w.grad = None
+    F.conv1d(x, w, b, padding=1).backward(dy)
+    assert x.grad is None
+    torch.testing.assert_close(ref_w, w.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_an_even_same_convolution_is_refused():
+    from diffusion_wm.unet import SameConv1d
+
+    with pytest.raises(ValueError, match="odd kernel"):
+        SameConv1d(2, 3, 4)

@@ -291,7 +291,8 @@ class PipelineConfig:
                 f"--wm.precision bfloat16 but {torch.cuda.get_device_name(self.device)} has no "
                 "bfloat16 arithmetic: use --wm.precision float32"
             )
-        if self.wm.precision == "bfloat16" and self.device == "cpu" and not native.cpu_has_bf16():
+        on_cpu = torch.device(self.device).type == "cpu"
+        if self.wm.precision == "bfloat16" and on_cpu and not native.cpu_has_bf16():
             raise ValueError(
                 "--wm.precision bfloat16 on a CPU without bfloat16 instructions (AVX512-BF16 "
                 "or AMX) would emulate them and train slower: use --wm.precision float32"

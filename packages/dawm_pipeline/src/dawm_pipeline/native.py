@@ -58,4 +58,5 @@ def use_train_kernel(model, choice: str, device: str) -> str:
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bfloat16 (AVX512-BF16 or AMX); elsewhere bfloat16 GEMMs
     are emulated and slower than float32 ones."""
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's private API
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)

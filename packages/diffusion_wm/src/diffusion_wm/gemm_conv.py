@@ -13,6 +13,7 @@ BF16_CONV_PACKING) does them natively for bfloat16.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -42,7 +43,7 @@ def _columns(x: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
 def _to_ncl(rows: torch.Tensor, n: int, length: int) -> torch.Tensor:
     """(N*L, C) rows back to a contiguous float32 (N, C, L) tensor, in one copy."""
     out = rows.new_empty((n, rows.shape[1], length), dtype=torch.float32)
-    out.copy_(rows.view(n, length, -1).transpose(1, 2))
+    out.copy_(rows.view(n, length, rows.shape[1]).transpose(1, 2))
     return out
 
 
@@ -52,13 +53,13 @@ class _GemmConv1d(torch.autograd.Function):
         n, _, length = x.shape
         out_ch, in_ch, k = weight.shape
         native = packing is not None and dtype == torch.bfloat16
-        columns = packing.columns if native else lambda a, k: _columns(a, k, dtype)
+        columns = packing.columns if native else functools.partial(_columns, dtype=dtype)
         to_ncl = packing.to_ncl if native else _to_ncl
         cols = columns(x, k)
         w = weight.permute(0, 2, 1).reshape(out_ch, k * in_ch).to(dtype)
         y = torch.addmm(bias.to(dtype), cols, w.t()) if bias is not None else cols @ w.t()
         ctx.save_for_backward(cols, weight)
-        ctx.dtype, ctx.has_bias, ctx.n, ctx.length = dtype, bias is not None, n, length
+        ctx.dtype, ctx.n, ctx.length = dtype, n, length
         ctx.columns, ctx.to_ncl = columns, to_ncl
         return to_ncl(y, n, length)
 
@@ -69,11 +70,16 @@ class _GemmConv1d(torch.autograd.Function):
         out_ch, in_ch, k = weight.shape
         dy_cols = ctx.columns(dy, k)  # (N*L, k*O); its centre tap is dy itself
         centre = dy_cols[:, (k // 2) * out_ch : (k // 2 + 1) * out_ch]
-        dw = (centre.t() @ cols).float().view(out_ch, k, in_ch).permute(0, 2, 1)
-        flipped = weight.flip(2).permute(1, 2, 0).reshape(in_ch, k * out_ch).to(ctx.dtype)
-        dx = ctx.to_ncl(dy_cols @ flipped.t(), ctx.n, ctx.length)
-        db = centre.sum(0, dtype=torch.float32) if ctx.has_bias else None  # dy as the GEMMs see it
-        return dx, dw.contiguous(), db, None, None
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dx = dw = db = None
+        if need_x:  # a correlation of dy with the flipped kernel
+            flipped = weight.flip(2).permute(1, 2, 0).reshape(in_ch, k * out_ch).to(ctx.dtype)
+            dx = ctx.to_ncl(dy_cols @ flipped.t(), ctx.n, ctx.length)
+        if need_w:
+            dw = (centre.t() @ cols).float().view(out_ch, k, in_ch).permute(0, 2, 1).contiguous()
+        if need_b:  # dy as the GEMMs see it
+            db = centre.sum(0, dtype=torch.float32)
+        return dx, dw, db, None, None
 
 
 def conv1d_gemm(
@@ -87,14 +93,15 @@ def conv1d_gemm(
 
     x (N, C, L) and the parameters are float32; the result and the gradients are float32.
     With dtype=torch.float32 it matches F.conv1d to float rounding. `packing` does the copies
-    of bfloat16 GEMMs natively (same bits). Double backward is not supported."""
+    of bfloat16 GEMMs natively (same bits but NaN payloads). Double backward is not
+    supported."""
     k = weight.shape[2]
     if k % 2 == 0 or x.dim() != 3 or x.dtype != torch.float32:
         raise ValueError(
             f"conv1d_gemm takes float32 (N, C, L) input and an odd kernel, got {x.dtype} "
             f"{tuple(x.shape)} and kernel {k}: use F.conv1d"
         )
-    return _GemmConv1d.apply(x.contiguous(), weight, bias, dtype, packing)
+    return _GemmConv1d.apply(x, weight, bias, dtype, packing)
 
 
 __all__ = ["Bf16Packing", "conv1d_gemm"]

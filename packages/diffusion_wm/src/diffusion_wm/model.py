@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from . import __version__
 from ._atomic import atomic_write
 from .config import SamplingConfig, WorldModelConfig
 from .diffusion import GaussianDiffusion
+from .gemm_conv import Bf16Packing
 from .io import as_float_array, atomic_write_json, check_vector
 from .normalizer import Normalizer
 from .sampler import DDIMSampler
@@ -55,7 +57,7 @@ class DiffusionWorldModel:
         self.net.set_norm_mish_kernel(kernel)
         self.ema.set_norm_mish_kernel(kernel)
 
-    def set_conv_packing(self, packing: tuple | None) -> None:
+    def set_conv_packing(self, packing: Bf16Packing | tuple[Callable, Callable] | None) -> None:
         """Do the trained network's bfloat16 convolution copies with `packing`; see
         TemporalUNet.set_conv_packing (only training uses bfloat16 GEMM convolutions)."""
         self.net.set_conv_packing(packing)

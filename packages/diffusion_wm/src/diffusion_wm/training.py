@@ -386,7 +386,7 @@ def _mixed_precision(
         try:
             yield
         finally:
-            net.set_conv_gemm_dtype(None)
+            net.set_conv_gemm_dtype(None)  # sampling and validation stay float32
 
     return gemm_convolutions
 
