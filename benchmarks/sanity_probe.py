@@ -14,6 +14,12 @@ distance to the data's actions).
 
     .venv/bin/python benchmarks/sanity_probe.py --env hopper-medium --seed 100 \
         --updates 60000 --every 5000 --out docs/results/sanity_probe.jsonl
+
+Past the bench's budget (is the miss the budget's?), resumable:
+
+    .venv/bin/python benchmarks/sanity_probe.py --env hopper-medium --seed 100 \
+        --variants td3bc --updates 300000 --every 10000 \
+        --out docs/results/sanity_probe_long.jsonl
 """
 
 from __future__ import annotations
@@ -49,6 +55,12 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=Path(".cache/sanity_probe"),
+        help="agent checkpoints: a rerun of the same command resumes after the last row of --out",
+    )
     args = ap.parse_args()
     if args.seed in range(5):
         ap.error(f"--seed {args.seed} is one of the bench's evaluation seeds 0-4: use another")
@@ -63,9 +75,13 @@ def main() -> None:
         cfg = dataclasses.replace(bench_cfg, alpha=VARIANTS[variant])
         agent = TD3BC(data.obs_dim, data.act_dim, max_action(data), cfg, "cpu")
         buffer = ReplayBuffer(real, None, None, "cpu")
+        work = args.work / f"{args.env}-{variant}-seed{args.seed}-every{args.every}"
+        written = rows_written(args.out, args.env, variant, args.seed)
         start = time.time()
         for done in range(args.every, args.updates + 1, args.every):
-            logged = agent.train(buffer, done, progress=False)
+            if done in written:
+                continue
+            logged = agent.train(buffer, done, progress=False, checkpoint_dir=work)
             res = evaluate_agent(agent, info, args.episodes, curve_seed(args.seed))
             row = {
                 "env": args.env,
@@ -76,14 +92,25 @@ def main() -> None:
                 "normalized_mean": round(res.normalized_mean, 2),
                 "normalized_std": round(res.normalized_std, 2),
                 "mean_length": round(float(res.lengths.mean()), 1),
-                "q_mean": round(logged[-1]["q_mean"], 2),
-                "bc_mse": round(logged[-1]["bc_mse"], 4),
+                # None: resumed from a checkpoint already at `done`, so no training log
+                "q_mean": round(logged[-1]["q_mean"], 2) if logged else None,
+                "bc_mse": round(logged[-1]["bc_mse"], 4) if logged else None,
                 "data_normalized_mean": round(data_score, 2),
                 "seconds": round(time.time() - start, 1),
             }
             print(json.dumps(row), flush=True)
             with args.out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
+
+
+def rows_written(out: Path, env: str, variant: str, seed: int) -> set[int]:
+    """Update counts already evaluated for this (env, variant, seed) in `out`."""
+    if not out.exists():
+        return set()
+    rows = (json.loads(line) for line in out.read_text().splitlines() if line.strip())
+    return {
+        r["updates"] for r in rows if (r["env"], r["variant"], r["seed"]) == (env, variant, seed)
+    }
 
 
 if __name__ == "__main__":
