@@ -1,16 +1,19 @@
-"""Why a real-only agent misses issue #19's sanity level: TD3+BC against behaviour cloning.
+"""Why a real-only agent misses issue #19's sanity level: the agents against behaviour cloning.
 
 The sanity rule says real-only TD3+BC and IQL reach the medium data's own mean normalized
-return. Where TD3+BC misses it (hopper-medium: 34.7–38.7 at 100k updates against the data's
-41.6, with a flat curve), this trains, on the same real data and a development seed (never
-the bench's evaluation seeds 0–4):
+return. Where they miss it (hopper-medium: TD3+BC 34.7–38.7 and IQL 25.7–26.6 at 100k updates
+against the data's 41.6, with flat curves), this trains, on the same real data and a
+development seed (never the bench's evaluation seeds 0–4):
 - `td3bc`: the bench's TD3+BC (α = 2.5, paper Sec. 5);
-- `bc`: the same agent with α = 0, pure behaviour cloning of the data's actions.
-If BC reaches the data's level and TD3+BC does not, the miss is the agent's (its objective or
-its budget); if neither does, the data (or its evaluation) is the thing to look at. One JSON line per
-evaluation (normalized mean and std over the episodes, mean episode length, and from the
-last training log before it the critic's mean Q on data (s, π(s)) and the actor's squared
-distance to the data's actions).
+- `bc`: the same agent with α = 0, pure behaviour cloning of the data's actions;
+- `iql`: the bench's IQL (β = 3 and the task's CORL settings);
+- `iql_beta0`: the same with β = 0, so every advantage weight is 1: IQL's actor as plain
+  behaviour cloning (its own network, loss and learning-rate schedule).
+If BC reaches the data's level and an agent does not, the miss is the agent's (its objective
+or its budget); if neither does, the data (or its evaluation) is the thing to look at. If
+`iql_beta0` reaches it and `iql` does not, IQL's advantage weights are what pull it down. One
+JSON line per evaluation (normalized mean and std over the episodes, mean episode length, and
+the agent's losses from the last training log before it).
 
     .venv/bin/python benchmarks/sanity_probe.py --env hopper-medium --seed 100 \
         --updates 60000 --every 5000 --out docs/results/sanity_probe.jsonl
@@ -35,15 +38,21 @@ import torch
 from dawm_pipeline.config import preset
 from dawm_pipeline.data.load import load_dataset
 from dawm_pipeline.stages.train_agent import (
+    agent_class,
     agent_config,
     curve_seed,
     evaluate_agent,
     max_action,
     transitions,
 )
-from offline_agents import TD3BC, ReplayBuffer
+from offline_agents import ReplayBuffer
 
-VARIANTS = {"td3bc": 2.5, "bc": 0.0}  # α of TD3+BC's actor loss (0: behaviour cloning)
+VARIANTS = {  # name: (algorithm, changes to the bench's config of it)
+    "td3bc": ("td3bc", {}),
+    "bc": ("td3bc", {"alpha": 0.0}),
+    "iql": ("iql", {}),
+    "iql_beta0": ("iql", {"beta": 0.0}),
+}
 
 
 def main() -> None:
@@ -71,9 +80,11 @@ def main() -> None:
     bench = preset("bench")
     data_score = float(np.mean(data.normalized_score(data.episode_returns())))
     for variant in args.variants:
-        bench_cfg = agent_config(bench, "td3bc", args.seed, data)
-        cfg = dataclasses.replace(bench_cfg, alpha=VARIANTS[variant])
-        agent = TD3BC(data.obs_dim, data.act_dim, max_action(data), cfg, "cpu")
+        algo, changes = VARIANTS[variant]
+        cfg = dataclasses.replace(agent_config(bench, algo, args.seed, data), **changes)
+        if algo == "iql":  # trained in chunks here: anneal over the run, as one bench call does
+            cfg = dataclasses.replace(cfg, cosine_lr_steps=args.updates)
+        agent = agent_class(algo)(data.obs_dim, data.act_dim, max_action(data), cfg, "cpu")
         buffer = ReplayBuffer(real, None, None, "cpu")
         work = args.work / f"{args.env}-{variant}-seed{args.seed}-every{args.every}"
         written = rows_written(args.out, args.env, variant, args.seed)
@@ -86,15 +97,15 @@ def main() -> None:
             row = {
                 "env": args.env,
                 "variant": variant,
-                "alpha": VARIANTS[variant],
+                "algo": algo,
+                "changes": changes,
                 "seed": args.seed,
                 "updates": done,
                 "normalized_mean": round(res.normalized_mean, 2),
                 "normalized_std": round(res.normalized_std, 2),
                 "mean_length": round(float(res.lengths.mean()), 1),
-                # None: resumed from a checkpoint already at `done`, so no training log
-                "q_mean": round(logged[-1]["q_mean"], 2) if logged else None,
-                "bc_mse": round(logged[-1]["bc_mse"], 4) if logged else None,
+                # none: resumed from a checkpoint already at `done`, so no training log
+                **{k: round(logged[-1][k], 4) for k in agent.loss_names if logged},
                 "data_normalized_mean": round(data_score, 2),
                 "seconds": round(time.time() - start, 1),
             }
