@@ -110,7 +110,7 @@ PROBE_POINTS = 5
 
 
 def probe(doc: Doc) -> None:
-    """The probe of a miss: TD3+BC against behaviour cloning (α = 0) on the same real data."""
+    """The probe of a miss: each agent against behaviour cloning on the same real data."""
     path = Path(doc.plot_dir) / PROBE_FILE
     if not doc.headline or not path.exists():
         return
@@ -119,11 +119,13 @@ def probe(doc: Doc) -> None:
         if line.strip():
             row = json.loads(line)
             runs[(row["env"], row["seed"], row["variant"])].append(row)
-    doc.heading("Probing a miss: TD3+BC against behaviour cloning", sub=1)
+    doc.heading("Probing a miss: the agents against behaviour cloning", sub=1)
     doc.add(
         "`benchmarks/sanity_probe.py` trains, on the same real data and a development seed "
-        "(not the bench's evaluation seeds), the bench's TD3+BC (α = 2.5) and the same agent "
-        "with α = 0, which is behaviour cloning. Score: the mean of the last "
+        "(not the bench's evaluation seeds), the bench's agents and each one's behaviour "
+        "cloning: `td3bc` (α = 2.5) against `bc` (the same agent with α = 0), `iql` (β = 3) "
+        "against `iql_beta0` (β = 0: every advantage weight 1, so IQL's actor clones the "
+        "data). Score: the mean of the last "
         f"{PROBE_POINTS} evaluations (10 episodes each), as the bench's.",
         "",
     )
@@ -162,7 +164,7 @@ def probe(doc: Doc) -> None:
     doc.add(
         "Seeds at or above the data's level: "
         + "; ".join(f"{env} {v}: {sum(r)}/{len(r)}" for (env, v), r in sorted(reached.items()))
-        + ". Where behaviour cloning reaches it and TD3+BC does not, the miss is the agent's "
+        + ". Where behaviour cloning reaches it and the agent does not, the miss is the agent's "
         "(its objective or its budget), not the data's or the evaluation's.",
         "",
     )
