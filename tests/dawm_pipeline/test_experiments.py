@@ -7,6 +7,7 @@ stochastic experiment.
 
 import dataclasses
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from dawm_pipeline.experiments import ResultStore, paper, plan
 from dawm_pipeline.experiments import doc as results_doc
 from dawm_pipeline.experiments.cli import main
 from dawm_pipeline.experiments.doc import base as doc_base
-from dawm_pipeline.experiments.plan import PAPER_TASKS, base_config, scale_settings
+from dawm_pipeline.experiments.plan import PAPER_TASKS, SCALES, base_config, scale_settings
 from dawm_pipeline.experiments.runner import Sweep, run_experiment
 from dawm_pipeline.stages.train_agent import curve_seed, training_seconds
 from test_data import make_bundle
@@ -57,6 +58,17 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
             ]
     with pytest.raises(ValueError, match="cannot be re-collected"):
         plan("stochastic", "cpu", tasks=(TASK,))
+
+
+def test_bench_runs_three_seeds_on_medium_expert_unless_seeds_are_named():
+    seeds = defaultdict(set)
+    for c in plan("main", "bench"):
+        seeds[c.task].add(c.seed)
+    for task, got in seeds.items():
+        assert got == ({0, 1, 2} if task.endswith("-medium-expert") else {0, 1, 2, 3, 4}), task
+    named = plan("main", "bench", tasks=("hopper-medium-expert",), seeds=(0, 1, 2, 3, 4))
+    assert {c.seed for c in named} == {0, 1, 2, 3, 4}
+    assert "5 seeds (3 on medium-expert)" in SCALES["bench"].description
 
 
 @pytest.mark.parametrize(
@@ -317,11 +329,12 @@ def test_compute_section_sums_the_rows_and_costs_what_is_left(tmp_path, monkeypa
     assert f"| {TASK} | 16 | 1,000 s | 500 s | 100 s | 1 | 50 s |" in part
     # 2 x 1,600 s of model stages + 600 + 700 + 800 + 9,999 + 50 s of cells
     assert f"Measured so far: {(3200 + 2100 + 9999 + 50) / 3600:.1f} h of one core." in part
-    # 120 planned cells - 4 done with today's settings; 11 tasks without a model
-    assert "Left of the main table at this scale: 116 cells." in part
-    assert "(11 world models at 1,600 s each; 56 TD3BC cells at 750 s each)" in part
-    assert f"{(11 * 1600 + 56 * 750) / 3600:.1f} h of one core" in part
-    assert "not counted: 60 IQL cells (none measured yet)." in part
+    # 2 x (8 tasks x 5 seeds + 4 medium-expert x 3) = 104 planned cells - 4 done with today's
+    # settings; 11 tasks without a model
+    assert "Left of the main table at this scale: 100 cells." in part
+    assert "(11 world models at 1,600 s each; 48 TD3BC cells at 750 s each)" in part
+    assert f"{(11 * 1600 + 48 * 750) / 3600:.1f} h of one core" in part
+    assert "not counted: 52 IQL cells (none measured yet)." in part
 
 
 def test_width_section_sets_world_model_widths_side_by_side(tmp_path, monkeypatch):
