@@ -441,6 +441,17 @@ def test_sanity_section_sets_real_only_against_the_datas_level(tmp_path, monkeyp
     assert "| hopper-medium | bc | 100 | 35k | 84.0 | 86.0 | 300 | 41.6 |" in part
     assert "| hopper-medium | td3bc | 100 | 35k | 24.0 | 26.0 | 300 | 41.6 |" in part
     assert "hopper-medium bc: 1/1; hopper-medium td3bc: 0/1." in part
+    assert "Past the bench's budget" not in doc  # no long run yet
+    long = [
+        {"env": "hopper-medium", "seed": 100, "variant": "td3bc", "updates": 10_000 * (i + 1),
+         "normalized_mean": 30.0 + 2 * i, "data_normalized_mean": 41.6}
+        for i in range(14)
+    ]  # fmt: skip
+    (tmp_path / sanity_doc.LONG_PROBE_FILE).write_text("".join(json.dumps(r) + "\n" for r in long))
+    doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
+    part = doc[doc.index("### Past the bench's budget") :].split("\n## ")[0]
+    # at 100k: the mean of the 60k-100k points (40..48); at the end: 100k-140k (48..56)
+    assert "| hopper-medium | td3bc | 100 | 44.0 | 140k | 52.0 | 30 32 34" in part
     # rows measured on other data (another fingerprint) are left out of the check
     rows = [row("walker2d-medium", s, 30.0, "rebuilt") for s in range(2)]
     doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
