@@ -220,7 +220,7 @@ class TemporalUNet(nn.Module):
     def set_conv_gemm_dtype(self, dtype: torch.dtype | None) -> None:
         """Compute the stride-1 convolutions (all but the resampling ones) as GEMMs in
         `dtype` on CPU (None: PyTorch's conv1d). With bfloat16 and the native copies the quick
-        network's training step ran 1.9-2.0x float32 eager on one AMX thread; it changes the
+        network's training step ran 1.9x float32 eager on one AMX thread; it changes the
         numbers by bfloat16 rounding (docs/performance.md)."""
         for module in self.modules():
             if isinstance(module, SameConv1d):

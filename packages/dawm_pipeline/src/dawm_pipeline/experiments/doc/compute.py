@@ -74,18 +74,22 @@ def compute(doc: Doc) -> None:
         doc.table([*header, "per cell (median)"], body)
         spent = model_cost(rows) + sum(agent_seconds(r) for r in rows if r.get("algo"))
         doc.add(f"Measured so far: {hours(spent)} of one core.", "")
-        remaining(doc, scale, [r for r in rows if is_current(r)])
+        finished = [r for r in doc.all_rows if r["scale"] == scale and is_current(r)]
+        remaining(doc, scale, [r for r in rows if is_current(r)], finished)
 
 
-def remaining(doc: Doc, scale: str, current: list[dict[str, Any]]) -> None:
-    """The main table's unfinished cells and world models, costed at the medians of the rows
-    measured with the scale's settings of today."""
+def remaining(
+    doc: Doc, scale: str, current: list[dict[str, Any]], finished: list[dict[str, Any]]
+) -> None:
+    """The main table's unfinished cells and world models, costed at the medians of the CPU
+    rows measured with the scale's settings of today (`current`); a cell or a world model
+    `finished` anywhere, a GPU included, is not left."""
     main_rows = [r for r in current if r["experiment"] == "main" and r.get("algo")]
-    done = {(variant(r), r["seed"]) for r in main_rows}
+    done = {(variant(r), r["seed"]) for r in finished if r["experiment"] == "main"}
     todo = [c for c in plan("main", scale) if (variant(c), c.seed) not in done]
     if not todo:
         return
-    new_models = sorted({c.task for c in todo} - {r["task"] for r in current})
+    new_models = sorted({c.task for c in todo} - {r["task"] for r in finished})
     per_model = [model_cost([r for r in current if r["task"] == t]) for t in
                  sorted({r["task"] for r in current})]  # fmt: skip
     lines, total, unpriced = [], 0.0, []
