@@ -1,7 +1,7 @@
 """A stride-1 "same" Conv1d computed as one GEMM in a chosen dtype (bfloat16 on CPUs).
 
 Why: on a CPU with AMX a bfloat16 GEMM of the U-Net's sizes runs about 5x the float32 rate,
-but oneDNN's bfloat16 conv1d is no faster than its float32 one (docs/performance.md). Here
+but oneDNN's bfloat16 conv1d only about 1.1x its float32 one (docs/performance.md). Here
 the input is copied once into a zero-padded, channels-last buffer, where the k taps around
 position l are one contiguous window of k*C values; the column matrix is then a single
 strided copy of those windows, and forward, input gradient and weight gradient are one
