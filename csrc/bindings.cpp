@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -238,6 +239,13 @@ void group_norm_mish_backward(const py::object& dout, const py::object& x,
 }
 
 // The training convolution's copies (cpu/pack.hpp). bfloat16 travels as its uint16 bits.
+// An output overlapping its input would be read after it was written: refused.
+void refuse_overlap(const void* in, size_t in_bytes, const void* out, size_t out_bytes) {
+  const auto a = reinterpret_cast<uintptr_t>(in), b = reinterpret_cast<uintptr_t>(out);
+  if (a < b + out_bytes && b < a + in_bytes)
+    throw std::invalid_argument("the output array must not overlap the input");
+}
+
 // (N, C, L) of a C-contiguous float32 array, each below 2^31 (the kernels index with int).
 std::array<int, 3> ncl_shape(const py::object& o, const char* name) {
   if (!py::isinstance<F32>(o) || py::reinterpret_borrow<F32>(o).ndim() != 3)
@@ -257,6 +265,7 @@ void conv_columns_bf16(const py::object& x, int k, const py::object& cols, int t
   uint16_t* out = array_ptr<uint16_t>(cols, int64_t(N) * L * k * C, "cols", "uint16", true);
   if (out == nullptr) throw std::invalid_argument("cols is required");
   const float* px = ptr(x, int64_t(N) * C * L, "x");
+  refuse_overlap(px, size_t(N) * C * L * sizeof(float), out, size_t(N) * L * k * C * 2);
   py::gil_scoped_release release;
   dawm::conv_columns_bf16(px, N, C, L, k, out, threads);
 }
@@ -267,6 +276,7 @@ void ncl_from_bf16_rows(const py::object& rows, const py::object& out, int threa
   float* po = out_ptr(out, int64_t(N) * C * L, "out");
   const uint16_t* pr = array_ptr<uint16_t>(rows, int64_t(N) * L * C, "rows", "uint16", false);
   if (pr == nullptr) throw std::invalid_argument("rows is required");
+  refuse_overlap(pr, size_t(N) * L * C * 2, po, size_t(N) * C * L * sizeof(float));
   py::gil_scoped_release release;
   dawm::ncl_from_bf16_rows(pr, N, C, L, po, threads);
 }

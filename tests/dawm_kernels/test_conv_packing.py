@@ -3,6 +3,7 @@ same bits (rounding to nearest even, zero padding; NaN stays NaN), so the same t
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from dawm_kernels import _core
@@ -78,6 +79,9 @@ def test_bad_arrays_are_refused():
         _core.ncl_from_bf16_rows(torch.zeros(8, 4, dtype=torch.uint16).numpy(), out, 1)
     with pytest.raises(ValueError, match="rows must be a C-contiguous uint16 array"):
         _core.ncl_from_bf16_rows(torch.zeros(3, 8, dtype=torch.uint16).numpy().T, out, 1)
+    shared = np.zeros(2 * 3 * 4 * 5, dtype=np.float32)  # cols written over x itself
+    with pytest.raises(ValueError, match="must not overlap the input"):
+        _core.conv_columns_bf16(shared[:24].reshape(2, 3, 4), 5, shared.view(np.uint16)[:120], 1)
     read_only = torch.zeros(2, 3, 4).numpy()
     read_only.flags.writeable = False
     with pytest.raises(ValueError, match="out must be a writable array"):
