@@ -187,11 +187,21 @@ struct NormShape {
   int64_t size() const { return int64_t(N) * C * L; }
 };
 
+// (N, C, L) of a C-contiguous float32 array, each below 2^31 (the kernels index with int).
+std::array<int, 3> ncl_shape(const py::object& o, const char* name) {
+  if (!py::isinstance<F32>(o) || py::reinterpret_borrow<F32>(o).ndim() != 3)
+    throw std::invalid_argument(std::string(name) +
+                                " must be a C-contiguous float32 array of shape (N, C, L)");
+  auto a = py::reinterpret_borrow<F32>(o);
+  for (int i = 0; i < 3; ++i)
+    if (a.shape(i) > std::numeric_limits<int>::max())
+      throw std::invalid_argument(std::string(name) + " has a dimension of 2^31 or more");
+  return {int(a.shape(0)), int(a.shape(1)), int(a.shape(2))};
+}
+
 NormShape norm_shape(const py::object& x, int groups, int threads) {
-  if (!py::isinstance<F32>(x) || py::reinterpret_borrow<F32>(x).ndim() != 3)
-    throw std::invalid_argument("x must be a C-contiguous float32 array of shape (N, C, L)");
-  auto a = py::reinterpret_borrow<F32>(x);
-  const NormShape s{int(a.shape(0)), int(a.shape(1)), int(a.shape(2)), groups};
+  const auto [N, C, L] = ncl_shape(x, "x");
+  const NormShape s{N, C, L, groups};
   if (groups < 1 || s.C % groups || threads < 1)
     throw std::invalid_argument("groups must divide the channels; threads must be >= 1");
   return s;
@@ -244,18 +254,6 @@ void refuse_overlap(const void* in, size_t in_bytes, const void* out, size_t out
   const auto a = reinterpret_cast<uintptr_t>(in), b = reinterpret_cast<uintptr_t>(out);
   if (a < b + out_bytes && b < a + in_bytes)
     throw std::invalid_argument("the output array must not overlap the input");
-}
-
-// (N, C, L) of a C-contiguous float32 array, each below 2^31 (the kernels index with int).
-std::array<int, 3> ncl_shape(const py::object& o, const char* name) {
-  if (!py::isinstance<F32>(o) || py::reinterpret_borrow<F32>(o).ndim() != 3)
-    throw std::invalid_argument(std::string(name) +
-                                " must be a C-contiguous float32 array of shape (N, C, L)");
-  auto a = py::reinterpret_borrow<F32>(o);
-  for (int i = 0; i < 3; ++i)
-    if (a.shape(i) > std::numeric_limits<int>::max())
-      throw std::invalid_argument(std::string(name) + " has a dimension of 2^31 or more");
-  return {int(a.shape(0)), int(a.shape(1)), int(a.shape(2))};
 }
 
 void conv_columns_bf16(const py::object& x, int k, const py::object& cols, int threads) {

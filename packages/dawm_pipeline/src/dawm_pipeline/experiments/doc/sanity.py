@@ -111,16 +111,25 @@ PROBE_POINTS = 5
 """Evaluations averaged into a probe run's score, as the bench's final score."""
 
 
-def probe(doc: Doc) -> None:
-    """The probe of a miss: each agent against behaviour cloning on the same real data."""
-    path = Path(doc.plot_dir) / PROBE_FILE
+def probe_runs(doc: Doc, name: str) -> dict[tuple, list[dict]] | None:
+    """A probe file's rows beside the plots, per (env, seed, variant) run; None where the
+    report has no headline part or the file is missing."""
+    path = Path(doc.plot_dir) / name
     if not doc.headline or not path.exists():
-        return
+        return None
     runs: dict[tuple, list[dict]] = defaultdict(list)
     for line in path.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
             runs[(row["env"], row["seed"], row["variant"])].append(row)
+    return runs
+
+
+def probe(doc: Doc) -> None:
+    """The probe of a miss: each agent against behaviour cloning on the same real data."""
+    runs = probe_runs(doc, PROBE_FILE)
+    if runs is None:
+        return
     doc.heading("Probing a miss: the agents against behaviour cloning", sub=1)
     doc.add(
         "`benchmarks/sanity_probe.py` trains, on the same real data and a development seed "
@@ -186,14 +195,9 @@ LONG_PROBE_FILE = "sanity_probe_long.jsonl"
 def past_budget(doc: Doc) -> None:
     """Is a miss the budget's? The probe's agent trained past the bench's updates, its score
     at the bench's budget beside its score at the end of what has run so far."""
-    path = Path(doc.plot_dir) / LONG_PROBE_FILE
-    if not doc.headline or not path.exists():
+    runs = probe_runs(doc, LONG_PROBE_FILE)
+    if runs is None:
         return
-    runs: dict[tuple, list[dict]] = defaultdict(list)
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            runs[(row["env"], row["seed"], row["variant"])].append(row)
     budget = base_config("bench").agent.steps
     body = []
     for (env, seed, variant), rows in sorted(runs.items()):
