@@ -371,6 +371,38 @@ def test_width_section_sets_world_model_widths_side_by_side(tmp_path, monkeypatc
     assert "| 25.0 ± 0.0 |" in main_line  # today's settings win, whenever the rows came
 
 
+def test_budget_section_says_whether_agents_still_learned_at_the_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_base, "pending_reason", lambda task: "pending: not run")
+
+    def row(seed, real, dawm):
+        steps = range(5_000, 105_000, 5_000)  # 20 evaluations, as the bench's
+        return _row(TASK, "td3bc", seed, 0.0, 0.0) | {
+            "scale": "bench", "key": f"budget{seed}",
+            "settings": scale_settings(base_config("bench")), "generate": {"transitions": 8},
+            "stage_seconds": {"train-wm": 1.0, "train-idm": 1.0, "generate": 1.0},
+            "model_dir": "wm", "agent_seconds": 1.0,
+            "curves": {"real": [[s, real(s)] for s in steps],
+                       "dawm": [[s, dawm(s)] for s in steps]},
+        }  # fmt: skip
+
+    # real only rises on both seeds (by 10 and 20 between the windows); DAWM falls on seed 0
+    # and rises on seed 1; a short curve (a run of another budget) has no windows
+    rows = [
+        row(0, lambda s: 10.0 * (s > 75_000), lambda s: 30.0 - 4 * (s > 75_000)),
+        row(1, lambda s: 20.0 * (s > 75_000), lambda s: 30.0 + 2 * (s > 75_000)),
+    ]
+    doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
+    part = doc[doc.index("### Still learning at the end of the bench budget?") :]
+    assert (
+        f"| {TASK} | TD3BC | 55k-75k → 80k-100k | 0.0 → 15.0 (+15.0) | 2 up / 0 down of 2 "
+        "| 30.0 → 29.0 (-1.0) | 1 up / 1 down of 2 | 2 |" in part
+    )
+    short = row(0, lambda s: 1.0, lambda s: 1.0)
+    short["curves"] = {c: v[:9] for c, v in short["curves"].items()}
+    doc = results_doc.render([short], tmp_path, "results/", "r.jsonl")
+    assert "Still learning at the end" not in doc
+
+
 def test_published_per_task_table_is_complete_and_rendered_apart(tmp_path, monkeypatch):
     assert set(paper.PER_TASK) == set(PAPER_TASKS)
     assert all(set(cells) == set(paper.PER_TASK_METHODS) for cells in paper.PER_TASK.values())

@@ -1,0 +1,90 @@
+"""Were the main table's agents still learning when the budget ended? (issue #19, item 1)
+
+The bench scale's score is the mean of the last 5 evaluations. Beside it, this section puts
+the mean of the 5 evaluations just before them, per condition. A rise on every seed says
+the budget stopped agents that were still improving. A fall on every seed says the agents
+were declining, so a longer budget would not close the gap. Either way the table's
+comparison may depend on where the budget ends. The windows come from each row's own learning
+curve, so nothing is re-run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc
+from dawm_pipeline.experiments.plan import ALGOS, TASKS
+from dawm_pipeline.experiments.summary import Entry
+
+WINDOW = 5
+"""Evaluations per window: the bench's final score averages its last 5 (plan.py, bench)."""
+
+
+def windows(curve: list[list[float]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (step, score) points of the WINDOW evaluations before the last WINDOW, and of the
+    last WINDOW; None for a curve too short for both."""
+    if len(curve) < 2 * WINDOW:
+        return None
+    points = np.asarray(curve, float)
+    return points[-2 * WINDOW : -WINDOW], points[-WINDOW:]
+
+
+def trend(entry: Entry, condition: str) -> tuple[str, str] | None:
+    """('before → last (Δ)', 'seeds up / down') of one condition over the entry's seeds, or
+    None when no seed has a curve long enough."""
+    pairs = [windows(r.get("curves", {}).get(condition) or []) for r in entry.rows]
+    pairs = [p for p in pairs if p is not None]
+    if not pairs:
+        return None
+    before = np.asarray([b[:, 1].mean() for b, _ in pairs])
+    last = np.asarray([a[:, 1].mean() for _, a in pairs])
+    rising, falling = int((last > before).sum()), int((last < before).sum())
+    change = f"{before.mean():.1f} → {last.mean():.1f} ({last.mean() - before.mean():+.1f})"
+    return change, f"{rising} up / {falling} down of {len(pairs)}"
+
+
+def span(entry: Entry) -> str:
+    """The windows' steps, e.g. '55k-75k → 80k-100k', from the first seed's real-only curve."""
+    pair = windows(entry.rows[0].get("curves", {}).get("real") or [])
+    if pair is None:
+        return ""
+    (b0, b1), (a0, a1) = ((w[0, 0], w[-1, 0]) for w in pair)
+    return f"{b0 / 1000:.0f}k-{b1 / 1000:.0f}k → {a0 / 1000:.0f}k-{a1 / 1000:.0f}k"
+
+
+def budget(doc: Doc) -> None:
+    if not doc.headline:
+        return
+    for scale in doc.scales("main"):
+        body = []
+        order = {(t, a): i for i, (t, a) in enumerate((t, a) for t in TASKS for a in ALGOS)}
+        entries = sorted(doc.main_entries(scale).items(), key=lambda kv: order[kv[0][:2]])
+        for (task, algo, *_), entry in entries:
+            real, dawm = trend(entry, "real"), trend(entry, "dawm")
+            if real is None or dawm is None:
+                continue
+            body.append([task, ALGO_NAMES[algo], span(entry), *real, *dawm, str(entry.n)])
+        if not body:
+            continue
+        doc.heading(f"Still learning at the end of the {scale} budget?", sub=1)
+        doc.add(
+            f"Per main-table entry and condition: the mean of the {WINDOW} evaluations before "
+            f"the last {WINDOW} against the mean of the last {WINDOW} (the table's score), "
+            "over seeds, and on how many seeds the score rose or fell between the two "
+            "windows. Rising on every seed: the budget cut learning short. Falling on every "
+            "seed: the agents were declining at the end.",
+            "",
+        )
+        doc.table(
+            [
+                "task",
+                "agent",
+                "windows",
+                "real: before → last (Δ)",
+                "real: seeds",
+                "real + DAWM: before → last (Δ)",
+                "real + DAWM: seeds",
+                "n",
+            ],
+            body,
+        )
