@@ -4,7 +4,7 @@ Learns p(x_{1..L} | c, g) with a temporal U-Net, a cosine schedule, DDIM samplin
 classifier-free guidance on g. Knows nothing about RL: callers pass arrays.
 """
 
-__version__ = "0.2.3"
+__version__ = "0.2.4"
 
 from .config import SamplingConfig, WorldModelConfig
 from .diffusion import GaussianDiffusion

@@ -56,27 +56,32 @@ class _GemmConv1d(torch.autograd.Function):
         columns = packing.columns if native else functools.partial(_columns, dtype=dtype)
         to_ncl = packing.to_ncl if native else _to_ncl
         cols = columns(x, k)
-        w = weight.permute(0, 2, 1).reshape(out_ch, k * in_ch).to(dtype)
-        y = torch.addmm(bias.to(dtype), cols, w.t()) if bias is not None else cols @ w.t()
-        ctx.save_for_backward(cols, weight)
-        ctx.dtype, ctx.n, ctx.length = dtype, n, length
+        # The weights tap-major and rounded in one copy: (O, k, C), row o = the k*C column order.
+        w = weight.new_empty((out_ch, k, in_ch), dtype=dtype).copy_(weight.permute(0, 2, 1))
+        wm = w.view(out_ch, k * in_ch)
+        y = torch.addmm(bias.to(dtype), cols, wm.t()) if bias is not None else cols @ wm.t()
+        ctx.save_for_backward(cols, w)
+        ctx.n, ctx.length = n, length
         ctx.columns, ctx.to_ncl = columns, to_ncl
         return to_ncl(y, n, length)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dy):
-        cols, weight = ctx.saved_tensors
-        out_ch, in_ch, k = weight.shape
+        cols, w = ctx.saved_tensors  # w: the forward's rounded (O, k, C) weights
+        out_ch, k, in_ch = w.shape
         dy_cols = ctx.columns(dy, k)  # (N*L, k*O); its centre tap is dy itself
         centre = dy_cols[:, (k // 2) * out_ch : (k // 2 + 1) * out_ch]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         dx = dw = db = None
-        if need_x:  # a correlation of dy with the flipped kernel
-            flipped = weight.flip(2).permute(1, 2, 0).reshape(in_ch, k * out_ch).to(ctx.dtype)
-            dx = ctx.to_ncl(dy_cols @ flipped.t(), ctx.n, ctx.length)
-        if need_w:
-            dw = (centre.t() @ cols).float().view(out_ch, k, in_ch).permute(0, 2, 1).contiguous()
+        if need_x:  # a correlation of dy with the flipped kernel: taps reversed, (k*O, C)
+            taps = torch.arange(k - 1, -1, -1, device=w.device)
+            flipped = w.permute(1, 0, 2).index_select(0, taps).view(k * out_ch, in_ch)
+            dx = ctx.to_ncl(dy_cols @ flipped, ctx.n, ctx.length)
+        if need_w:  # back to (O, C, k) and float32 in one copy
+            dw_taps = (centre.t() @ cols).view(out_ch, k, in_ch)
+            dw = cols.new_empty((out_ch, in_ch, k), dtype=torch.float32)
+            dw.copy_(dw_taps.permute(0, 2, 1))
         if need_b:  # dy as the GEMMs see it
             db = centre.sum(0, dtype=torch.float32)
         return dx, dw, db, None, None
