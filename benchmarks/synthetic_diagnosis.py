@@ -48,6 +48,7 @@ VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
     # one run trains both agents (the bench preset's algo "both": no --algo option)
     "world model dim 128": ("td3bc", {"run": {"algo": "both"}, "wm": {"dim": 128}}),
     "IQL, world model dim 128": ("iql", {"run": {"algo": "both"}, "wm": {"dim": 128}}),
+    "world model trained past falls": ("td3bc", {"wm": {"past_terminal": "absorb"}}),
 }
 """label -> (algorithm read, overrides of the bench preset's sections; "run": its own fields)."""
 

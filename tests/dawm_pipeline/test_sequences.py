@@ -6,6 +6,7 @@ from dawm_pipeline.data import DatasetInfo, OfflineDataset
 from dawm_pipeline.sequences import (
     TokenLayout,
     build_conditions,
+    episode_ends,
     returns_to_go,
     window_starts,
 )
@@ -73,6 +74,32 @@ def test_windows_stay_inside_episodes_and_follow_the_layout():
     np.testing.assert_allclose(guide[:, 0], rtg[starts] / 400.0)
 
 
+def test_absorbing_windows_run_past_a_termination_but_not_past_a_timeout():
+    data = _toy()  # episode 0 ends in a termination, episodes 1 and 2 in timeouts
+    h = 3
+    bounds = data.bounds
+    absorbing = data.terminals[bounds[:, 1] - 1]
+    assert absorbing.tolist() == [True, False, False]
+    starts = window_starts(bounds, h, absorbing)
+    # every row of episode 0 starts a window (3 and 4 are new); the others as before
+    assert starts.tolist() == [0, 1, 2, 3, 4, 5, 8, 9, 10, 11]
+    ends = episode_ends(bounds, starts)
+    assert ends.tolist() == [5, 5, 5, 5, 5, 8, 14, 14, 14, 14]
+    x = TokenLayout(2, 1).build_x(data, starts, h, ends)
+    # start 3: s_3, then s_4 (r_3), s_5 = the fallen state (r_4), then s_5 again with reward 0
+    assert x[3, :, :2].tolist() == [[0, 3], [0, 4], [0, 5], [0, 5]]
+    assert x[3, 1:, 2].tolist() == [3, 4, 0]
+    assert x[4, :, :2].tolist() == [[0, 4], [0, 5], [0, 5], [0, 5]]
+    assert x[4, 1:, 2].tolist() == [4, 0, 0]
+    # windows inside their episode read exactly what they read without `ends`
+    inside = [0, 1, 2, 5, 6, 7, 8, 9]
+    plain = TokenLayout(2, 1).build_x(data, starts[inside], h)
+    assert np.array_equal(x[inside], plain)
+    # action tokens past the end hold action 0
+    xa = TokenLayout(2, 1, actions=True).build_x(data, starts[:5], h, ends[:5])
+    assert xa[4, :, 2].tolist() == [4, 0, 0, 0]
+
+
 def test_action_tokens_carry_each_states_action_and_need_one_more_row():
     data = _toy()
     layout, h = TokenLayout(2, 1, actions=True), 3
@@ -98,3 +125,21 @@ def test_select_and_mask():
     mask, values = TokenLayout(2, 1).inpaint(sub.observations[:2], sub.actions[:2], 4)
     assert mask.shape == (4, 3) and mask[0].all() and not mask[1:].any()
     np.testing.assert_array_equal(values[:, 0, :2], sub.observations[:2])
+
+
+def test_absorbing_windows_make_a_new_world_model_and_the_default_keeps_old_hashes():
+    import dataclasses
+
+    from dawm_pipeline.config import preset
+    from dawm_pipeline.runs import config_hash
+    from dawm_pipeline.stage_graph import stage_inputs, stage_settings
+
+    cfg = dataclasses.replace(preset("bench"), env="hopper-medium-replay")
+    assert "past_terminal" not in stage_settings(cfg, "train-wm")["wm"]  # as before the field
+    absorb = dataclasses.replace(cfg, wm=dataclasses.replace(cfg.wm, past_terminal="absorb"))
+    changed = {
+        name
+        for name in ("data", "train-wm", "train-idm", "generate", "train-agent")
+        if config_hash(stage_inputs(cfg, name)) != config_hash(stage_inputs(absorb, name))
+    }
+    assert changed == {"train-wm", "generate", "train-agent"}

@@ -7,7 +7,8 @@ the per-robot scale. With action tokens (`TokenLayout.actions`, DWM arXiv 2402.0
 conditioning) every token also carries the action taken from its state,
 token j = [s_{t+j}, a_{t+j}, r_{t+j-1}], and token 0 = [s_t, a_t, 0] is inpainted, so a_t sits
 beside s_t in the sequence the convolutions see instead of only in the global embedding.
-Windows never cross an episode boundary.
+Windows never cross an episode boundary; past a termination they may run into an absorbing
+state (`WorldModelSettings.past_terminal`).
 """
 
 from __future__ import annotations
@@ -65,18 +66,33 @@ class TokenLayout:
         """Real rows a window reads: H steps, plus a_{t+H} in the last token with actions."""
         return horizon + 1 if self.actions else horizon
 
-    def build_x(self, data: OfflineDataset, starts: np.ndarray, horizon: int) -> np.ndarray:
-        """x (N, H + 1, x_dim) for the given window starts (layout in the module doc)."""
+    def build_x(
+        self,
+        data: OfflineDataset,
+        starts: np.ndarray,
+        horizon: int,
+        ends: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """x (N, H + 1, x_dim) for the given window starts (layout in the module doc).
+
+        `ends` (each start's episode end) lets windows run past a terminated episode's end:
+        those tokens repeat its last next state (the fallen one) with reward 0 and, with
+        action tokens, action 0."""
         d, a = self.obs_dim, self.act_dim
         x = np.zeros((len(starts), sequence_length(horizon), self.x_dim), np.float32)
         x[:, 0, :d] = data.observations[starts]
+        last = len(data) if ends is None else ends  # rows at or past it are past the end
         for j in range(1, horizon + 1):
             rows = starts + j - 1
-            x[:, j, :d] = data.next_observations[rows]
-            x[:, j, self.reward_col] = data.rewards[rows]
+            inside = rows < last
+            x[:, j, :d] = data.next_observations[np.minimum(rows, last - 1)]
+            x[:, j, self.reward_col] = np.where(inside, data.rewards[np.minimum(rows, last - 1)], 0)
         if self.actions:
             for j in range(horizon + 1):
-                x[:, j, d : d + a] = data.actions[starts + j]
+                rows = starts + j
+                x[:, j, d : d + a] = np.where(
+                    (rows < last)[:, None], data.actions[np.minimum(rows, last - 1)], 0
+                )
         return x
 
     def inpaint(
@@ -92,10 +108,22 @@ class TokenLayout:
         return mask, values
 
 
-def window_starts(bounds: np.ndarray, rows: int) -> np.ndarray:
-    """Row indices t whose `rows` rows t..t+rows-1 stay inside the episode (t + rows <= end)."""
-    parts = [np.arange(s, e - rows + 1) for s, e in bounds if e - s >= rows]
+def window_starts(bounds: np.ndarray, rows: int, absorbing: np.ndarray | None = None) -> np.ndarray:
+    """Row indices t whose `rows` rows t..t+rows-1 stay inside the episode (t + rows <= end);
+    in episodes flagged in `absorbing` (one bool per episode: it ended in a termination) every
+    row starts a window, the rows past the end being the absorbing state (TokenLayout.build_x)."""
+    flags = np.zeros(len(bounds), bool) if absorbing is None else absorbing
+    parts = [
+        np.arange(s, e if flag else e - rows + 1)
+        for (s, e), flag in zip(bounds, flags, strict=True)
+        if flag or e - s >= rows
+    ]
     return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def episode_ends(bounds: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The end (exclusive) of the episode each start row lies in."""
+    return bounds[np.searchsorted(bounds[:, 1], starts, side="right"), 1]
 
 
 def build_conditions(

@@ -49,6 +49,8 @@ def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
     wm = dataclasses.asdict(cfg.wm)
     if wm["precision"] == "float32":  # arrived later: float32 runs keep their old hashes
         del wm["precision"]
+    if wm["past_terminal"] == "drop":  # arrived later: the default keeps old hashes
+        del wm["past_terminal"]
     gen = dataclasses.asdict(cfg.gen)  # cfg.sampler is left out: torch and native agree
     if not gen["drop_at_bound"]:  # the filter arrived later: unfiltered runs keep their hashes
         del gen["drop_at_bound"]

@@ -28,6 +28,7 @@ from dawm_pipeline.distributed import from_main, is_main
 from dawm_pipeline.inprogress import read_or_set_aside
 from dawm_pipeline.sequences import (
     build_conditions,
+    episode_ends,
     returns_to_go,
     sequence_length,
     window_starts,
@@ -89,12 +90,15 @@ def windows(cfg, data: OfflineDataset) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """(x, context, guide) of every window of `data` (sequences.py's layout)."""
     rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
     layout = cfg.token_layout(data.obs_dim, data.act_dim)
-    starts = window_starts(data.bounds, layout.rows_needed(cfg.horizon))
+    bounds = data.bounds
+    absorbing = data.terminals[bounds[:, 1] - 1] if cfg.wm.past_terminal == "absorb" else None
+    starts = window_starts(bounds, layout.rows_needed(cfg.horizon), absorbing)
     if len(starts) < 2:
         raise ValueError(
             f"no episode of the dataset is longer than --horizon {cfg.horizon}: lower the horizon"
         )
-    return layout.build_x(data, starts, cfg.horizon), *build_conditions(
+    ends = episode_ends(bounds, starts) if absorbing is not None else None
+    return layout.build_x(data, starts, cfg.horizon, ends), *build_conditions(
         data, starts, rtg, cfg.rtg_scale
     )
 
