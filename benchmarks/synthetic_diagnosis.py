@@ -26,9 +26,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from dawm_pipeline.atomic import read_json, save_figure
+from dawm_pipeline.atomic import read_json, read_npz, save_figure
 from dawm_pipeline.config import preset
 from dawm_pipeline.stage_graph import Context
+from dawm_pipeline.stages import data as data_stage
+from dawm_pipeline.stages import generate
 from dawm_pipeline.stages.train_agent import job_name, read_curve
 
 TASK, SEED, STEPS, SCORE_POINTS = "walker2d-medium-replay", 100, 30_000, 5
@@ -36,6 +38,8 @@ SEEDS = (100, 101)  # development seeds; a variant is read for each one that was
 COLLAPSED = 5.0  # normalized; a walker that falls within ~10 steps scores about 0
 AT_BOUND_KEYS = ("idm_at_bound_generated", "real_at_bound", "dropped_at_bound")
 FIDELITY_KEYS = ("wm_velocity_r2", "wm_action_sensitivity", "wm_reward_change_r2")
+FALL_KEYS = ("fall_starts", "fall_recall_step0", "false_fall_step0", "steps_after_missed_fall",
+             "real_fall_recall", "real_false_fall")  # fmt: skip
 VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
     "DAWM (default)": ("td3bc", {}),
     "R_tg from the data": ("td3bc", {"gen": {"rtg_source": "data"}}),
@@ -87,11 +91,20 @@ def read_variant(label: str, out: Path, seed: int = SEED) -> dict | None:
     summary = read_json(ctx.dir("generate") / "done.json")["summary"]
     bounds = {k: summary[k] for k in AT_BOUND_KEYS if k in summary}  # stages since at_bound
     fidelity = {k: summary[k] for k in FIDELITY_KEYS if k in summary}  # the world model's step 0
+    falls = {k: summary[k] for k in FALL_KEYS if k in summary} or step_zero_falls_of(ctx)
     return {"variant": label, "algo": algo, "overrides": overrides, "seed": seed,
             "updates": STEPS, "scores": scores, "collapsed_evaluations": collapsed,
-            "generate_at_bound": bounds, "world_model_step0": fidelity,
+            "generate_at_bound": bounds, "world_model_step0": fidelity, "falls": falls,
             "evaluations": len(curves["dawm"]), "curves": curves,
             "stage": str(ctx.dir("train-agent"))}  # fmt: skip
+
+
+def step_zero_falls_of(ctx: Context) -> dict:
+    """generate.step_zero_falls of a stage that ran before the stage recorded it."""
+    data, _ = data_stage.load(ctx)
+    synthetic = read_npz(ctx.dir("generate") / generate.SYNTHETIC)
+    starts = generate.rollout_starts(ctx.cfg, len(data))
+    return generate.step_zero_falls(ctx.cfg.task.robot, data, starts, synthetic)
 
 
 def plot(rows: list[dict], path: Path) -> None:

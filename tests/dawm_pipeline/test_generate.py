@@ -14,7 +14,7 @@ from dawm_pipeline.generate import (
     torch_generate,
 )
 from dawm_pipeline.sequences import TokenLayout
-from dawm_pipeline.stages.generate import without_at_bound
+from dawm_pipeline.stages.generate import step_zero_falls, without_at_bound
 from dawm_pipeline.stages.train_agent import select_steps
 from dawm_pipeline.tasks import robot
 from diffusion_wm import SamplingConfig
@@ -152,3 +152,26 @@ def test_the_idm_at_bound_yardstick_on_real_windows():
     info = SimpleNamespace(action_low=np.full(2, -1.0), action_high=np.full(2, 1.0))
     rates = at_bound_rates(ClippedIDM(), recorded, recorded, info)
     assert rates == {"idm_at_bound_real": 0.75, "recorded_at_bound_heldout": 0.0}
+
+
+def test_step_zero_falls_counts_missed_and_false_falls_against_the_real_steps():
+    # rows 1 and 3 end their episodes in a termination; the health check reads x < 0 as fallen
+    data = SimpleNamespace(
+        terminals=np.array([False, True, False, True]),
+        next_observations=np.array([[1.0], [-1.0], [1.0], [-1.0]]),
+    )
+    robot_stub = SimpleNamespace(terminal_flags=lambda s: np.asarray(s)[..., 0] < 0)
+    starts = np.array([1, 0, 3, 2, 1])
+    # rollout 0 (a real fall) misses it at step 0 and goes on 2 more steps; rollout 1 runs 2
+    # steps; rollout 2 falls where the real one did; rollout 3 falls where the real one did
+    # not; rollout 4 falls as the real one did
+    synthetic = {
+        "step": np.array([0, 1, 2, 0, 1, 0, 0, 0]),
+        "terminals": np.array([False, False, False, False, False, True, True, True]),
+    }
+    out = step_zero_falls(robot_stub, data, starts, synthetic)
+    assert out["fall_starts"] == 3
+    assert out["fall_recall_step0"] == pytest.approx(2 / 3)
+    assert out["false_fall_step0"] == pytest.approx(1 / 2)
+    assert out["steps_after_missed_fall"] == 2
+    assert out["real_fall_recall"] == 1.0 and out["real_false_fall"] == 0.0  # the yardstick

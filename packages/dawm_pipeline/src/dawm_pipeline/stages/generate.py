@@ -49,6 +49,51 @@ def _guide(cfg, rtg: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return (rtg[rows] / cfg.rtg_scale).astype(np.float32)[:, None]
 
 
+def target_transitions(cfg, n_real: int) -> int:
+    """How many synthetic transitions the stage aims at: ratio x real, within the cap."""
+    n_target = round(cfg.synthetic_ratio * n_real)
+    if cfg.gen.max_transitions is not None:
+        n_target = min(n_target, cfg.gen.max_transitions)
+    return n_target
+
+
+def rollout_starts(cfg, n_real: int) -> np.ndarray:
+    """The real rows the rollouts start from, in rollout order (uniform, seeded)."""
+    n_rollouts = math.ceil(target_transitions(cfg, n_real) / cfg.horizon)
+    rng = np.random.default_rng(cfg.model_seed)
+    return rng.choice(n_real, n_rollouts, replace=n_rollouts > n_real)
+
+
+def step_zero_falls(robot, data, starts: np.ndarray, synthetic: dict) -> dict[str, float]:
+    """How the world model's first step, which takes the real a_t, treats real falls.
+
+    Of the rollouts that start on a row whose real next state ends its episode (a
+    termination), the share whose generated step 0 ends it too (`fall_recall_step0`), and the
+    steps each such rollout went on with after a fall it missed (`steps_after_missed_fall`:
+    transitions the real env never had); of the other rollouts, the share whose step 0 ends
+    them where the real step did not (`false_fall_step0`). The robot's health check on the
+    real next states gives the yardstick (`real_*`: 1 and 0 when it reproduces the recorded
+    terminations). Rollouts are in start order; step-0 rows are never dropped."""
+    step0 = np.flatnonzero(synthetic["step"] == 0)
+    lengths = np.diff(np.append(step0, len(synthetic["step"])))
+    fell = data.terminals[starts]
+    model = synthetic["terminals"][step0]
+    real = robot.terminal_flags(data.next_observations[starts])
+    missed = fell & ~model
+
+    def share(flags: np.ndarray, among: np.ndarray) -> float:
+        return float(flags[among].mean()) if among.any() else float("nan")
+
+    return {
+        "fall_starts": int(fell.sum()),
+        "fall_recall_step0": share(model, fell),
+        "false_fall_step0": share(model, ~fell),
+        "steps_after_missed_fall": int((lengths[missed] - 1).sum()),
+        "real_fall_recall": share(real, fell),
+        "real_false_fall": share(real, ~fell),
+    }
+
+
 def _rollouts(cfg, layout, wm, idm, engine, states, actions, guide, noise) -> gen.Rollouts:
     """Rollouts from the native engine when one was built, else from the PyTorch path."""
     if engine is not None:
@@ -80,12 +125,9 @@ def run(ctx, out: Path) -> dict[str, Any]:
     if sampler == "native":
         engine = gen.native_engine(wm, idm, cfg.sampling(), layout, cfg.device)
     rtg = returns_to_go(data.rewards, data.bounds, cfg.gamma)
-    n_target = round(cfg.synthetic_ratio * len(data))
-    if cfg.gen.max_transitions is not None:
-        n_target = min(n_target, cfg.gen.max_transitions)
-    n_rollouts = math.ceil(n_target / cfg.horizon)
-    rng = np.random.default_rng(cfg.model_seed)
-    starts = rng.choice(len(data), n_rollouts, replace=n_rollouts > len(data))
+    n_target = target_transitions(cfg, len(data))
+    starts = rollout_starts(cfg, len(data))
+    n_rollouts = len(starts)
     chunk_dir = out / CHUNKS
     chunk_dir.mkdir(exist_ok=True)
     n_chunks = math.ceil(n_rollouts / CHUNK)
@@ -108,6 +150,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
         write_npz(out / SYNTHETIC, synthetic)
     shutil.rmtree(chunk_dir)
 
+    falls = step_zero_falls(cfg.task.robot, data, starts, synthetic) if synthetic else {}
     stats = statistics(data, synthetic)
     checks = sim_checks(ctx, data, synthetic)
     checks["wm_fidelity"] = wm_fidelity(cfg, data, rtg, wm, idm, engine)
@@ -130,6 +173,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "idm_drop_flag": checks["idm_drop_flag"],
         **bounds,
         "dropped_at_bound": dropped,
+        **falls,
         **{f"wm_{k}": v for k, v in checks["wm_fidelity"].items() if k not in ("n",)},
     }
     with ScalarLog(ctx, "generate") as tb:
