@@ -91,7 +91,12 @@ def read_variant(label: str, out: Path, seed: int = SEED) -> dict | None:
     summary = read_json(ctx.dir("generate") / "done.json")["summary"]
     bounds = {k: summary[k] for k in AT_BOUND_KEYS if k in summary}  # stages since at_bound
     fidelity = {k: summary[k] for k in FIDELITY_KEYS if k in summary}  # the world model's step 0
-    falls = {k: summary[k] for k in FALL_KEYS if k in summary} or step_zero_falls_of(ctx)
+    recorded = "fall_starts" in summary or not summary.get("transitions")
+    falls = (
+        {k: summary[k] for k in FALL_KEYS if k in summary}
+        if recorded
+        else (step_zero_falls_of(ctx))
+    )  # stages from before the stage recorded it
     return {"variant": label, "algo": algo, "overrides": overrides, "seed": seed,
             "updates": STEPS, "scores": scores, "collapsed_evaluations": collapsed,
             "generate_at_bound": bounds, "world_model_step0": fidelity, "falls": falls,

@@ -156,9 +156,10 @@ def test_the_idm_at_bound_yardstick_on_real_windows():
 
 def test_step_zero_falls_counts_missed_and_false_falls_against_the_real_steps():
     # rows 1 and 3 end their episodes in a termination; the health check reads x < 0 as fallen
+    # and misses row 3's (its recorded flag and the check disagree there)
     data = SimpleNamespace(
         terminals=np.array([False, True, False, True]),
-        next_observations=np.array([[1.0], [-1.0], [1.0], [-1.0]]),
+        next_observations=np.array([[1.0], [-1.0], [1.0], [1.0]]),
     )
     robot_stub = SimpleNamespace(terminal_flags=lambda s: np.asarray(s)[..., 0] < 0)
     starts = np.array([1, 0, 3, 2, 1])
@@ -174,4 +175,10 @@ def test_step_zero_falls_counts_missed_and_false_falls_against_the_real_steps():
     assert out["fall_recall_step0"] == pytest.approx(2 / 3)
     assert out["false_fall_step0"] == pytest.approx(1 / 2)
     assert out["steps_after_missed_fall"] == 2
-    assert out["real_fall_recall"] == 1.0 and out["real_false_fall"] == 0.0  # the yardstick
+    # the yardstick: the check on the real next states finds 2 of the 3 falls, no false one
+    assert out["real_fall_recall"] == pytest.approx(2 / 3) and out["real_false_fall"] == 0.0
+    # data without terminations give only the count; a rollout without its step 0 is refused
+    calm = SimpleNamespace(terminals=np.zeros(4, bool), next_observations=np.ones((4, 1)))
+    assert step_zero_falls(robot_stub, calm, starts, synthetic) == {"fall_starts": 0}
+    with pytest.raises(ValueError, match="5 rollouts in the synthetic data for 4 starts"):
+        step_zero_falls(robot_stub, data, starts[:4], synthetic)

@@ -127,6 +127,28 @@ def test_select_and_mask():
     np.testing.assert_array_equal(values[:, 0, :2], sub.observations[:2])
 
 
+def test_the_world_model_stage_reads_absorbing_windows_only_when_asked():
+    from types import SimpleNamespace
+
+    from dawm_pipeline.stages.train_wm import windows
+
+    data = _toy()
+
+    def cfg(past_terminal):
+        return SimpleNamespace(
+            horizon=3, gamma=0.9, rtg_scale=1.0, wm=SimpleNamespace(past_terminal=past_terminal),
+            token_layout=lambda o, a: TokenLayout(o, a),
+        )  # fmt: skip
+
+    x_drop = windows(cfg("drop"), data)[0]
+    x, context, guide = windows(cfg("absorb"), data)
+    assert len(x_drop) == 8 and len(x) == 10  # rows 3 and 4 of the terminated episode join
+    assert context[:, :2].tolist()[3:5] == [[0, 3], [0, 4]]
+    assert x[4, :, :2].tolist() == [[0, 4], [0, 5], [0, 5], [0, 5]]  # the fall, then absorbed
+    assert x[4, 1:, 2].tolist() == [4, 0, 0]
+    assert guide.shape == (10, 1)
+
+
 def test_absorbing_windows_make_a_new_world_model_and_the_default_keeps_old_hashes():
     import dataclasses
 

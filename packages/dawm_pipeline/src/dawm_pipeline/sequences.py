@@ -81,18 +81,21 @@ class TokenLayout:
         d, a = self.obs_dim, self.act_dim
         x = np.zeros((len(starts), sequence_length(horizon), self.x_dim), np.float32)
         x[:, 0, :d] = data.observations[starts]
-        last = len(data) if ends is None else ends  # rows at or past it are past the end
+
+        def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """(rows to read, whether each is inside its episode): past the end, its last row."""
+            if ends is None:
+                return rows, np.ones(len(rows), bool)
+            return np.minimum(rows, ends - 1), rows < ends
+
         for j in range(1, horizon + 1):
-            rows = starts + j - 1
-            inside = rows < last
-            x[:, j, :d] = data.next_observations[np.minimum(rows, last - 1)]
-            x[:, j, self.reward_col] = np.where(inside, data.rewards[np.minimum(rows, last - 1)], 0)
+            rows, inside = read(starts + j - 1)
+            x[:, j, :d] = data.next_observations[rows]
+            x[:, j, self.reward_col] = np.where(inside, data.rewards[rows], 0)
         if self.actions:
             for j in range(horizon + 1):
-                rows = starts + j
-                x[:, j, d : d + a] = np.where(
-                    (rows < last)[:, None], data.actions[np.minimum(rows, last - 1)], 0
-                )
+                rows, inside = read(starts + j)
+                x[:, j, d : d + a] = np.where(inside[:, None], data.actions[rows], 0)
         return x
 
     def inpaint(

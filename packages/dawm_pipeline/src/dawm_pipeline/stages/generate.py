@@ -69,26 +69,30 @@ def step_zero_falls(robot, data, starts: np.ndarray, synthetic: dict) -> dict[st
 
     Of the rollouts that start on a row whose real next state ends its episode (a
     termination), the share whose generated step 0 ends it too (`fall_recall_step0`), and the
-    steps each such rollout went on with after a fall it missed (`steps_after_missed_fall`:
-    transitions the real env never had); of the other rollouts, the share whose step 0 ends
-    them where the real step did not (`false_fall_step0`). The robot's health check on the
-    real next states gives the yardstick (`real_*`: 1 and 0 when it reproduces the recorded
-    terminations). Rollouts are in start order; step-0 rows are never dropped."""
+    transitions kept after a fall it missed (`steps_after_missed_fall`: steps the real env never
+    had; rows dropped by --gen.drop-at-bound are not counted); of the other rollouts, the share
+    whose step 0 ends them where the real step did not (`false_fall_step0`). The robot's
+    health check on the real next states gives the yardstick (`real_*`: 1 and 0 when it
+    reproduces the recorded terminations). Rollouts are in start order, one step-0 row each
+    (never dropped). Data without terminations (halfcheetah, Pusher) give only the count, 0."""
     step0 = np.flatnonzero(synthetic["step"] == 0)
-    lengths = np.diff(np.append(step0, len(synthetic["step"])))
+    if len(step0) != len(starts):
+        raise ValueError(f"{len(step0)} rollouts in the synthetic data for {len(starts)} starts")
     fell = data.terminals[starts]
+    if not fell.any():
+        return {"fall_starts": 0}
+    lengths = np.diff(np.append(step0, len(synthetic["step"])))
     model = synthetic["terminals"][step0]
     real = robot.terminal_flags(data.next_observations[starts])
-    missed = fell & ~model
 
     def share(flags: np.ndarray, among: np.ndarray) -> float:
-        return float(flags[among].mean()) if among.any() else float("nan")
+        return float(flags[among].mean()) if among.any() else 0.0
 
     return {
         "fall_starts": int(fell.sum()),
         "fall_recall_step0": share(model, fell),
         "false_fall_step0": share(model, ~fell),
-        "steps_after_missed_fall": int((lengths[missed] - 1).sum()),
+        "steps_after_missed_fall": int((lengths[fell & ~model] - 1).sum()),
         "real_fall_recall": share(real, fell),
         "real_false_fall": share(real, ~fell),
     }

@@ -1,9 +1,9 @@
 """Were the main table's agents still learning when the budget ended? (issue #19, item 1)
 
 The bench scale's score is the mean of the last 5 evaluations. Beside it, this section puts
-the mean of the 5 evaluations just before them, per condition. A rise on every seed says
-the budget stopped agents that were still improving. A fall on every seed says the agents
-were declining, so a longer budget would not close the gap. Either way the table's
+the mean of the 5 evaluations just before them, per condition. A clear rise on every seed
+suggests the budget stopped agents that were still improving; a clear fall on every seed,
+agents that were declining, which more updates alone would not cure. Either way the table's
 comparison may depend on where the budget ends. The windows come from each row's own learning
 curve, so nothing is re-run.
 """
@@ -44,20 +44,23 @@ def trend(entry: Entry, condition: str) -> tuple[str, str] | None:
 
 
 def span(entry: Entry) -> str:
-    """The windows' steps, e.g. '55k-75k → 80k-100k', from the first seed's real-only curve."""
-    pair = windows(entry.rows[0].get("curves", {}).get("real") or [])
-    if pair is None:
-        return ""
-    (b0, b1), (a0, a1) = ((w[0, 0], w[-1, 0]) for w in pair)
-    return f"{b0 / 1000:.0f}k-{b1 / 1000:.0f}k → {a0 / 1000:.0f}k-{a1 / 1000:.0f}k"
+    """The windows' steps, e.g. '55k-75k → 80k-100k', from the first real-only curve long
+    enough for both."""
+    for row in entry.rows:
+        pair = windows(row.get("curves", {}).get("real") or [])
+        if pair is not None:
+            (b0, b1), (a0, a1) = ((w[0, 0], w[-1, 0]) for w in pair)
+            return f"{b0 / 1000:.0f}k-{b1 / 1000:.0f}k → {a0 / 1000:.0f}k-{a1 / 1000:.0f}k"
+    return ""
 
 
 def budget(doc: Doc) -> None:
+    """The section: one row per main-table entry whose curves hold both windows."""
     if not doc.headline:
         return
+    order = {(t, a): i for i, (t, a) in enumerate((t, a) for t in TASKS for a in ALGOS)}
     for scale in doc.scales("main"):
         body = []
-        order = {(t, a): i for i, (t, a) in enumerate((t, a) for t in TASKS for a in ALGOS)}
         entries = sorted(doc.main_entries(scale).items(), key=lambda kv: order[kv[0][:2]])
         for (task, algo, *_), entry in entries:
             real, dawm = trend(entry, "real"), trend(entry, "dawm")
@@ -71,8 +74,9 @@ def budget(doc: Doc) -> None:
             f"Per main-table entry and condition: the mean of the {WINDOW} evaluations before "
             f"the last {WINDOW} against the mean of the last {WINDOW} (the table's score), "
             "over seeds, and on how many seeds the score rose or fell between the two "
-            "windows. Rising on every seed: the budget cut learning short. Falling on every "
-            "seed: the agents were declining at the end.",
+            "windows. A clear rise on every seed is consistent with a budget that cut "
+            "learning short, a clear fall on every seed with agents declining at the end; "
+            "read the size of the change (Δ) beside the count.",
             "",
         )
         doc.table(
