@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from dawm_pipeline.runs import config_hash
-from dawm_pipeline.stage_graph import stage_inputs
+from dawm_pipeline.stage_graph import Context, stage_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -56,3 +56,24 @@ def test_the_dim_128_variants_read_one_run():
     td3bc = sd.variant_config(*sd.VARIANTS["world model dim 128"], Path("/tmp/unused"))
     iql = sd.variant_config(*sd.VARIANTS["IQL, world model dim 128"], Path("/tmp/unused"))
     assert stage_hash(td3bc, "train-agent") == stage_hash(iql, "train-agent")
+
+
+def test_fall_check_finds_each_rows_generate_stage_or_says_it_is_missing(tmp_path):
+    """benchmarks/fall_check.py resolves a row's generate stage from its cell (the folder must
+    be the one the row recorded) and reports a store without it as missing."""
+    import fall_check
+    from dawm_pipeline.experiments.plan import Cell, cell_config
+
+    cell = Cell("main", "walker2d-medium-replay", "td3bc", 0, 7, 8.0)
+    ctx = Context(cell_config(cell, "bench", out=str(tmp_path)), tmp_path / cell.task / "x")
+    row = {"task": cell.task, "algo": "td3bc", "seed": 0, "horizon": 7, "synthetic_ratio": 8.0,
+           "scale": "bench", "stage_dirs": {"generate": str(ctx.dir("generate"))}}  # fmt: skip
+    assert "not under" in fall_check.fall_check(row, tmp_path)["missing"]  # no done.json yet
+    ctx.dir("generate").mkdir(parents=True)
+    (ctx.dir("generate") / "done.json").write_text(
+        json.dumps({"summary": {"fall_starts": 3, "fall_recall_step0": 0.5, "other": 1}})
+    )
+    out = fall_check.fall_check(row, tmp_path)
+    assert out["fall_starts"] == 3 and out["fall_recall_step0"] == 0.5 and "other" not in out
+    elsewhere = row | {"stage_dirs": {"generate": "/elsewhere/generate-000000000000"}}
+    assert "missing" in fall_check.fall_check(elsewhere, tmp_path)
