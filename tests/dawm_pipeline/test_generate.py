@@ -182,3 +182,22 @@ def test_step_zero_falls_counts_missed_and_false_falls_against_the_real_steps():
     assert step_zero_falls(robot_stub, calm, starts, synthetic) == {"fall_starts": 0}
     with pytest.raises(ValueError, match="5 rollouts in the synthetic data for 4 starts"):
         step_zero_falls(robot_stub, data, starts[:4], synthetic)
+
+
+def test_rollout_starts_cover_the_target_and_repeat_rows_only_when_they_must():
+    from dawm_pipeline.stages.generate import rollout_starts, target_transitions
+
+    def cfg(ratio, cap):
+        return SimpleNamespace(
+            synthetic_ratio=ratio, horizon=7, model_seed=3,
+            gen=SimpleNamespace(max_transitions=cap),
+        )  # fmt: skip
+
+    few = rollout_starts(cfg(1.0, None), 700)  # 700 transitions: 100 rollouts of 7
+    assert target_transitions(cfg(1.0, None), 700) == 700 and len(few) == 100
+    assert len(set(few.tolist())) == 100 and few.min() >= 0 and few.max() < 700
+    assert np.array_equal(few, rollout_starts(cfg(1.0, None), 700))  # seeded: the same rows
+    capped = rollout_starts(cfg(8.0, 350), 100)  # 800 wanted, capped at 350: 50 rollouts
+    assert target_transitions(cfg(8.0, 350), 100) == 350 and len(set(capped.tolist())) == 50
+    more = rollout_starts(cfg(30.0, None), 100)  # 3,000 transitions: 429 rollouts, rows repeat
+    assert len(more) == 429 and len(set(more.tolist())) <= 100
