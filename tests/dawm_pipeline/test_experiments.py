@@ -454,10 +454,11 @@ def test_sanity_section_sets_real_only_against_the_datas_level(tmp_path, monkeyp
     rows += [row("hopper-medium-replay", 0, 5.0, "fp-hopper")]  # not a medium dataset
     doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
     part = doc[doc.index("### Sanity check at the bench scale") :].split("\n### ")[0]
-    assert "| hopper-medium | TD3BC | 41.6 | 45.0 | 1/2 | yes | 349k |" in part
+    assert "| hopper-medium | TD3BC | 41.6 | 45.0 | 1/2 (5 planned) | yes | 349k |" in part
     # a miss below the published t90 says the budget is short
     assert (
-        "| walker2d-medium | TD3BC | 61.5 | 30.0 | 0/2 | **no** (trained 100k, published t90 "
+        "| walker2d-medium | TD3BC | 61.5 | 30.0 | 0/2 (5 planned) | **no** (trained 100k, "
+        "published t90 "
         "207k) | 207k |"
     ) in part
     assert "hopper-medium-replay" not in part

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dawm_pipeline.data.bundled import read_manifest
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc
-from dawm_pipeline.experiments.plan import base_config
+from dawm_pipeline.experiments.plan import SCALES, base_config
 from dawm_pipeline.tasks import resolve
 
 SANITY_TASKS = ("halfcheetah-medium", "hopper-medium", "walker2d-medium")
@@ -68,7 +68,7 @@ def sanity(doc: Doc) -> None:
                     ALGO_NAMES[algo],
                     f"{level[0]:.1f}",
                     f"{mean:.1f}",
-                    f"{reached}/{len(real)}",
+                    f"{reached}/{len(real)}" + _planned(scale, task, len(real)),
                     "yes" if mean >= level[0] else "**no**" + _budget_note(t90, updates),
                     f"{t90 // 1000}k" if t90 else "",
                 ]
@@ -179,6 +179,12 @@ def probe(doc: Doc) -> None:
         "(its objective or its budget), not the data's or the evaluation's.",
         "",
     )
+
+
+def _planned(scale: str, task: str, measured: int) -> str:
+    """' (5 planned)' while fewer seeds than the scale plans are measured: a verdict so far."""
+    planned = len(SCALES[scale].seeds_for(task))
+    return f" ({planned} planned)" if measured < planned else ""
 
 
 def _budget_note(t90: int | None, updates: int | None) -> str:
