@@ -1,7 +1,8 @@
 """Were the main table's agents still learning when the budget ended? (issue #19, item 1)
 
-The bench scale's score is the mean of the last 5 evaluations. Beside it, this section puts
-the mean of the 5 evaluations just before them, per condition. A clear rise on every seed
+A scale's score is the mean of the last `agent.score_points` evaluations (5 at the bench
+scale). Beside it, this section puts the mean of as many evaluations just before them, per
+condition. A clear rise on every seed
 suggests the budget stopped agents that were still improving; a clear fall on every seed,
 agents that were declining, which more updates alone would not cure. Either way the table's
 comparison may depend on where the budget ends. The windows come from each row's own learning
@@ -13,26 +14,23 @@ from __future__ import annotations
 import numpy as np
 
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc
-from dawm_pipeline.experiments.plan import ALGOS, TASKS
+from dawm_pipeline.experiments.plan import ALGOS, TASKS, base_config
 from dawm_pipeline.experiments.summary import Entry
 
-WINDOW = 5
-"""Evaluations per window: the bench's final score averages its last 5 (plan.py, bench)."""
 
-
-def windows(curve: list[list[float]]) -> tuple[np.ndarray, np.ndarray] | None:
-    """The (step, score) points of the WINDOW evaluations before the last WINDOW, and of the
-    last WINDOW; None for a curve too short for both."""
-    if len(curve) < 2 * WINDOW:
+def windows(curve: list[list[float]], size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (step, score) points of the `size` evaluations before the last `size`, and of the
+    last `size` (the score's); None for a curve too short for both."""
+    if len(curve) < 2 * size:
         return None
     points = np.asarray(curve, float)
-    return points[-2 * WINDOW : -WINDOW], points[-WINDOW:]
+    return points[-2 * size : -size], points[-size:]
 
 
-def trend(entry: Entry, condition: str) -> tuple[str, str] | None:
+def trend(entry: Entry, condition: str, size: int) -> tuple[str, str] | None:
     """('before → last (Δ)', 'seeds up / down') of one condition over the entry's seeds, or
     None when no seed has a curve long enough."""
-    pairs = [windows(r.get("curves", {}).get(condition) or []) for r in entry.rows]
+    pairs = [windows(r.get("curves", {}).get(condition) or [], size) for r in entry.rows]
     pairs = [p for p in pairs if p is not None]
     if not pairs:
         return None
@@ -43,11 +41,11 @@ def trend(entry: Entry, condition: str) -> tuple[str, str] | None:
     return change, f"{rising} up / {falling} down of {len(pairs)}"
 
 
-def span(entry: Entry) -> str:
+def span(entry: Entry, size: int) -> str:
     """The windows' steps, e.g. '55k-75k → 80k-100k', from the first real-only curve long
     enough for both."""
     for row in entry.rows:
-        pair = windows(row.get("curves", {}).get("real") or [])
+        pair = windows(row.get("curves", {}).get("real") or [], size)
         if pair is not None:
             (b0, b1), (a0, a1) = ((w[0, 0], w[-1, 0]) for w in pair)
             return f"{b0 / 1000:.0f}k-{b1 / 1000:.0f}k → {a0 / 1000:.0f}k-{a1 / 1000:.0f}k"
@@ -61,18 +59,19 @@ def budget(doc: Doc) -> None:
     order = {(t, a): i for i, (t, a) in enumerate((t, a) for t in TASKS for a in ALGOS)}
     for scale in doc.scales("main"):
         body = []
+        size = base_config(scale).agent.score_points  # the score's evaluations
         entries = sorted(doc.main_entries(scale).items(), key=lambda kv: order[kv[0][:2]])
         for (task, algo, *_), entry in entries:
-            real, dawm = trend(entry, "real"), trend(entry, "dawm")
+            real, dawm = trend(entry, "real", size), trend(entry, "dawm", size)
             if real is None or dawm is None:
                 continue
-            body.append([task, ALGO_NAMES[algo], span(entry), *real, *dawm, str(entry.n)])
+            body.append([task, ALGO_NAMES[algo], span(entry, size), *real, *dawm, str(entry.n)])
         if not body:
             continue
         doc.heading(f"Still learning at the end of the {scale} budget?", sub=1)
         doc.add(
-            f"Per main-table entry and condition: the mean of the {WINDOW} evaluations before "
-            f"the last {WINDOW} against the mean of the last {WINDOW} (the table's score), "
+            f"Per main-table entry and condition: the mean of the {size} evaluations before "
+            f"the last {size} against the mean of the last {size} (the table's score), "
             "over seeds, and on how many seeds the score rose or fell between the two "
             "windows. A clear rise on every seed is consistent with a budget that cut "
             "learning short, a clear fall on every seed with agents declining at the end; "
