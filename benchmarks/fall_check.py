@@ -22,7 +22,7 @@ from dawm_pipeline.experiments.plan import TASKS, Cell, cell_config
 from dawm_pipeline.experiments.results import ResultStore
 from dawm_pipeline.experiments.summary import is_current
 from dawm_pipeline.stage_graph import Context
-from synthetic_diagnosis import FALL_KEYS, step_zero_falls_of
+from synthetic_diagnosis import stage_falls
 
 
 def fall_check(row: dict, out: Path) -> dict:
@@ -35,7 +35,7 @@ def fall_check(row: dict, out: Path) -> dict:
     if stage.name != recorded.name or not (stage / "done.json").is_file():
         return {"task": row["task"], "missing": f"generate stage {recorded.name} not under {out}"}
     summary = read_json(stage / "done.json")["summary"]
-    falls = {k: summary[k] for k in FALL_KEYS if k in summary} or step_zero_falls_of(ctx)
+    falls = stage_falls(ctx, summary)
     keys = ("wm_velocity_r2", "wm_action_sensitivity")
     return {"task": row["task"], "stage": stage.name, **falls,
             **{k: summary[k] for k in keys if k in summary}}  # fmt: skip

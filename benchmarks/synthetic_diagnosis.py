@@ -91,12 +91,7 @@ def read_variant(label: str, out: Path, seed: int = SEED) -> dict | None:
     summary = read_json(ctx.dir("generate") / "done.json")["summary"]
     bounds = {k: summary[k] for k in AT_BOUND_KEYS if k in summary}  # stages since at_bound
     fidelity = {k: summary[k] for k in FIDELITY_KEYS if k in summary}  # the world model's step 0
-    recorded = "fall_starts" in summary or not summary.get("transitions")
-    falls = (
-        {k: summary[k] for k in FALL_KEYS if k in summary}
-        if recorded
-        else (step_zero_falls_of(ctx))
-    )  # stages from before the stage recorded it
+    falls = stage_falls(ctx, summary)
     return {"variant": label, "algo": algo, "overrides": overrides, "seed": seed,
             "updates": STEPS, "scores": scores, "collapsed_evaluations": collapsed,
             "generate_at_bound": bounds, "world_model_step0": fidelity, "falls": falls,
@@ -104,8 +99,12 @@ def read_variant(label: str, out: Path, seed: int = SEED) -> dict | None:
             "stage": str(ctx.dir("train-agent"))}  # fmt: skip
 
 
-def step_zero_falls_of(ctx: Context) -> dict:
-    """generate.step_zero_falls of a stage that ran before the stage recorded it."""
+def stage_falls(ctx: Context, summary: dict) -> dict:
+    """The generate stage's step-0 fall check (generate.step_zero_falls): from its summary
+    `summary`, or computed from its files for a stage that ran before the summary recorded it
+    (a stage without synthetic rows has none)."""
+    if "fall_starts" in summary or not summary.get("transitions"):
+        return {k: summary[k] for k in FALL_KEYS if k in summary}
     data, _ = data_stage.load(ctx)
     synthetic = read_npz(ctx.dir("generate") / generate.SYNTHETIC)
     starts = generate.rollout_starts(ctx.cfg, len(data))
