@@ -19,7 +19,7 @@ from dawm_pipeline.experiments import doc as results_doc
 from dawm_pipeline.experiments.cli import main
 from dawm_pipeline.experiments.doc import base as doc_base
 from dawm_pipeline.experiments.plan import PAPER_TASKS, SCALES, base_config, scale_settings
-from dawm_pipeline.experiments.runner import Sweep, run_experiment
+from dawm_pipeline.experiments.runner import Sweep, row_key, run_experiment
 from dawm_pipeline.stages.train_agent import curve_seed, training_seconds
 from test_data import make_bundle
 
@@ -58,6 +58,54 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
             ]
     with pytest.raises(ValueError, match="cannot be re-collected"):
         plan("stochastic", "cpu", tasks=(TASK,))
+
+
+def test_an_ablations_own_variant_is_the_main_tables_cell(tmp_path, hopper_file):
+    """H = 7, 8x and the plain env are the scale's own variant: the ablations plan (and so
+    run, skip and store) the main table's cell there, not a copy that trains it again."""
+    horizons = plan("horizon", "bench", tasks=(TASK,), seeds=(0,))
+    assert [(c.horizon, c.experiment) for c in horizons] == [
+        (1, "horizon"), (3, "horizon"), (7, "main")
+    ]  # fmt: skip
+    volume = plan("dawm-t", "bench", tasks=(TASK,), seeds=(0,))
+    assert [(c.synthetic_ratio, c.experiment) for c in volume] == [(1.0, "dawm-t"), (8.0, "main")]
+    stoch = plan("stochastic", "bench", seeds=(0,))
+    assert [(c.eval_env, c.experiment) for c in stoch] == [
+        ("deterministic", "main"), ("stochastic", "stochastic")
+    ]  # fmt: skip
+    main_cell = plan("main", "bench", tasks=(TASK,), algos=("td3bc",), seeds=(0,))[0]
+    assert horizons[2] == volume[1] == main_cell
+    assert all(c.experiment == "idm-check" for c in plan("idm-check", "bench"))
+    sweep = _sweep(tmp_path, hopper_file)
+    assert row_key(sweep, horizons[2]) == row_key(sweep, main_cell)
+
+
+def test_ablation_tables_show_the_main_tables_entry_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_base, "pending_reason", lambda task: "pending: not run")
+    rows = [_row(TASK, "td3bc", s, 20.0 + s, 30.0 + s) for s in range(3)]
+    rows += [_row(TASK, "td3bc", s, 20.0, 10.0, "horizon", horizon=1) for s in range(2)]
+    plain, noisy = "hopper-medium", "hopper-medium-stochastic"
+    rows += [_row(plain, "td3bc", s, 40.0, 40.0 + s) for s in range(3)]
+    rows += [_row(noisy, "td3bc", s, 30.0, 35.0, "stochastic", env="stochastic") for s in (1, 2)]
+    bench = {
+        "scale": "bench", "settings": scale_settings(base_config("bench")), "model_dir": "wm",
+        "agent_seconds": 1.0, "generate": {"transitions": 8},
+        "stage_seconds": {"train-wm": 1.0, "train-idm": 1.0, "generate": 1.0},
+    }  # fmt: skip
+    rows = [r | bench for r in rows]
+    doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
+    horizon = doc[doc.index("## Horizon ablation") : doc.index("## DAWM-T")]
+    assert f"| {TASK} | 7 | 21.0 ± 0.8 | 31.0 ± 0.8 | +47.6% (3/3 seeds) | 3 |" in horizon
+    assert f"horizon --scale bench --tasks {TASK} --algos td3bc --seeds 0 1 2`" in horizon
+    volume = doc[doc.index("## DAWM-T") : doc.index("## IDM check")]
+    assert f"| {TASK} | 8x | 21.0 ± 0.8 | 31.0 ± 0.8 | +47.6% (3/3 seeds) | 3 |" in volume
+    # the main table's entries are counted once: main TASK, main hopper-medium, H=1, stochastic
+    assert "over 4 measured comparisons" in doc
+    assert "H=7" not in doc and "volume=8x" not in doc
+    line = next(ln for ln in doc.splitlines() if ln.startswith("| hopper-medium | TD3BC |"))
+    # plain is the main table's 3 seeds; stochastic − plain pairs the 2 seeds both have
+    assert line.startswith("| hopper-medium | TD3BC | 40.0 ± 0.0 | 41.0 ± 0.8 |")
+    assert line.endswith("| -10.0 ± 0.0 | -6.5 ± 0.5 | +3.5 ± 0.5 | 2 |")
 
 
 def test_bench_runs_three_seeds_on_medium_expert_unless_seeds_are_named():

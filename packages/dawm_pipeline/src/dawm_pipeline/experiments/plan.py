@@ -201,7 +201,7 @@ def plan(
         task_seeds = seeds if seeds is not None else SCALES[scale].seeds_for(task)
         return [(algo, seed) for algo in (algos or exp.algos) for seed in task_seeds]
 
-    return [
+    cells = [
         Cell(
             exp.name,
             task if eval_env == "deterministic" else stochastic_task(task),
@@ -217,6 +217,17 @@ def plan(
         for algo, seed in agent_runs(task)
         for eval_env in exp.eval_envs
     ]
+    return [shared_with_main(cell, base) for cell in cells]
+
+
+def shared_with_main(cell: Cell, base: PipelineConfig) -> Cell:
+    """An ablation's cell at the scale's own variant (H, ratio, plain env) is the main table's
+    cell: the same stages, seeds and agents. It is planned, run and stored as that one, so an
+    ablation reuses the main table's row instead of training the same agents again."""
+    default = (base.horizon, base.synthetic_ratio, "deterministic")
+    if cell.algo is None or (cell.horizon, cell.synthetic_ratio, cell.eval_env) != default:
+        return cell
+    return dataclasses.replace(cell, experiment="main")
 
 
 def stochastic_task(task: str) -> str:

@@ -2,8 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dawm_pipeline.experiments import plots
 from dawm_pipeline.experiments.doc.base import Doc, variants
+from dawm_pipeline.experiments.summary import Entry
+
+
+def ablation_table(
+    doc: Doc, experiment: str, scale: str, label: Callable[[tuple], str], column: str
+) -> dict[tuple, Entry]:
+    """One ablation's table at a scale, a row per planned variant (`label` names it in
+    `column`; its verdict reads "column=label"), and the command that reproduces its rows;
+    returns the entries shown. An entry that is the main table's (the scale's own variant)
+    gets no second verdict."""
+    entries = doc.entries(experiment, scale)
+    body, shown = [], {}
+    for cell in variants(experiment, scale):
+        task, entry = cell[0], entries.get(cell)
+        if entry is None:
+            body.append([task, label(cell), doc.reason(task), "", "", "0"])
+            continue
+        shown[cell] = entry
+        if not doc.from_main(entry):
+            doc.notes.append(
+                doc.verdict(f"{experiment} ({scale}) {task} {column}={label(cell)}", entry)
+            )
+        real = entry.text("real") + doc.gpu(entry)
+        body.append([task, label(cell), real, entry.text("dawm"), entry.change(), str(entry.n)])
+    doc.table(["task", column, "real", "real + DAWM", "Δ", "n"], body)
+    doc.command(experiment, scale, [r for e in shown.values() for r in e.rows])
+    return shown
 
 
 def horizon(doc: Doc) -> None:
@@ -12,29 +41,11 @@ def horizon(doc: Doc) -> None:
         return
     doc.heading("Horizon ablation: H ∈ {1, 3, 7}")
     for scale in scales:
-        entries = doc.entries("horizon", scale)
         doc.add(f"Scale `{scale}`, TD3BC; the real-only column does not depend on H.", "")
-        body, series = [], {}
-        for cell in variants("horizon", scale):
-            task, _, h, _, _ = cell
-            entry = entries.get(cell)
-            if entry is None:
-                body.append([task, str(h), doc.reason(task), "", "", "0"])
-                continue
+        shown = ablation_table(doc, "horizon", scale, lambda cell: str(cell[2]), "H")
+        series: dict[str, dict[int, Entry]] = {}
+        for (task, _, h, _, _), entry in shown.items():
             series.setdefault(task, {})[h] = entry
-            doc.notes.append(doc.verdict(f"horizon ({scale}) {task} H={h}", entry))
-            body.append(
-                [
-                    task,
-                    str(h),
-                    entry.text("real") + doc.gpu(entry),
-                    entry.text("dawm"),
-                    entry.change(),
-                    str(entry.n),
-                ]
-            )
-        doc.table(["task", "H", "real", "real + DAWM", "Δ", "n"], body)
-        doc.command("horizon", scale)
         if series:
             doc.image(
                 plots.horizon(series, doc.plot_dir / f"horizon_{scale}.png"),
@@ -53,25 +64,5 @@ def volume(doc: Doc) -> None:
         "",
     )
     for scale in scales:
-        entries = doc.entries("dawm-t", scale)
-        body = []
-        for cell in variants("dawm-t", scale):
-            task, _, _, ratio, _ = cell
-            entry = entries.get(cell)
-            if entry is None:
-                body.append([task, f"{ratio:g}x", doc.reason(task), "", "", "0"])
-                continue
-            doc.notes.append(doc.verdict(f"dawm-t ({scale}) {task} {ratio:g}x", entry))
-            body.append(
-                [
-                    task,
-                    f"{ratio:g}x",
-                    entry.text("real") + doc.gpu(entry),
-                    entry.text("dawm"),
-                    entry.change(),
-                    str(entry.n),
-                ]
-            )
         doc.add(f"Scale `{scale}`.", "")
-        doc.table(["task", "synthetic volume", "real", "real + DAWM", "Δ", "n"], body)
-        doc.command("dawm-t", scale)
+        ablation_table(doc, "dawm-t", scale, lambda cell: f"{cell[3]:g}x", "volume")

@@ -99,13 +99,33 @@ class Doc:
         self.add(f"![{alt}]({self.prefix}{name})", "")
 
     def entries(self, experiment: str, scale: str) -> dict[tuple, Entry]:
-        return group([r for r in self.of(experiment) if r["scale"] == scale])
+        """The experiment's entries at a scale. An ablation's variant that is the scale's own
+        (plan's `shared_with_main`) also takes the main table's rows, on seeds it has no row
+        of its own for (its own rows come from before the two were shared)."""
+        rows = [r for r in self.of(experiment) if r["scale"] == scale]
+        if experiment != "main":
+            cells = plan(experiment, scale, algos=ALGOS)
+            shared = {variant(c) for c in cells if c.experiment == "main"}
+            own = {(variant(r), r.get("seed")) for r in rows}
+            rows += [
+                r
+                for r in self.of("main")
+                if r["scale"] == scale
+                and variant(r) in shared
+                and (variant(r), r.get("seed")) not in own
+            ]
+        return group(rows)
 
     def main_entries(self, scale: str) -> dict[tuple, Entry]:
         """The main table's entries: the scale's own variant (H, ratio, plain env) per task
         and algorithm, keyed (task, algo, ...)."""
         planned = {variant(c) for c in plan("main", scale)}
         return {k: e for k, e in self.entries("main", scale).items() if k in planned}
+
+    @staticmethod
+    def from_main(entry: Entry) -> bool:
+        """Whether an ablation's entry is the main table's (its verdict is counted there)."""
+        return all(r["experiment"] == "main" for r in entry.rows)
 
     @staticmethod
     def gpu(entry: Entry) -> str:

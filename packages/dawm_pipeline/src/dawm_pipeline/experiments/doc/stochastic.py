@@ -38,9 +38,9 @@ def stochastic(doc: Doc) -> None:
                 if entry is None:
                     row += [doc.reason(key[0]), "", ""]
                     continue
-                doc.notes.append(
-                    doc.verdict(f"stochastic ({scale}) {key[0]} {ALGO_NAMES[algo]}", entry)
-                )
+                if not doc.from_main(entry):
+                    label = f"stochastic ({scale}) {key[0]} {ALGO_NAMES[algo]}"
+                    doc.notes.append(doc.verdict(label, entry))
                 row += [
                     entry.text("real") + doc.gpu(entry),
                     entry.text("dawm"),
@@ -54,8 +54,10 @@ def stochastic(doc: Doc) -> None:
         header += ["DAWM's change − real's", "n"]
         doc.add(f"Scale `{scale}`. Normalized score, mean ± std over seeds.", "")
         doc.table(header, body)
+        doc.command(
+            "stochastic", scale, [r for k in shown if k in entries for r in entries[k].rows]
+        )
         rows = [r for r in doc.of("stochastic") if r["scale"] == scale and r.get("algo")]
-        doc.command("stochastic", scale, [r for r in rows if variant(r) in shown])
         earlier = [r for r in rows if variant(r) not in shown]
         if earlier:
             doc.add(
@@ -82,12 +84,14 @@ def stochastic_pairs(doc: Doc, scale: str) -> list[tuple]:
 
 def degradation(doc: Doc, plain: Entry | None, noisy: Entry | None, scale: str) -> list[str]:
     """Per-seed score change from plain to stochastic, real only and real + DAWM, and
-    their difference; blanks unless both entries have the same seeds."""
+    their difference, over the seeds both entries have (the plain side is the main table's,
+    which may hold more seeds)."""
     if plain is None or noisy is None:
         return ["", "", "", "0"]
-    seeds = [r["seed"] for r in plain.rows]
-    if seeds != [r["seed"] for r in noisy.rows]:
-        return ["seeds differ", "", "", str(min(plain.n, noisy.n))]
+    seeds = sorted({r["seed"] for r in plain.rows} & {r["seed"] for r in noisy.rows})
+    if not seeds:
+        return ["no seed in common", "", "", "0"]
+    plain, noisy = (Entry([r for r in e.rows if r["seed"] in seeds]) for e in (plain, noisy))
     change = {c: noisy.scores(c) - plain.scores(c) for c in ("real", "dawm")}
     change["extra"] = change["dawm"] - change["real"]
     text = {c: f"{v.mean():+.1f} ± {v.std():.1f}" for c, v in change.items()}
