@@ -384,6 +384,15 @@ def test_compute_section_sums_the_rows_and_costs_what_is_left(tmp_path, monkeypa
     assert "(11 world models at 1,600 s each; 47 TD3BC cells at 750 s each)" in part
     assert f"{(11 * 1600 + 47 * 750) / 3600:.1f} h of one core" in part
     assert "not counted: 52 IQL cells (none measured yet)." in part
+    # the ablations' own cells: horizon H 1 and 3 (3 tasks x 2 x 5 seeds), dawm-t 1x (3 x 5),
+    # stochastic's stochastic side (5), idm-check's 12 models; their H = 1 and 3 models (6) and
+    # the stochastic task's (1) are new, every other one is the main table's
+    others = "Left of the other experiments: 62 cells (horizon 30, dawm-t 15, idm-check 12, "
+    assert others + "stochastic 5)." in part
+    assert "(7 world models at 1,600 s each; 50 TD3BC cells at 750 s each)" in part
+    # TASK's model (trained on this machine) serves cells still left: a new machine retrains it
+    assert "On a new machine, 1 world models already trained for cells still left" in part
+    assert f"{1600 / 3600:.1f} h of one core more." in part
 
 
 def test_width_section_sets_world_model_widths_side_by_side(tmp_path, monkeypatch):

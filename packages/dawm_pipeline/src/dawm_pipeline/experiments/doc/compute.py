@@ -7,7 +7,7 @@ from statistics import median
 from typing import Any
 
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc, on_gpu, wm_dim
-from dawm_pipeline.experiments.plan import ALGOS, TASKS, plan
+from dawm_pipeline.experiments.plan import ALGOS, EXPERIMENTS, TASKS, Cell, plan
 from dawm_pipeline.experiments.summary import is_current, variant
 
 MODEL_STAGES = ("train-wm", "train-idm", "generate")
@@ -81,36 +81,74 @@ def compute(doc: Doc) -> None:
 def remaining(
     doc: Doc, scale: str, current: list[dict[str, Any]], finished: list[dict[str, Any]]
 ) -> None:
-    """The main table's unfinished cells and world models, costed at the medians of the CPU
-    rows measured with the scale's settings of today (`current`); a cell or a world model
-    `finished` anywhere, a GPU included, is not left."""
-    main_rows = [r for r in current if r["experiment"] == "main" and r.get("algo")]
-    done = {(variant(r), r["seed"]) for r in finished if r["experiment"] == "main"}
-    todo = [c for c in plan("main", scale) if (variant(c), c.seed) not in done]
-    if not todo:
-        return
-    new_models = sorted({c.task for c in todo} - {r["task"] for r in finished})
-    per_model = [model_cost([r for r in current if r["task"] == t]) for t in
-                 sorted({r["task"] for r in current})]  # fmt: skip
-    lines, total, unpriced = [], 0.0, []
-    if new_models and per_model:
-        total += len(new_models) * median(per_model)
-        lines.append(f"{len(new_models)} world models at {median(per_model):,.0f} s each")
-    elif new_models:
-        unpriced.append(f"{len(new_models)} world models (none measured yet)")
-    for algo in ALGOS:
-        n = sum(c.algo == algo for c in todo)
-        measured = [agent_seconds(r) for r in main_rows if r["algo"] == algo]
-        if n and measured:
-            total += n * median(measured)
-            lines.append(f"{n} {ALGO_NAMES[algo]} cells at {median(measured):,.0f} s each")
-        elif n:
-            unpriced.append(f"{n} {ALGO_NAMES[algo]} cells (none measured yet)")
-    priced = (
-        f"At the medians of today's settings ({'; '.join(lines)}): {hours(total)} of one core, "
-        f"{hours(total / 2)} with both cores busy"
-        if lines
-        else "Nothing measured with today's settings yet to price them"
-    )
-    text = f"Left of the main table at this scale: {len(todo)} cells. {priced}"
-    doc.add(text + (f"; not counted: {', '.join(unpriced)}." if unpriced else "."), "")
+    """What is left at this scale, costed at the medians of the CPU rows measured with its
+    settings of today (`current`): the main table's cells, then the other experiments' (an
+    ablation's cell at the scale's own variant is the main table's, counted there). A cell or
+    a world model `finished` anywhere, a GPU included, is not left."""
+    done = {(r["experiment"], variant(r), r.get("seed")) for r in finished}
+    left = {
+        name: [
+            c
+            for c in plan(name, scale)
+            if c.experiment == name and (name, variant(c), c.seed) not in done
+        ]
+        for name in EXPERIMENTS
+    }
+    trained = {(r["task"], r["horizon"]) for r in finished}
+    pricing = Pricing(current)
+    main = left.pop("main")
+    if main:
+        text = f"Left of the main table at this scale: {len(main)} cells. "
+        doc.add(text + pricing.sentence(main, trained), "")
+    others = [c for cells in left.values() for c in cells]
+    if others:
+        counts = ", ".join(f"{name} {len(cells)}" for name, cells in left.items() if cells)
+        models = {(c.task, c.horizon) for c in main}
+        text = f"Left of the other experiments: {len(others)} cells ({counts}). "
+        doc.add(text + pricing.sentence(others, trained | models), "")
+    again = {(c.task, c.horizon) for c in main + others} & trained
+    if again and pricing.per_model:
+        doc.add(
+            "World models, IDMs and generated data live in the stage folders of the machine "
+            f"that trained them (`--out`). On a new machine, {len(again)} world models already "
+            "trained for cells still left must be trained again: "
+            f"{hours(len(again) * pricing.per_model)} of one core more.",
+            "",
+        )
+
+
+class Pricing:
+    """The medians a cell and a world model cost with today's settings on the CPU."""
+
+    def __init__(self, current: list[dict[str, Any]]):
+        tasks = sorted({r["task"] for r in current})
+        models = [model_cost([r for r in current if r["task"] == t]) for t in tasks]
+        self.per_model = median(models) if models else None
+        main = [r for r in current if r["experiment"] == "main" and r.get("algo")]
+        self.per_cell = {
+            a: median(s) for a in ALGOS if (s := [agent_seconds(r) for r in main if r["algo"] == a])
+        }
+
+    def sentence(self, cells: list[Cell], trained: set[tuple[str, int]]) -> str:
+        """The cells' cost, with the world models (task, H) among them not yet `trained`."""
+        new_models = {(c.task, c.horizon) for c in cells} - trained
+        lines, total, unpriced = [], 0.0, []
+        if new_models and self.per_model is not None:
+            total += len(new_models) * self.per_model
+            lines.append(f"{len(new_models)} world models at {self.per_model:,.0f} s each")
+        elif new_models:
+            unpriced.append(f"{len(new_models)} world models (none measured yet)")
+        for algo in ALGOS:
+            n = sum(c.algo == algo for c in cells)
+            if n and algo in self.per_cell:
+                total += n * self.per_cell[algo]
+                lines.append(f"{n} {ALGO_NAMES[algo]} cells at {self.per_cell[algo]:,.0f} s each")
+            elif n:
+                unpriced.append(f"{n} {ALGO_NAMES[algo]} cells (none measured yet)")
+        text = (
+            f"At the medians of today's settings ({'; '.join(lines)}): {hours(total)} of one "
+            f"core, {hours(total / 2)} with both cores busy"
+            if lines
+            else "Nothing measured with today's settings yet to price them"
+        )
+        return text + (f"; not counted: {', '.join(unpriced)}." if unpriced else ".")
