@@ -122,7 +122,11 @@ def reproduce(doc: Doc) -> None:
         "Every command resumes: finished cells (one line each in `docs/results/results."
         "jsonl`) are skipped, and an interrupted cell resumes from its stage checkpoints "
         "under `runs/experiments/`. Cells share the world model, IDM and generated data "
-        "whenever their settings agree (TD3BC and IQL, every seed, main and the H = 7 / "
-        "8x ablation cells).",
+        "whenever their settings agree (TD3BC and IQL, every seed), and an ablation's cell "
+        "at H = 7, 8x and plain dynamics is the main table's own cell.",
+        "",
+        "The bench rows ran in the background, two queues side by side, from a frozen clone "
+        "of the source: `bash benchmarks/bench_queue.sh setup|start|merge` (its header says "
+        "how).",
         "",
     )
