@@ -10,6 +10,7 @@
 #   bash benchmarks/bench_queue.sh setup DIR          # clone HEAD into DIR/src, make setup there
 #   bash benchmarks/bench_queue.sh update DIR         # move DIR/src to HEAD (no queue running)
 #   bash benchmarks/bench_queue.sh start DIR QUEUE    # run QUEUE's lines in the background
+#   bash benchmarks/bench_queue.sh stop DIR QUEUE     # stop it, the cell it runs included
 #   bash benchmarks/bench_queue.sh merge DIR [RESULTS [DOC]]   # default: the tracked files
 #
 # QUEUE is a text file with one experiments command per line: the arguments after
@@ -17,11 +18,13 @@
 # starts a comment. Each line runs with `--scale bench --threads 1` (BENCH_SCALE and
 # BENCH_THREADS change them) and DIR's --out and --results. A line is read when it is
 # reached, so lines appended to a running queue run too. `start` again resumes: finished
-# cells skip, interrupted ones resume from their checkpoints. One queue per core.
+# cells skip, interrupted ones resume from their checkpoints. One queue per core, and queues
+# that run at once should not share a task: cells of one task share stage folders, and an
+# ablation's line also runs the main table's cells of its tasks.
 set -euo pipefail
 
-usage() {
-    sed -n '2,21p' "$0" >&2
+usage() { # the header above
+    awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" >&2
     exit 2
 }
 fail() {
@@ -32,14 +35,20 @@ fail() {
 repo=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 2 ] || usage
 cmd=$1
-dir=$(mkdir -p "$2" && cd "$2" && pwd)
+dir=$2
+case $cmd in setup | start) mkdir -p "$dir" ;; esac
+[ -d "$dir" ] || fail "$dir is not a folder: run 'setup' first"
+dir=$(cd "$dir" && pwd)
+
+alive() { # whether the process group in pid file $1 still runs
+    [ -e "$1" ] && kill -0 -- "-$(cat "$1")" 2>/dev/null
+}
 
 running() { # the queues of DIR still running
     local pidfile
     for pidfile in "$dir"/*.pid; do
-        [ -e "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && basename "$pidfile" .pid
+        if alive "$pidfile"; then basename "$pidfile" .pid; fi
     done
-    return 0
 }
 
 case $cmd in
@@ -62,35 +71,43 @@ update)
     ;;
 start)
     [ $# -eq 3 ] || usage
+    [ -f "$3" ] || fail "queue file $3 not found: write one experiments command per line"
     queue=$(cd "$(dirname "$3")" && pwd)/$(basename "$3")
-    [ -f "$queue" ] || fail "queue file $3 not found: write one experiments command per line"
     [ -x "$dir/src/.venv/bin/python" ] || fail "$dir/src has no .venv: run 'setup' first"
     name=$(basename "$queue" .txt)
-    if [ -e "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
-        fail "queue $name already runs (pid $(cat "$dir/$name.pid"))"
-    fi
+    alive "$dir/$name.pid" && fail "queue $name already runs (process group $(cat "$dir/$name.pid"))"
     [ -e "$dir/results.jsonl" ] || cp "$repo/docs/results/results.jsonl" "$dir/results.jsonl"
-    nohup bash -c '
+    # its own session, so `stop` reaches the cell it runs too
+    setsid nohup bash -c '
+        set -f  # a line is a list of arguments, never a glob
         dir=$1 queue=$2 n=1
         cd "$dir/src"
-        while [ "$n" -le "$(wc -l < "$queue")" ]; do
-            line=$(sed -n "${n}p" "$queue" | sed "s/#.*//")
+        while [ "$n" -le "$(awk "END {print NR}" "$queue")" ]; do
+            line=$(sed -n "${n}p" "$queue" | sed "s/#.*//" | tr -d "\r")
             n=$((n + 1))
             [ -n "${line// /}" ] || continue
             echo "[bench_queue] $(date -u +%FT%TZ) $line"
-            # shellcheck disable=SC2086  # the line is a list of arguments
+            # shellcheck disable=SC2086
             .venv/bin/python -m dawm_pipeline.experiments $line \
                 --scale "${BENCH_SCALE:-bench}" --threads "${BENCH_THREADS:-1}" \
-                --out "$dir/runs" --results "$dir/results.jsonl" --no-doc || true
+                --out "$dir/runs" --results "$dir/results.jsonl" --no-doc ||
+                echo "[bench_queue] $(date -u +%FT%TZ) exit status $?: $line"
         done
         echo "[bench_queue] $(date -u +%FT%TZ) queue done"
-    ' bench_queue "$dir" "$queue" >>"$dir/log_$name.txt" 2>&1 &
+    ' bench_queue "$dir" "$queue" >>"$dir/log_$name.txt" 2>&1 </dev/null &
     echo $! >"$dir/$name.pid"
-    echo "queue $name started (pid $!): log $dir/log_$name.txt"
+    echo "queue $name started (process group $!): log $dir/log_$name.txt"
+    ;;
+stop)
+    [ $# -eq 3 ] || usage
+    name=$(basename "$3" .txt)
+    alive "$dir/$name.pid" || fail "queue $name is not running"
+    kill -- "-$(cat "$dir/$name.pid")"
+    echo "queue $name stopped; 'start' resumes it"
     ;;
 merge)
-    results=${3:-$repo/docs/results/results.jsonl}
-    doc=${4:-$repo/docs/results.md}
+    results=$(realpath -m "${3:-$repo/docs/results/results.jsonl}")
+    doc=$(realpath -m "${4:-$repo/docs/results.md}")
     [ -f "$dir/results.jsonl" ] || fail "$dir/results.jsonl not found: nothing ran from $dir"
     cd "$repo"
     .venv/bin/python - "$dir/results.jsonl" "$results" <<'PY'

@@ -1,4 +1,9 @@
-"""benchmarks/bench_queue.sh: queues run their lines in order, merging adds only new rows."""
+"""benchmarks/bench_queue.sh: a queue runs its lines in order as argument lists, `stop` ends
+the cell it runs too, and merging adds only new rows.
+
+The queue tests put a stand-in for the frozen clone's Python in DIR/src/.venv: a script that
+records its arguments (and sleeps when asked), so they test the queue, not the experiments.
+"""
 
 import json
 import os
@@ -11,35 +16,78 @@ from test_experiments import _row
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "bench_queue.sh"
+STAND_IN = """#!/usr/bin/env bash
+shift 2  # -m dawm_pipeline.experiments
+printf '%s|' "$@" >> "$(dirname "$0")/../../../calls.txt"; echo >> "$(dirname "$0")/../../../calls.txt"
+[ "$1" = sleep ] && { echo $$ > "$(dirname "$0")/../../../sleeper.pid"; sleep 300; }
+exit 0
+"""
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, cwd=REPO)
 
 
-def test_queue_runs_each_line_in_order_and_says_when_done(tmp_path):
+def _work(tmp_path: Path) -> Path:
     work = tmp_path / "bench"
-    work.mkdir()
-    (work / "src").symlink_to(REPO)  # stands for the frozen clone `setup` makes
+    python = work / "src" / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(STAND_IN)
+    python.chmod(0o755)
+    return work
+
+
+def _wait(predicate, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_queue_runs_each_line_in_order_as_arguments(tmp_path):
+    work = _work(tmp_path)
+    (work / "src" / "bfile").touch()  # a glob in a line must stay a glob
     queue = tmp_path / "q1.txt"
-    queue.write_text("# two commands that fail at once\nmain --tasks no-such-task\n\nbogus\n")
+    queue.write_text("# comment\nmain --tasks a   # note\n\nhorizon --tasks b*\r\ndawm-t --seeds 1")
     started = _run("start", str(work), str(queue))
     assert started.returncode == 0, started.stderr
-    pid = int((work / "q1.pid").read_text())
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.5)
-    log = (work / "log_q1.txt").read_text()
-    commands = [ln.split(" ", 2)[2] for ln in log.splitlines() if ln.startswith("[bench_queue]")]
-    assert commands == ["main --tasks no-such-task", "bogus", "queue done"]
-    assert "unknown task 'no-such-task'" in log and "unknown experiment 'bogus'" in log
+    assert _wait(lambda: "queue done" in (work / "log_q1.txt").read_text())
+    extra = f"--scale|bench|--threads|1|--out|{work}/runs|--results|{work}/results.jsonl|--no-doc|"
+    assert (work / "calls.txt").read_text().splitlines() == [
+        f"main|--tasks|a|{extra}",
+        f"horizon|--tasks|b*|{extra}",
+        f"dawm-t|--seeds|1|{extra}",  # the last line, though it has no newline
+    ]
     # the working results file starts as the tracked one, so finished cells skip
     tracked = (REPO / "docs" / "results" / "results.jsonl").read_text()
     assert (work / "results.jsonl").read_text() == tracked
+
+
+def test_stop_ends_the_running_cell_and_start_refuses_a_second_copy(tmp_path):
+    work = _work(tmp_path)
+    queue = tmp_path / "q2.txt"
+    queue.write_text("sleep\nmain\n")
+    assert _run("start", str(work), str(queue)).returncode == 0
+    sleeper = work / "sleeper.pid"
+    assert _wait(sleeper.exists)
+    pid = int(sleeper.read_text())
+    again = _run("start", str(work), str(queue))
+    assert again.returncode == 2 and "already runs" in again.stderr
+    stopped = _run("stop", str(work), str(queue))
+    assert stopped.returncode == 0, stopped.stderr
+    assert _wait(lambda: not _alive(pid))
+    assert (work / "calls.txt").read_text().count("\n") == 1  # `main` never started
+    assert _wait(lambda: "not running" in _run("stop", str(work), str(queue)).stderr)
 
 
 def test_merge_adds_only_rows_the_results_file_lacks(tmp_path):
@@ -66,5 +114,6 @@ def test_bad_commands_are_one_line_errors(tmp_path):
     queue.write_text("main\n")
     no_venv = _run("start", str(tmp_path / "w"), str(queue))
     assert no_venv.returncode == 2 and "run 'setup' first" in no_venv.stderr
-    assert _run("merge", str(tmp_path / "empty")).returncode == 2
+    typo = _run("merge", str(tmp_path / "typo"))
+    assert typo.returncode == 2 and not (tmp_path / "typo").exists()
     assert _run("frobnicate", str(tmp_path)).returncode == 2

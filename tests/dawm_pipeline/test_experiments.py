@@ -106,6 +106,16 @@ def test_ablation_tables_show_the_main_tables_entry_once(tmp_path, monkeypatch):
     # plain is the main table's 3 seeds; stochastic − plain pairs the 2 seeds both have
     assert line.startswith("| hopper-medium | TD3BC | 40.0 ± 0.0 | 41.0 ± 0.8 |")
     assert line.endswith("| -10.0 ± 0.0 | -6.5 ± 0.5 | +3.5 ± 0.5 | 2 |")
+    # H = 7 rows of the ablation's own, from before the sharing: one of today's settings stays
+    # (seed 0: 50 / 50), one of earlier settings gives way to the main table's (seed 1: 21 / 31;
+    # seed 2 is main's alone: 22 / 32)
+    own = _row(TASK, "td3bc", 0, 50.0, 50.0, "horizon") | bench
+    stale = _row(TASK, "td3bc", 1, 99.0, 99.0, "horizon") | bench
+    stale["settings"] = bench["settings"] | {"wm_dim": 16}
+    doc = results_doc.render([*rows, own, stale], tmp_path, "results/", "r.jsonl")
+    horizon = doc[doc.index("## Horizon ablation") : doc.index("## DAWM-T")]
+    assert f"| {TASK} | 7 | 31.0 ± 13.4 | 37.7 ± 8.7 | +21.5% (2/3 seeds) | 3 |" in horizon
+    assert "over 4 measured comparisons" in doc  # an entry holding main rows: no second verdict
 
 
 def test_bench_runs_three_seeds_on_medium_expert_unless_seeds_are_named():
@@ -391,7 +401,7 @@ def test_compute_section_sums_the_rows_and_costs_what_is_left(tmp_path, monkeypa
     assert others + "stochastic 5)." in part
     assert "(7 world models at 1,600 s each; 50 TD3BC cells at 750 s each)" in part
     # TASK's model (trained on this machine) serves cells still left: a new machine retrains it
-    assert "On a new machine, 1 world models already trained for cells still left" in part
+    assert "On a new machine, 1 world model already trained for cells still left" in part
     assert f"{1600 / 3600:.1f} h of one core more." in part
 
 

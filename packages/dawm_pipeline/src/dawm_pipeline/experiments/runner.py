@@ -240,9 +240,9 @@ def run_experiment(
             counts["pending"] += len(todo)
             continue
         for row in rows:
-            if (row["experiment"], row["key"]) in finished:
+            # add, not append: another process may have finished the same cell meanwhile
+            if (row["experiment"], row["key"]) in finished or not store.add(row):
                 continue
-            store.append(row)
             counts["done"] += 1
             if on_row is not None:
                 on_row(row)

@@ -14,7 +14,7 @@ from dawm_pipeline.experiments.plan import (
     TASKS,
     plan,
 )
-from dawm_pipeline.experiments.summary import Entry, group, latest, variant
+from dawm_pipeline.experiments.summary import Entry, group, is_current, latest, variant
 from dawm_pipeline.tasks import resolve
 from dawm_pipeline.verdict import WORDS
 
@@ -99,22 +99,22 @@ class Doc:
         self.add(f"![{alt}]({self.prefix}{name})", "")
 
     def entries(self, experiment: str, scale: str) -> dict[tuple, Entry]:
-        """The experiment's entries at a scale. An ablation's variant that is the scale's own
-        (plan's `shared_with_main`) also takes the main table's rows, on seeds it has no row
-        of its own for (its own rows come from before the two were shared)."""
+        """The experiment's entries at a scale. At an ablation's variant that is the scale's
+        own (plan's `shared_with_main`), a seed without a row of the ablation's own (written
+        before the two were shared) takes the main table's, and so does one whose own row is
+        of earlier settings than main's: an ablation's own row stays its closest control."""
         rows = [r for r in self.of(experiment) if r["scale"] == scale]
-        if experiment != "main":
-            cells = plan(experiment, scale, algos=ALGOS)
-            shared = {variant(c) for c in cells if c.experiment == "main"}
-            own = {(variant(r), r.get("seed")) for r in rows}
-            rows += [
-                r
-                for r in self.of("main")
-                if r["scale"] == scale
-                and variant(r) in shared
-                and (variant(r), r.get("seed")) not in own
-            ]
-        return group(rows)
+        if experiment == "main":
+            return group(rows)
+        cells = plan(experiment, scale, algos=ALGOS)
+        shared = {variant(c) for c in cells if c.experiment == "main"}
+        candidates = rows + [
+            r for r in self.of("main") if r["scale"] == scale and variant(r) in shared
+        ]
+        best: dict[tuple, dict[str, Any]] = {}
+        for row in sorted(candidates, key=lambda r: (is_current(r), r["experiment"] != "main")):
+            best[(variant(row), row.get("seed"))] = row  # the last, i.e. preferred, wins
+        return group(list(best.values()))
 
     def main_entries(self, scale: str) -> dict[tuple, Entry]:
         """The main table's entries: the scale's own variant (H, ratio, plain env) per task
@@ -124,8 +124,8 @@ class Doc:
 
     @staticmethod
     def from_main(entry: Entry) -> bool:
-        """Whether an ablation's entry is the main table's (its verdict is counted there)."""
-        return all(r["experiment"] == "main" for r in entry.rows)
+        """Whether an ablation's entry holds main table rows (their verdict is counted there)."""
+        return any(r["experiment"] == "main" for r in entry.rows)
 
     @staticmethod
     def gpu(entry: Entry) -> str:

@@ -1,5 +1,5 @@
-"""Compute: what the headline scale's cells took, and what its unfinished main table would take
-at those rates (issue #19: measure first, then plan)."""
+"""Compute: what the headline scale's cells took, and what its unfinished main table and other
+experiments would take at those rates (issue #19: measure first, then plan)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ def stage_seconds(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 def model_cost(rows: list[dict[str, Any]]) -> float:
     """All model-stage seconds of `rows`, each stage folder counted once."""
     return sum(sum(folders.values()) for folders in stage_seconds(rows).values())
+
+
+def world_models(n: int) -> str:
+    return f"{n} world model{'s' if n != 1 else ''}"
 
 
 def hours(seconds: float) -> str:
@@ -107,10 +111,10 @@ def remaining(
         text = f"Left of the other experiments: {len(others)} cells ({counts}). "
         doc.add(text + pricing.sentence(others, trained | models), "")
     again = {(c.task, c.horizon) for c in main + others} & trained
-    if again and pricing.per_model:
+    if again and pricing.per_model is not None:
         doc.add(
             "World models, IDMs and generated data live in the stage folders of the machine "
-            f"that trained them (`--out`). On a new machine, {len(again)} world models already "
+            f"that trained them (`--out`). On a new machine, {world_models(len(again))} already "
             "trained for cells still left must be trained again: "
             f"{hours(len(again) * pricing.per_model)} of one core more.",
             "",
@@ -121,9 +125,13 @@ class Pricing:
     """The medians a cell and a world model cost with today's settings on the CPU."""
 
     def __init__(self, current: list[dict[str, Any]]):
-        tasks = sorted({r["task"] for r in current})
-        models = [model_cost([r for r in current if r["task"] == t]) for t in tasks]
+        by_model: dict[str, list[dict[str, Any]]] = {}
+        for row in current:
+            folder = row.get("stage_dirs", {}).get("train-wm", f"{row['model_dir']}:train-wm")
+            by_model.setdefault(folder, []).append(row)
+        models = [model_cost(rows) for rows in by_model.values()]
         self.per_model = median(models) if models else None
+        """One world model with its IDM and generated data (each world model's folder once)."""
         main = [r for r in current if r["experiment"] == "main" and r.get("algo")]
         self.per_cell = {
             a: median(s) for a in ALGOS if (s := [agent_seconds(r) for r in main if r["algo"] == a])
@@ -135,9 +143,9 @@ class Pricing:
         lines, total, unpriced = [], 0.0, []
         if new_models and self.per_model is not None:
             total += len(new_models) * self.per_model
-            lines.append(f"{len(new_models)} world models at {self.per_model:,.0f} s each")
+            lines.append(f"{world_models(len(new_models))} at {self.per_model:,.0f} s each")
         elif new_models:
-            unpriced.append(f"{len(new_models)} world models (none measured yet)")
+            unpriced.append(f"{world_models(len(new_models))} (none measured yet)")
         for algo in ALGOS:
             n = sum(c.algo == algo for c in cells)
             if n and algo in self.per_cell:
