@@ -106,8 +106,10 @@ stop)
     echo "queue $name stopped; 'start' resumes it"
     ;;
 merge)
-    results=$(realpath -m "${3:-$repo/docs/results/results.jsonl}")
-    doc=$(realpath -m "${4:-$repo/docs/results.md}")
+    # given paths are the caller's; the defaults stay relative, as the report prints them
+    results=docs/results/results.jsonl doc=docs/results.md
+    [ $# -lt 3 ] || results=$(realpath -m "$3")
+    [ $# -lt 4 ] || doc=$(realpath -m "$4")
     [ -f "$dir/results.jsonl" ] || fail "$dir/results.jsonl not found: nothing ran from $dir"
     cd "$repo"
     .venv/bin/python - "$dir/results.jsonl" "$results" <<'PY'

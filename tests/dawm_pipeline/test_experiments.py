@@ -48,13 +48,15 @@ def test_plan_crosses_tasks_algos_seeds_and_variants():
     idm = plan("idm-check", "cpu")
     assert len(idm) == 12 and all(c.algo is None and c.seed is None for c in idm)
     stoch = plan("stochastic", "cpu", algos=("td3bc", "iql"), seeds=(0, 1))
-    assert len(stoch) == 2 * 2 * 2  # per algo and seed: plain and stochastic, each real and DAWM
+    assert len(stoch) == 2 * 2 * 2 * 2  # per task, algo and seed: plain and stochastic
     for algo in ("td3bc", "iql"):
         for seed in (0, 1):
             cells = [(c.task, c.eval_env) for c in stoch if (c.algo, c.seed) == (algo, seed)]
             assert cells == [
                 ("hopper-medium", "deterministic"),
                 ("hopper-medium-stochastic", "stochastic"),
+                ("walker2d-medium", "deterministic"),
+                ("walker2d-medium-stochastic", "stochastic"),
             ]
     with pytest.raises(ValueError, match="cannot be re-collected"):
         plan("stochastic", "cpu", tasks=(TASK,))
@@ -69,7 +71,7 @@ def test_an_ablations_own_variant_is_the_main_tables_cell(tmp_path, hopper_file)
     ]  # fmt: skip
     volume = plan("dawm-t", "bench", tasks=(TASK,), seeds=(0,))
     assert [(c.synthetic_ratio, c.experiment) for c in volume] == [(1.0, "dawm-t"), (8.0, "main")]
-    stoch = plan("stochastic", "bench", seeds=(0,))
+    stoch = plan("stochastic", "bench", tasks=("hopper-medium",), seeds=(0,))
     assert [(c.eval_env, c.experiment) for c in stoch] == [
         ("deterministic", "main"), ("stochastic", "stochastic")
     ]  # fmt: skip
@@ -262,7 +264,7 @@ def test_stochastic_experiment_collects_and_scores_in_the_stochastic_env(tmp_pat
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
     monkeypatch.setattr(bundled, "BUNDLE_DIR", make_bundle(tmp_path, False, transitions=400))
     sweep = Sweep("tiny", tmp_path / "runs", tmp_path / "results.jsonl", {"sampler": "torch"})
-    assert run_experiment("stochastic", sweep, seeds=(0,)) == {
+    assert run_experiment("stochastic", sweep, ("hopper-medium",), seeds=(0,)) == {
         "done": 2,
         "skipped": 0,
         "pending": 0,
@@ -395,11 +397,11 @@ def test_compute_section_sums_the_rows_and_costs_what_is_left(tmp_path, monkeypa
     assert f"{(11 * 1600 + 47 * 750) / 3600:.1f} h of one core" in part
     assert "not counted: 52 IQL cells (none measured yet)." in part
     # the ablations' own cells: horizon H 1 and 3 (3 tasks x 2 x 5 seeds), dawm-t 1x (3 x 5),
-    # stochastic's stochastic side (5), idm-check's 12 models; their H = 1 and 3 models (6) and
-    # the stochastic task's (1) are new, every other one is the main table's
-    others = "Left of the other experiments: 62 cells (horizon 30, dawm-t 15, idm-check 12, "
-    assert others + "stochastic 5)." in part
-    assert "(7 world models at 1,600 s each; 50 TD3BC cells at 750 s each)" in part
+    # stochastic's stochastic side (2 tasks x 5), idm-check's 12 models; their H = 1 and 3
+    # models (6) and the stochastic tasks' (2) are new, every other one is the main table's
+    others = "Left of the other experiments: 67 cells (horizon 30, dawm-t 15, idm-check 12, "
+    assert others + "stochastic 10)." in part
+    assert "(8 world models at 1,600 s each; 55 TD3BC cells at 750 s each)" in part
     # TASK's model (trained on this machine) serves cells still left: a new machine retrains it
     assert "On a new machine, 1 world model already trained for cells still left" in part
     assert f"{1600 / 3600:.1f} h of one core more." in part

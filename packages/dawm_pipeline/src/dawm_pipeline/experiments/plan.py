@@ -117,7 +117,7 @@ EXPERIMENTS = {
         Experiment(
             "stochastic",
             "Deterministic vs stochastic dynamics (data and evaluation)",
-            ("hopper-medium",),
+            ("hopper-medium", "walker2d-medium"),  # issue #19's two
             eval_envs=("deterministic", "stochastic"),
         ),
     )

@@ -113,7 +113,7 @@ def reproduce(doc: Doc) -> None:
         f"{CMD} horizon --scale bench",
         f"{CMD} dawm-t --scale bench",
         f"{CMD} idm-check --scale bench       # trains the world models the main cells reuse",
-        f"{CMD} stochastic --scale bench      # hopper-medium vs hopper-medium-stochastic",
+        f"{CMD} stochastic --scale bench      # hopper- and walker2d-medium, plain vs stochastic",
         f"{CMD} main --scale cpu              # the archived 4,000-update tables",
         f"{CMD} all --scale paper --device cuda  # the paper's settings, on a GPU",
         f"{CMD} report                        # rewrite this file from the results",
