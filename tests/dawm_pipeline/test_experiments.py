@@ -300,6 +300,21 @@ def test_missing_dataset_is_pending_not_fatal(tmp_path, hopper_file):
     line = next(ln for ln in fidelity.splitlines() if ln.startswith(f"| {TASK} |"))
     assert f"{rows[0]['generate']['wm_action_sensitivity']:.2f}" in line  # the new metrics
     assert "| hopper-medium | pending" in fidelity
+    # a row from before the at-bound check, and a later cell of the same generate stage that
+    # recorded it: the table fills the check in and keeps what the row itself measured
+    older = json.loads(json.dumps(rows[0]))
+    for key in ("idm_at_bound_generated", "real_at_bound"):
+        older["generate"].pop(key, None)
+    for key in ("idm_at_bound_real", "recorded_at_bound_heldout"):
+        older["idm"].pop(key, None)
+    later = json.loads(json.dumps(rows[0])) | {"experiment": "main", "key": "later"}
+    later["generate"] |= {"idm_at_bound_generated": 0.25, "wm_action_sensitivity": 9.0}
+    later["idm"] |= {"idm_at_bound_real": 0.125, "recorded_at_bound_heldout": 0.0625}
+    doc = results_doc.render([older, later], tmp_path, "results/", "r.jsonl")
+    fidelity = doc.split("Velocity-based checks")[-1]
+    line = next(ln for ln in fidelity.splitlines() if ln.startswith(f"| {TASK} |"))
+    assert line.endswith("| 25.0% / 12.5% / 6.2% |")
+    assert f"| {rows[0]['generate']['wm_action_sensitivity']:.2f} |" in line
 
 
 def _row(
