@@ -13,14 +13,15 @@
 #   bash benchmarks/bench_queue.sh stop DIR QUEUE     # stop it, the cell it runs included
 #   bash benchmarks/bench_queue.sh merge DIR [RESULTS [DOC]]   # default: the tracked files
 #
-# QUEUE is a text file with one experiments command per line: the arguments after
-# `python -m dawm_pipeline.experiments`, e.g. `main --tasks hopper-medium --algos iql`; `#`
-# starts a comment. Each line runs with `--scale bench --threads 1` (BENCH_SCALE and
-# BENCH_THREADS change them) and DIR's --out and --results. A line is read when it is
-# reached, so lines appended to a running queue run too. `start` again resumes: finished
-# cells skip, interrupted ones resume from their checkpoints. One queue per core, and queues
-# that run at once should not share a task: cells of one task share stage folders, and an
-# ablation's line also runs the main table's cells of its tasks.
+# benchmarks/bench_queues/{a,b}.txt hold what is left of issue #19's table, in its order, split
+# so that the two queues share no task. A QUEUE file has one experiments command per line:
+# the arguments after `python -m dawm_pipeline.experiments`, e.g. `main --tasks hopper-medium
+# --algos iql`; `#` starts a comment. Each line runs with `--scale bench --threads 1`
+# (BENCH_SCALE and BENCH_THREADS change them) and DIR's --out and --results. A line is read
+# when it is reached, so lines appended to a running queue run too. `start` again resumes:
+# finished cells skip, interrupted ones resume from their checkpoints. One queue per core,
+# and queues that run at once should not share a task: cells of one task share stage
+# folders, and an ablation's line also runs the main table's cells of its tasks.
 set -euo pipefail
 
 usage() { # the header above

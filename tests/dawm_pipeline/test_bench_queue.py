@@ -7,11 +7,14 @@ records its arguments (and sleeps when asked), so they test the queue, not the e
 
 import json
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
 
-from dawm_pipeline.experiments import ResultStore
+from dawm_pipeline.experiments import ResultStore, plan
+from dawm_pipeline.experiments.cli import _parser
+from dawm_pipeline.experiments.summary import variant
 from test_experiments import _row
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,3 +120,26 @@ def test_bad_commands_are_one_line_errors(tmp_path):
     typo = _run("merge", str(tmp_path / "typo"))
     assert typo.returncode == 2 and not (tmp_path / "typo").exists()
     assert _run("frobnicate", str(tmp_path)).returncode == 2
+
+
+def _queue_cells(name: str) -> list:
+    cells = []
+    for line in (REPO / "benchmarks" / "bench_queues" / name).read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            args = _parser().parse_args(shlex.split(line))
+            algos = tuple(args.algos) if args.algos else None
+            cells += plan(args.name, "bench", tuple(args.tasks), algos)
+    return cells
+
+
+def test_tracked_queues_cover_the_main_table_and_share_no_task():
+    """Every bench main-table cell is finished (a row in the tracked results file, seed-batched
+    GPU rows included) or planned by a line of the two tracked queues, which share no task."""
+    a, b = _queue_cells("a.txt"), _queue_cells("b.txt")
+    assert not {c.task for c in a} & {c.task for c in b}
+    rows = ResultStore(REPO / "docs" / "results" / "results.jsonl").rows()
+    done = {(variant(r), r["seed"]) for r in rows if r["scale"] == "bench" and r.get("algo")}
+    queued = {(variant(c), c.seed) for c in a + b}
+    left = [c.label() for c in plan("main", "bench") if (variant(c), c.seed) not in done | queued]
+    assert left == []
