@@ -55,6 +55,18 @@ VARIANTS = {  # name: (algorithm, changes to the bench's config of it)
 }
 
 
+def variant_config(env: str, variant: str, seed: int, updates: int, data):
+    """One variant's agent config: the bench's for this task (its own CORL IQL settings), with
+    the variant's changes; IQL, trained here in chunks, anneals its actor's lr over the whole
+    probe, as one bench call anneals over its run."""
+    algo, changes = VARIANTS[variant]
+    bench = dataclasses.replace(preset("bench"), env=env)
+    cfg = dataclasses.replace(agent_config(bench, algo, seed, data), **changes)
+    if algo == "iql":
+        cfg = dataclasses.replace(cfg, cosine_lr_steps=updates)
+    return cfg
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--env", default="hopper-medium")
@@ -77,13 +89,10 @@ def main() -> None:
     data = load_dataset(args.env)
     info = data.info
     real = transitions(data)
-    bench = preset("bench")
     data_score = float(np.mean(data.normalized_score(data.episode_returns())))
     for variant in args.variants:
         algo, changes = VARIANTS[variant]
-        cfg = dataclasses.replace(agent_config(bench, algo, args.seed, data), **changes)
-        if algo == "iql":  # trained in chunks here: anneal over the run, as one bench call does
-            cfg = dataclasses.replace(cfg, cosine_lr_steps=args.updates)
+        cfg = variant_config(args.env, variant, args.seed, args.updates, data)
         agent = agent_class(algo)(data.obs_dim, data.act_dim, max_action(data), cfg, "cpu")
         buffer = ReplayBuffer(real, None, None, "cpu")
         work = args.work / f"{args.env}-{variant}-seed{args.seed}-every{args.every}"

@@ -44,7 +44,10 @@ class IQLConfig:
     deterministic_actor: bool = False  # CORL: Gaussian by default, deterministic on hopper-m/mr
     log_std_min: float = -20.0  # Gaussian actor's state-independent log-std range (CORL)
     log_std_max: float = 2.0
-    cosine_lr_steps: int | None = None  # actor lr anneals to 0 over this; None: train()'s steps
+    # actor lr anneals to 0 over this; None: train()'s steps, i.e. over the run, as CORL's
+    # CosineAnnealingLR(T_max=max_timesteps) does over its 1M-update run (a shorter run, e.g.
+    # the bench's 100k, anneals faster: its last 20k updates run below 10% of the lr)
+    cosine_lr_steps: int | None = None
     reward_scale: float = 1.0  # rewards × this; locomotion: locomotion_reward_scale(returns)
     matmul_dtype: str = "float32"  # "bfloat16": hidden-layer matmuls in bf16 (see nets.py)
     normalize_states: bool = True
