@@ -11,7 +11,7 @@
 #   bash benchmarks/bench_queue.sh update DIR         # move DIR/src to HEAD (no queue running)
 #   bash benchmarks/bench_queue.sh start DIR QUEUE    # run QUEUE's lines in the background
 #   bash benchmarks/bench_queue.sh stop DIR QUEUE     # stop it, the cell it runs included
-#   bash benchmarks/bench_queue.sh merge DIR [RESULTS [DOC]]   # default: the tracked files
+#   bash benchmarks/bench_queue.sh merge DIR|FILE [RESULTS [DOC]]  # into the tracked files
 #
 # benchmarks/bench_queues/{a,b}.txt hold what is left of issue #19's table, in its order, split
 # so that the two queues share no task. A QUEUE file has one experiments command per line:
@@ -38,8 +38,13 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cmd=$1
 dir=$2
 case $cmd in setup | start) mkdir -p "$dir" ;; esac
-[ -d "$dir" ] || fail "$dir is not a folder: run 'setup' first"
-dir=$(cd "$dir" && pwd)
+if [ "$cmd" = merge ] && [ -f "$dir" ]; then
+    source=$(realpath "$dir") # a results file of its own, e.g. a GPU pass's bench_gpu_*.jsonl
+else
+    [ -d "$dir" ] || fail "$dir is not a folder: run 'setup' first"
+    dir=$(cd "$dir" && pwd)
+    source=$dir/results.jsonl
+fi
 
 alive() { # whether the process group in pid file $1 still runs
     [ -e "$1" ] && kill -0 -- "-$(cat "$1")" 2>/dev/null
@@ -111,9 +116,9 @@ merge)
     results=docs/results/results.jsonl doc=docs/results.md
     [ $# -lt 3 ] || results=$(realpath -m "$3")
     [ $# -lt 4 ] || doc=$(realpath -m "$4")
-    [ -f "$dir/results.jsonl" ] || fail "$dir/results.jsonl not found: nothing ran from $dir"
+    [ -f "$source" ] || fail "$source not found: nothing ran from $dir"
     cd "$repo"
-    .venv/bin/python - "$dir/results.jsonl" "$results" <<'PY'
+    .venv/bin/python - "$source" "$results" <<'PY'
 import sys
 
 from dawm_pipeline.experiments import ResultStore

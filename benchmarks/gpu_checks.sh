@@ -68,14 +68,20 @@ if [[ " $STEPS " == *" bench_cell "* ]]; then  # opt-in: issue #19 cells on the 
     # BENCH_TASKS / BENCH_ALGOS pick them, one process per (task, algorithm), each in its own
     # stage store (two processes must never share a stage): so each algorithm's rows come from
     # its own GPU-trained world model, IDM and generated data. Their rows (device cuda) come back
-    # in the archive as bench_gpu_<task>_<algo>.jsonl, to merge into docs/results/results.jsonl.
+    # in the archive as bench_gpu_<task>_<algo>.jsonl, to merge into docs/results/results.jsonl
+    # (`bench_queue.sh merge`, which adds only the rows it lacks).
     # Batched seeds have their own result keys: pick cells the CPU queues do not run.
+    # BENCH_EXPERIMENT (default main) runs an ablation instead, e.g. hopper-medium-replay's
+    # horizon or dawm-t, whose H = 7, 8x cells are the main table's GPU rows: each results file
+    # starts as a copy of the tracked one, so those finished cells skip.
     for task in ${BENCH_TASKS:-hopper-medium-expert}; do
         for algo in ${BENCH_ALGOS:-td3bc iql}; do
+            cp docs/results/results.jsonl "$WORK/bench_gpu_${task}_$algo.jsonl"
             (
                 [ "$sampler" = native ] && wait_build
                 step "bench_cell_${task}_$algo" "${BENCH_SECONDS:-400}" python3 -m \
-                    dawm_pipeline.experiments main --scale bench --tasks "$task" --algos "$algo" \
+                    dawm_pipeline.experiments "${BENCH_EXPERIMENT:-main}" --scale bench \
+                    --tasks "$task" --algos "$algo" \
                     --device cuda --cuda-graph --batch-seeds --sampler "$sampler" \
                     --eval-workers "${BENCH_EVAL_WORKERS:-4}" \
                     --threads "${BENCH_THREADS:-6}" --out "/tmp/bench_gpu_$algo" \

@@ -108,6 +108,10 @@ def test_merge_adds_only_rows_the_results_file_lacks(tmp_path):
     keys = [json.loads(line)["key"] for line in target.path.read_text().splitlines()]
     assert sorted(keys) == sorted(r["key"] for r in rows)
     assert "| hopper-medium-replay |" in doc.read_text()
+    # a results file of its own (a GPU pass's) merges the same way
+    gpu = ResultStore(tmp_path / "bench_gpu.jsonl")
+    gpu.append(rows[1] | {"key": "gpu"})
+    assert "merged 1 new rows" in _run("merge", str(gpu.path), str(target.path), str(doc)).stdout
 
 
 def test_bad_commands_are_one_line_errors(tmp_path):
