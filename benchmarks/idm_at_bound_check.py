@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +30,9 @@ from inverse_dynamics import load as load_idm
 from inverse_dynamics import make_windows
 
 
-def generate_rates(store: Path, idm_hash: str) -> list[dict]:
-    """The generate stages of `store` that read this IDM, with their settings and rate."""
+def generate_rates(store: Path, idm_hash: str, info) -> list[dict]:
+    """The generate stages of `store` that read this IDM, with their settings, rate and how
+    close to the bound their inferred actions sit (the tolerances of `near_bound`)."""
     out = []
     for stage in sorted(store.glob("generate-*")):
         if not (stage / "done.json").is_file():
@@ -46,13 +49,29 @@ def generate_rates(store: Path, idm_hash: str) -> list[dict]:
                 "rtg_source": gen.get("rtg_source"),
                 "drop_at_bound": gen.get("drop_at_bound", False),
                 "idm_at_bound_generated": summary.get("idm_at_bound_generated"),
+                "generated_near_bound": near_bound(synthetic_actions(stage), info),
             }
         )
     return out
 
 
+def cpu_name() -> str:
+    """The CPU's model name (a stage store holds the IDM trained on that machine)."""
+    for line in (
+        Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else ()
+    ):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def synthetic_actions(stage: Path) -> np.ndarray:
+    with np.load(stage / "synthetic.npz") as synthetic:
+        return synthetic["actions"]
+
+
 def near_bound(actions: np.ndarray, info) -> dict[str, float]:
-    """Share of recorded actions within 0.1% (the check's tolerance), 1% and 2.5% of the box's
+    """Share of actions within 0.1% (the check's tolerance), 1% and 2.5% of the box's
     width of a bound in some dimension: how close to ±1 the behaviour saturates."""
     low, high = info.action_low, info.action_high
     return {
@@ -89,9 +108,10 @@ def main() -> None:
             windows, actions = make_windows(episodes(held), model.config.history)
             idm_hash = stage.name.removeprefix("train-idm-")
             row = {"env": env, "idm_stage": stage.name, "heldout_windows": len(windows)}
+            row["measured"] = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_name()}
             row |= at_bound_rates(model, windows, actions, data.info)
             row["recorded_near_bound"] = near_bound(actions, data.info)
-            row["generate"] = generate_rates(store, idm_hash)
+            row["generate"] = generate_rates(store, idm_hash, data.info)
             print(json.dumps(row), flush=True)
 
 
