@@ -49,7 +49,7 @@ def generate_rates(store: Path, idm_hash: str, info) -> list[dict]:
                 "rtg_source": gen.get("rtg_source"),
                 "drop_at_bound": gen.get("drop_at_bound", False),
                 "idm_at_bound_generated": summary.get("idm_at_bound_generated"),
-                "generated_near_bound": near_bound(synthetic_actions(stage), info),
+                **synthetic_summary(stage, info),
             }
         )
     return out
@@ -65,9 +65,19 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def synthetic_actions(stage: Path) -> np.ndarray:
+def synthetic_actions(stage: Path) -> tuple[np.ndarray, float]:
+    """A generate stage's actions and its mean reward."""
     with np.load(stage / "synthetic.npz") as synthetic:
-        return synthetic["actions"]
+        return synthetic["actions"], float(synthetic["rewards"].mean())
+
+
+def synthetic_summary(stage: Path, info) -> dict:
+    actions, mean_reward = synthetic_actions(stage)
+    return {
+        "generated_near_bound": near_bound(actions, info),
+        "generated_mean_abs_action": float(np.abs(actions).mean()),
+        "generated_mean_reward": mean_reward,
+    }
 
 
 def near_bound(actions: np.ndarray, info) -> dict[str, float]:
@@ -111,6 +121,8 @@ def main() -> None:
             row["measured"] = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_name()}
             row |= at_bound_rates(model, windows, actions, data.info)
             row["recorded_near_bound"] = near_bound(actions, data.info)
+            row["data_mean_abs_action"] = float(np.abs(data.actions).mean())
+            row["data_mean_reward"] = float(data.rewards.mean())
             row["generate"] = generate_rates(store, idm_hash, data.info)
             print(json.dumps(row), flush=True)
 
