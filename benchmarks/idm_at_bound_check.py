@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from agents_batched import cpu_model  # this folder: the scripts run from here
 from dawm_pipeline.atomic import read_json
 from dawm_pipeline.config import preset
 from dawm_pipeline.generate import AT_BOUND_TOLERANCE, at_action_bound
@@ -55,28 +55,14 @@ def generate_rates(store: Path, idm_hash: str, info) -> list[dict]:
     return out
 
 
-def cpu_name() -> str:
-    """The CPU's model name (a stage store holds the IDM trained on that machine)."""
-    for line in (
-        Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else ()
-    ):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def synthetic_actions(stage: Path) -> tuple[np.ndarray, float]:
-    """A generate stage's actions and its mean reward."""
-    with np.load(stage / "synthetic.npz") as synthetic:
-        return synthetic["actions"], float(synthetic["rewards"].mean())
-
-
 def synthetic_summary(stage: Path, info) -> dict:
-    actions, mean_reward = synthetic_actions(stage)
+    """A generate stage's actions: how close to the bound, how large; and its mean reward."""
+    with np.load(stage / "synthetic.npz") as synthetic:
+        actions, rewards = synthetic["actions"], synthetic["rewards"]
     return {
         "generated_near_bound": near_bound(actions, info),
         "generated_mean_abs_action": float(np.abs(actions).mean()),
-        "generated_mean_reward": mean_reward,
+        "generated_mean_reward": float(rewards.mean()),
     }
 
 
@@ -118,7 +104,7 @@ def main() -> None:
             windows, actions = make_windows(episodes(held), model.config.history)
             idm_hash = stage.name.removeprefix("train-idm-")
             row = {"env": env, "idm_stage": stage.name, "heldout_windows": len(windows)}
-            row["measured"] = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_name()}
+            row["measured"] = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model()}
             row |= at_bound_rates(model, windows, actions, data.info)
             row["recorded_near_bound"] = near_bound(actions, data.info)
             row["data_mean_abs_action"] = float(np.abs(data.actions).mean())

@@ -20,14 +20,18 @@ def agent_seconds(row: dict[str, Any]) -> float:
     return float(recorded if recorded is not None else row["wall_s"])
 
 
+def stage_folder(row: dict[str, Any], name: str) -> str:
+    """The folder of a row's stage (rows from before stage_dirs: its model folder's)."""
+    return row.get("stage_dirs", {}).get(name, f"{row['model_dir']}:{name}")
+
+
 def stage_seconds(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per stage, its seconds once per stage folder (cells share world models, IDMs and
     generated data): {stage: {folder: seconds}}."""
     out: dict[str, dict[str, float]] = {name: {} for name in MODEL_STAGES}
     for row in rows:
         for name in MODEL_STAGES:
-            folder = row.get("stage_dirs", {}).get(name, f"{row['model_dir']}:{name}")
-            out[name].setdefault(folder, row["stage_seconds"][name])
+            out[name].setdefault(stage_folder(row, name), row["stage_seconds"][name])
     return out
 
 
@@ -127,8 +131,7 @@ class Pricing:
     def __init__(self, current: list[dict[str, Any]]):
         by_model: dict[str, list[dict[str, Any]]] = {}
         for row in current:
-            folder = row.get("stage_dirs", {}).get("train-wm", f"{row['model_dir']}:train-wm")
-            by_model.setdefault(folder, []).append(row)
+            by_model.setdefault(stage_folder(row, "train-wm"), []).append(row)
         models = [model_cost(rows) for rows in by_model.values()]
         self.per_model = median(models) if models else None
         """One world model with its IDM and generated data (each world model's folder once)."""

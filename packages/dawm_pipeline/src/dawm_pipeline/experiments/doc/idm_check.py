@@ -15,17 +15,24 @@ def with_later_checks(doc: Doc, row: dict) -> dict:
     """An idm-check row with the checks it predates filled in from later rows of the same
     generate stage (a cell that reran the stage, e.g. on a new machine, records the checks
     added since); what the row itself measured is kept."""
-    stage = Path(row.get("stage_dirs", {}).get("generate", "")).name
+    stage = generate_stage(row)
+    if not stage:
+        return row
     filled = {"generate": dict(row["generate"]), "idm": dict(row.get("idm", {}))}
     for later in doc.all_rows:
-        if later["task"] != row["task"] or later["scale"] != row["scale"] or not stage:
-            continue
-        if Path(later.get("stage_dirs", {}).get("generate", "")).name != stage:
+        if (later["task"], later["scale"], generate_stage(later)) != (
+            row["task"], row["scale"], stage
+        ):  # fmt: skip
             continue
         for part, values in filled.items():
             for key, value in (later.get(part) or {}).items():
                 values.setdefault(key, value)
     return row | filled
+
+
+def generate_stage(row: dict) -> str:
+    """The name of a row's generate stage folder (its hash: the same on every machine)."""
+    return Path(row.get("stage_dirs", {}).get("generate", "")).name
 
 
 def sim_r2_drop(row: dict) -> tuple[float, float, float]:
