@@ -593,9 +593,14 @@ def test_verdict_sets_each_robot_beside_the_paper_and_each_loss_beside_its_idm_c
         "idm_at_bound_generated": 0.518, "real_at_bound": 0.09,
     }  # fmt: skip
     check["idm"] = {
-        "heldout_action_r2": 0.85, "sim_r2_true_action": 0.83, "sim_r2_idm_action": 0.85,
-        "idm_at_bound_real": 0.204, "recorded_at_bound_heldout": 0.093,
-    }  # fmt: skip
+        "heldout_action_r2": 0.85,
+        "sim_r2_true_action": 0.83,
+        "sim_r2_idm_action": 0.85,
+    }
+    check["stage_dirs"] = {"generate": "/elsewhere/runs/generate-1a2b"}
+    # the IDM's rates on real data, recorded by a later cell that reran the same generate stage
+    rates = {"idm_at_bound_real": 0.204, "recorded_at_bound_heldout": 0.093}
+    rows[0] |= {"stage_dirs": {"generate": "/here/runs/generate-1a2b"}, "idm": rates}
     older = _row("hopper-medium-replay", None, None, 0.0, 0.0, "idm-check")  # no velocity fields
     older["generate"] = {"idm_sim_r2_generated": 0.6, "wm_sim_r2_step0": 0.5}
     older["idm"] = {"heldout_action_r2": 0.9, "sim_r2_true_action": 1.0, "sim_r2_idm_action": 0.8}

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from dawm_pipeline.experiments import paper
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc
-from dawm_pipeline.experiments.doc.idm_check import FLAG_PERCENT, at_bound_cell, sim_r2_drop
+from dawm_pipeline.experiments.doc.idm_check import (
+    FLAG_PERCENT,
+    at_bound_cell,
+    idm_check_rows,
+    sim_r2_drop,
+)
 from dawm_pipeline.experiments.summary import Entry
 from dawm_pipeline.tasks import resolve
 from dawm_pipeline.verdict import WORDS
@@ -56,7 +61,7 @@ def direction(doc: Doc) -> None:
             doc.add("DAWM hurt on every seed nowhere at this scale.", "")
             continue
         doc.add("Where DAWM hurt on every seed, what the IDM check measured on that task:", "")
-        checks = {r["task"]: r for r in doc.of("idm-check") if r["scale"] == scale}
+        checks = idm_check_rows(doc, scale)
         for key, entry in losses:
             change = f"{entry.comparison().relative_change:+.1f}%"
             summary = idm_summary(checks.get(key[0]))

@@ -30,6 +30,13 @@ def with_later_checks(doc: Doc, row: dict) -> dict:
     return row | filled
 
 
+def idm_check_rows(doc: Doc, scale: str) -> dict[str, dict]:
+    """Each task's IDM-check row at `scale`, its missing checks filled from later rows."""
+    return {
+        r["task"]: with_later_checks(doc, r) for r in doc.of("idm-check") if r["scale"] == scale
+    }
+
+
 def generate_stage(row: dict) -> str:
     """The name of a row's generate stage folder (its hash: the same on every machine)."""
     return Path(row.get("stage_dirs", {}).get("generate", "")).name
@@ -65,9 +72,7 @@ def idm_check(doc: Doc) -> None:
         "flag",
     ]
     for scale in scales:
-        rows = {
-            r["task"]: with_later_checks(doc, r) for r in doc.of("idm-check") if r["scale"] == scale
-        }
+        rows = idm_check_rows(doc, scale)
         body = []
         for task in TASKS:
             row = rows.get(task)
