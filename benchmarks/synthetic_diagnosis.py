@@ -1,6 +1,7 @@
-"""Which part of DAWM's synthetic data makes walker2d-medium-replay agents collapse: the
-learning curves of one development seed under each variant, read from a stage store, printed
-as JSON lines and drawn side by side (docs/synthetic_diagnosis.md).
+"""Which part of DAWM's synthetic data makes walker2d-medium-replay agents collapse (or, with
+--task, costs another task's agents their score): the learning curves of development seeds
+under each variant, read from a stage store, printed as JSON lines and drawn side by side
+(docs/synthetic_diagnosis.md).
 
 Each variant is a bench-preset pipeline run on seed 100 (outside the bench's evaluation seeds
 0-4) with 30k agent updates and the options below; run the missing ones first, e.g.
@@ -13,6 +14,13 @@ Each variant is a bench-preset pipeline run on seed 100 (outside the bench's eva
 
     .venv/bin/python benchmarks/synthetic_diagnosis.py --out /root/dawm_runs/experiments \
         --json docs/results/synthetic_diagnosis.jsonl --plot docs/results/synthetic_diagnosis.png
+
+With --task, the same variants on another dataset (their runs with that --env), e.g. the
+halfcheetah-medium rows, run in the bench queue's stage store so that they reuse its stages:
+
+    .venv/bin/python benchmarks/synthetic_diagnosis.py --out /root/dawm_runs/bench/runs \
+        --task halfcheetah-medium --json docs/results/synthetic_diagnosis_halfcheetah_medium.jsonl \
+        --plot docs/results/synthetic_diagnosis_halfcheetah_medium.png
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from dawm_pipeline.atomic import read_json, read_npz, save_figure
 from dawm_pipeline.config import preset
+from dawm_pipeline.experiments.plan import TASKS
 from dawm_pipeline.stage_graph import Context
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate
@@ -58,11 +67,16 @@ VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
 
 
 def variant_config(
-    algo: str, overrides: dict[str, dict], out: Path, seed: int = SEED, steps: int | None = STEPS
+    algo: str,
+    overrides: dict[str, dict],
+    out: Path,
+    seed: int = SEED,
+    steps: int | None = STEPS,
+    task: str = TASK,
 ):
-    """The bench preset on TASK with `overrides`; `steps` None keeps the bench's updates."""
+    """The bench preset on `task` with `overrides`; `steps` None keeps the bench's updates."""
     cfg = dataclasses.replace(
-        preset("bench"), env=TASK, algo=algo, seeds=(seed,), out=str(out), threads=1
+        preset("bench"), env=task, algo=algo, seeds=(seed,), out=str(out), threads=1
     )
     if steps is not None:
         cfg.agent = dataclasses.replace(cfg.agent, steps=steps)
@@ -75,11 +89,11 @@ def variant_config(
     return cfg
 
 
-def read_variant(label: str, out: Path, seed: int = SEED) -> dict | None:
+def read_variant(label: str, out: Path, seed: int = SEED, task: str = TASK) -> dict | None:
     """The variant's real-only and real + DAWM curves and scores, None if not run yet."""
     algo, overrides = VARIANTS[label]
-    cfg = variant_config(algo, overrides, out, seed=seed)
-    ctx = Context(cfg, Path(out) / TASK / "diagnosis")
+    cfg = variant_config(algo, overrides, out, seed=seed, task=task)
+    ctx = Context(cfg, Path(out) / task / "diagnosis")
     if not (ctx.dir("train-agent") / job_name(algo, seed, "dawm") / "result.json").is_file():
         return None
     curves = {cond: read_curve(ctx, algo, seed, cond) for cond in ("real", "dawm")}
@@ -92,7 +106,7 @@ def read_variant(label: str, out: Path, seed: int = SEED) -> dict | None:
     bounds = {k: summary[k] for k in AT_BOUND_KEYS if k in summary}  # stages since at_bound
     fidelity = {k: summary[k] for k in FIDELITY_KEYS if k in summary}  # the world model's step 0
     falls = stage_falls(ctx, summary)
-    return {"variant": label, "algo": algo, "overrides": overrides, "seed": seed,
+    return {"task": task, "variant": label, "algo": algo, "overrides": overrides, "seed": seed,
             "updates": STEPS, "scores": scores, "collapsed_evaluations": collapsed,
             "generate_at_bound": bounds, "world_model_step0": fidelity, "falls": falls,
             "evaluations": len(curves["dawm"]), "curves": curves,
@@ -130,12 +144,14 @@ def plot(rows: list[dict], path: Path) -> None:
                           f"+DAWM {row['scores']['dawm']:.1f} ({down['dawm']} < {COLLAPSED:g})")  # fmt: skip
         ax.set_title(label + "\n" + "\n".join(titles), fontsize=8)
         ax.axhline(0, color="0.8", lw=0.5)
+    for ax in axes.flat[len(labels) :]:
+        ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("updates (k)")
     for ax in axes[:, 0]:
         ax.set_ylabel("normalized return")
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"{TASK}, development seeds: real only vs real + DAWM per variant")
+    fig.suptitle(f"{rows[0]['task']}, development seeds: real only vs real + DAWM per variant")
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -143,12 +159,15 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="the runs' --out root")
+    ap.add_argument("--task", default=TASK, choices=TASKS, help=f"the dataset (default {TASK})")
     ap.add_argument("--json", type=Path, help="write the rows here as JSON lines")
     ap.add_argument("--plot", type=Path, help="draw the curves here (PNG)")
     args = ap.parse_args()
     rows = []
     for label in VARIANTS:
-        found = [r for r in (read_variant(label, args.out, s) for s in SEEDS) if r is not None]
+        found = [
+            r for r in (read_variant(label, args.out, s, args.task) for s in SEEDS) if r is not None
+        ]
         if not found:
             print(json.dumps({"variant": label, "missing": "not run yet"}))
         rows += found

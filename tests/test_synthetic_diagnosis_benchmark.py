@@ -36,9 +36,10 @@ def test_each_variant_changes_only_the_stages_its_option_reaches(label, tmp_path
         assert stage_hash(cfg, "generate") == stage_hash(default, "generate")
 
 
-def test_a_store_without_the_runs_lists_every_variant_as_missing(tmp_path):
+@pytest.mark.parametrize("task", [[], ["--task", "halfcheetah-medium"]])
+def test_a_store_without_the_runs_lists_every_variant_as_missing(tmp_path, task):
     proc = subprocess.run(
-        [sys.executable, "benchmarks/synthetic_diagnosis.py", "--out", str(tmp_path)],
+        [sys.executable, "benchmarks/synthetic_diagnosis.py", "--out", str(tmp_path), *task],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -48,6 +49,13 @@ def test_a_store_without_the_runs_lists_every_variant_as_missing(tmp_path):
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["variant"] for r in rows] == list(sd.VARIANTS)
     assert all(r["missing"] == "not run yet" for r in rows)
+
+
+def test_another_task_changes_only_the_dataset(tmp_path):
+    cfg = sd.variant_config("td3bc", {}, tmp_path, task="halfcheetah-medium")
+    default = sd.variant_config("td3bc", {}, tmp_path)
+    assert cfg.env == "halfcheetah-medium" and cfg.agent == default.agent
+    assert stage_hash(cfg, "data") != stage_hash(default, "data")
 
 
 def test_the_dim_128_variants_read_one_run():

@@ -487,6 +487,38 @@ def test_budget_section_says_whether_agents_still_learned_at_the_end(tmp_path, m
     assert "Still learning at the end" not in doc
 
 
+def test_early_section_judges_the_first_evaluations_by_the_tables_rule(tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_base, "pending_reason", lambda task: "pending: not run")
+    steps = range(5_000, 105_000, 5_000)
+
+    def row(seed, dawm_early):  # DAWM leads until 25k, then real only does (a seed's offset)
+        curve = {
+            "real": [[s, 40.0 + seed] for s in steps],
+            "dawm": [[s, (dawm_early if s <= 25_000 else 30.0) + seed] for s in steps],
+        }
+        return _row(TASK, "td3bc", seed, 40.0 + seed, 30.0 + seed) | {
+            "scale": "bench", "key": f"early{seed}{dawm_early}", "curves": curve,
+            "settings": scale_settings(base_config("bench")), "generate": {"transitions": 8},
+            "stage_seconds": {"train-wm": 1.0, "train-idm": 1.0, "generate": 1.0},
+            "model_dir": "wm", "agent_seconds": 1.0,
+        }  # fmt: skip
+
+    doc = results_doc.render([row(0, 50.0), row(1, 50.0)], tmp_path, "results/", "r.jsonl")
+    part = doc[doc.index("### Early in training: the first 5 evaluations (bench)") :]
+    assert (
+        f"| {TASK} | TD3BC | 5k-25k | 40.5 | 50.5 | +24.7% (2/2 seeds) | ahead on every seed "
+        "| -24.7% (0/2 seeds) | 2 |" in part
+    )
+    assert "- early: real + DAWM ahead on every seed in 1 of 1 entries, behind" in part
+    assert "- at the end (the table's score): real + DAWM ahead on every seed in 0 of 1 " in part
+    # mixed early (ahead on one seed only), and a curve shorter than the window is left out
+    short = row(2, 50.0)
+    short["curves"] = {c: v[:3] for c, v in short["curves"].items()}
+    doc = results_doc.render([row(0, 50.0), row(1, 35.0), short], tmp_path, "r/", "r.jsonl")
+    part = doc[doc.index("### Early in training") :]
+    assert "| 40.5 | 43.0 | +6.2% (1/2 seeds) | no consistent difference |" in part
+
+
 def test_published_per_task_table_is_complete_and_rendered_apart(tmp_path, monkeypatch):
     assert set(paper.PER_TASK) == set(PAPER_TASKS)
     assert all(set(cells) == set(paper.PER_TASK_METHODS) for cells in paper.PER_TASK.values())

@@ -1,6 +1,6 @@
 """docs/results.md from the results file alone: tables, pending rows, plots, a closing note.
 
-One module per table (main_table, sanity, budget, ablations, idm_check, stochastic, compute,
+One module per table (main_table, sanity, budget and early learning, ablations, idm_check, stochastic, compute,
 width), the verdict against the paper (direction), plus the framing sections (context); base.Doc
 holds what they share. Every planned cell without a row shows as pending, with the reason when
 it is known (the dataset is not built yet), so the tables say what is measured and what is not.
@@ -15,7 +15,7 @@ from typing import Any
 from dawm_pipeline.atomic import write_text
 from dawm_pipeline.experiments.doc.ablations import horizon, volume
 from dawm_pipeline.experiments.doc.base import CMD, HEADLINE, Doc, pending_reason
-from dawm_pipeline.experiments.doc.budget import budget
+from dawm_pipeline.experiments.doc.budget import budget, early
 from dawm_pipeline.experiments.doc.compute import compute
 from dawm_pipeline.experiments.doc.context import closing, data_and_scale, reproduce
 from dawm_pipeline.experiments.doc.direction import direction
@@ -31,6 +31,7 @@ SECTIONS = (
     main,
     sanity,
     budget,
+    early,
     published,
     compute,
     width,

@@ -1,12 +1,14 @@
-"""Were the main table's agents still learning when the budget ended? (issue #19, item 1)
+"""Does the table's comparison depend on where the budget ends? (issue #19, item 1)
 
 A scale's score is the mean of the last `agent.score_points` evaluations (5 at the bench
-scale). Beside it, this section puts the mean of as many evaluations just before them, per
+scale). Beside it, `budget` puts the mean of as many evaluations just before them, per
 condition. A clear rise on every seed
 suggests the budget stopped agents that were still improving; a clear fall on every seed,
-agents that were declining, which more updates alone would not cure. Either way the table's
-comparison may depend on where the budget ends. The windows come from each row's own learning
-curve, so nothing is re-run.
+agents that were declining, which more updates alone would not cure. `early` compares the two
+conditions over the first as many evaluations, by the table's own rule: whether synthetic data
+speeds early learning, which a final score alone does not show (and which made DAWM look better
+at the cpu scale's 4,000 updates). The windows come from each row's own learning curve, so
+nothing is re-run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc
 from dawm_pipeline.experiments.plan import ALGOS, TASKS, base_config
 from dawm_pipeline.experiments.summary import Entry
+from dawm_pipeline.verdict import Comparison
 
 
 def windows(curve: list[list[float]], size: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -52,16 +55,20 @@ def span(entry: Entry, size: int) -> str:
     return ""
 
 
+def _entries(doc: Doc, scale: str) -> list[tuple[tuple, Entry]]:
+    """The scale's main-table entries in the table's order."""
+    order = {(t, a): i for i, (t, a) in enumerate((t, a) for t in TASKS for a in ALGOS)}
+    return sorted(doc.main_entries(scale).items(), key=lambda kv: order[kv[0][:2]])
+
+
 def budget(doc: Doc) -> None:
     """The section: one row per main-table entry whose curves hold both windows."""
     if not doc.headline:
         return
-    order = {(t, a): i for i, (t, a) in enumerate((t, a) for t in TASKS for a in ALGOS)}
     for scale in doc.scales("main"):
         body = []
         size = base_config(scale).agent.score_points  # the score's evaluations
-        entries = sorted(doc.main_entries(scale).items(), key=lambda kv: order[kv[0][:2]])
-        for (task, algo, *_), entry in entries:
+        for (task, algo, *_), entry in _entries(doc, scale):
             real, dawm = trend(entry, "real", size), trend(entry, "dawm", size)
             if real is None or dawm is None:
                 continue
@@ -91,3 +98,91 @@ def budget(doc: Doc) -> None:
             ],
             body,
         )
+
+
+EARLY_WORDS = {
+    "helped": "ahead on every seed",
+    "hurt": "behind on every seed",
+    "mixed": "no consistent difference",
+    "one seed": "one seed: nothing decided",
+}
+
+
+def first_window(entry: Entry, size: int) -> tuple[Comparison, str] | None:
+    """Both conditions' mean over their first `size` evaluations, paired by seed, and the
+    window's steps (e.g. '5k-25k'); None when no seed's curves hold that many points."""
+    real, dawm, steps = [], [], ""
+    for row in entry.rows:
+        curves = row.get("curves", {})
+        r, d = (np.asarray(curves.get(c) or [], float) for c in ("real", "dawm"))
+        if len(r) < size or len(d) < size:
+            continue
+        real.append(r[:size, 1].mean())
+        dawm.append(d[:size, 1].mean())
+        steps = steps or f"{r[0, 0] / 1000:.0f}k-{r[size - 1, 0] / 1000:.0f}k"
+    return (Comparison(real, dawm), steps) if real else None
+
+
+def early(doc: Doc) -> None:
+    """The section: each main-table entry's first evaluations beside its final score."""
+    if not doc.headline:
+        return
+    for scale in doc.scales("main"):
+        body, counts = [], {"early": {}, "final": {}}
+        size = base_config(scale).agent.score_points
+        for (task, algo, *_), entry in _entries(doc, scale):
+            window = first_window(entry, size)
+            if window is None:
+                continue
+            first, steps = window
+            final = entry.comparison()
+            for when, c in (("early", first), ("final", final)):
+                counts[when][c.kind] = counts[when].get(c.kind, 0) + 1
+            body.append(
+                [
+                    task,
+                    ALGO_NAMES[algo],
+                    steps,
+                    f"{first.real.mean():.1f}",
+                    f"{first.dawm.mean():.1f}",
+                    f"{first.relative_change:+.1f}% ({first.wins}/{first.n} seeds)",
+                    EARLY_WORDS[first.kind],
+                    f"{final.relative_change:+.1f}% ({final.wins}/{final.n} seeds)",
+                    str(first.n),
+                ]
+            )
+        if not body:
+            continue
+        doc.heading(f"Early in training: the first {size} evaluations ({scale})", sub=1)
+        doc.add(
+            f"Per main-table entry: the mean of each condition's first {size} evaluations, "
+            "paired by seed and judged by the table's rule (real + DAWM ahead or behind on "
+            "every seed), beside the table's final change. A secondary view, not the table's "
+            "score: it says whether synthetic data speeds early learning, which the final "
+            "score does not show.",
+            "",
+        )
+        doc.table(
+            [
+                "task",
+                "agent",
+                "window",
+                "real",
+                "real + DAWM",
+                "Δ (seeds DAWM ahead)",
+                "early",
+                "final Δ (table)",
+                "n",
+            ],
+            body,
+        )
+        for when, label in (("early", "early"), ("final", "at the end (the table's score)")):
+            c = counts[when]
+            doc.add(
+                f"- {label}: real + DAWM ahead on every seed in {c.get('helped', 0)} of "
+                f"{len(body)} entries, behind on every seed in {c.get('hurt', 0)}, no "
+                f"consistent difference in {c.get('mixed', 0)}"
+                + (f", one seed in {c['one seed']}" if c.get("one seed") else "")
+                + "."
+            )
+        doc.add("")
