@@ -1,14 +1,22 @@
 """Offline measurements behind docs/synthetic_diagnosis.md, on the default variant's stages of
-benchmarks/synthetic_diagnosis.py (walker2d-medium-replay, bench preset). Step-0 synthetic
+benchmarks/synthetic_diagnosis.py (walker2d-medium-replay unless --task; bench preset). Step-0 synthetic
 rows start from a real row (same s_t and a_t), so they can be set beside that row's real
 s_{t+1}. Prints one JSON object:
 
 - the world model's step-0 error per state dimension, as a fraction of the dimension's std;
 - how often the IDM's action sits at the bound for the real s_{t+1}, for the generated
   ŝ_{t+1}, and for the real s_{t+1} plus the generated errors (shuffled across rows);
+- how well the IDM's action recovers the recorded a_t from the real s_{t+1}, from the
+  generated ŝ_{t+1} and from the real one plus the shuffled errors (R² over action dimensions,
+  mean absolute error): what a generated next state does to the labels of the IDM-labelled
+  steps, measured where the true action is known;
 - the terminal rate of those rows, real vs generated;
 - the value a critic trained on real data only (bench TD3+BC seed 0) gives the real and the
-  generated next states, and the value the real + DAWM critic of that seed gives them.
+  generated next states, and the value the real + DAWM critic of that seed gives them (left
+  out when the store holds no such agents).
+
+With --task, the same on another dataset's bench stages (e.g. halfcheetah-medium under the
+bench queue's --out /root/dawm_runs/bench/runs).
 
     .venv/bin/python benchmarks/synthetic_diagnosis_offline.py --out /root/dawm_runs/experiments
 """
@@ -21,10 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from dawm_pipeline.experiments.plan import TASKS
 from dawm_pipeline.generate import at_action_bound
 from dawm_pipeline.stage_graph import Context
+from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages.train_agent import job_name
 from inverse_dynamics import load as load_idm
+from inverse_dynamics.metrics import r2_per_dimension
 from offline_agents import TD3BC
 from synthetic_diagnosis import TASK, variant_config
 
@@ -50,37 +61,49 @@ def state_value(agent: TD3BC, obs: np.ndarray) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="the runs' --out root")
+    ap.add_argument("--task", default=TASK, choices=TASKS, help=f"the dataset (default {TASK})")
     args = ap.parse_args()
-    cfg = variant_config("td3bc", {}, args.out, seed=0, steps=None)  # bench seed 0
-    ctx = Context(cfg, args.out / TASK / "diagnosis")
+    cfg = variant_config("td3bc", {}, args.out, seed=0, steps=None, task=args.task)  # seed 0
+    ctx = Context(cfg, args.out / args.task / "diagnosis")
     real = dict(np.load(ctx.dir("data") / "real.npz"))
     syn = dict(np.load(ctx.dir("generate") / "synthetic.npz"))
+    info = data_stage.load_info(ctx)
     s0, ri = matched_rows(real, syn)
     nxt_real, nxt_gen = real["next_observations"][ri], syn["next_observations"][s0]
     error = nxt_gen - nxt_real
     idm = load_idm(ctx.dir("train-idm") / "model")
     prev = real["observations"][np.maximum(ri - 1, 0)]  # history 1 (an episode's first row:
-    ones = np.ones(real["actions"].shape[1])  # the previous episode's last state; rare)
-    # Walker2d's action box is [-1, 1] in every dimension.
+    low, high = info.action_low, info.action_high  # the previous episode's last state; rare)
+    recorded = real["actions"][ri]
+
+    def inferred(nxt: np.ndarray) -> np.ndarray:
+        return idm.predict(np.stack([prev, real["observations"][ri], nxt], 1).astype(np.float32))
 
     def at_bound(nxt: np.ndarray) -> float:
-        windows = np.stack([prev, real["observations"][ri], nxt], 1).astype(np.float32)
-        return round(float(at_action_bound(idm.predict(windows), -ones, ones).mean()), 3)
+        return round(float(at_action_bound(inferred(nxt), low, high).mean()), 3)
+
+    def action_error(nxt: np.ndarray) -> dict:
+        a = inferred(nxt)
+        return {"r2": round(float(r2_per_dimension(a, recorded).mean()), 4),
+                "mean_abs_error": round(float(np.abs(a - recorded).mean()), 4)}  # fmt: skip
 
     shuffled = np.random.default_rng(0).permutation(error)
-    agents = {c: TD3BC.load(ctx.dir("train-agent") / job_name("td3bc", 0, c) / "agent")
-              for c in ("real", "dawm")}  # fmt: skip
+    jobs = {c: ctx.dir("train-agent") / job_name("td3bc", 0, c) / "agent" for c in ("real", "dawm")}
     values = {
         c: {"real_next": float(state_value(a, nxt_real).mean()),
             "generated_next": float(state_value(a, nxt_gen).mean())}
-        for c, a in agents.items()
+        for c, a in ((c, TD3BC.load(path)) for c, path in jobs.items() if path.exists())
     }  # fmt: skip
     print(json.dumps({
+        "task": args.task,
         "matched_rows": len(s0),
         "wm_step0_error_over_std": np.round(error.std(0) / real["next_observations"].std(0), 3).tolist(),
         "idm_at_bound": {"real_next": at_bound(nxt_real), "generated_next": at_bound(nxt_gen),
                          "real_next_plus_generated_error": at_bound(nxt_real + shuffled),
-                         "recorded_actions": round(float(at_action_bound(real["actions"][ri], -ones, ones).mean()), 3)},
+                         "recorded_actions": round(float(at_action_bound(recorded, low, high).mean()), 3)},
+        "idm_action_vs_recorded": {"real_next": action_error(nxt_real),
+                                   "generated_next": action_error(nxt_gen),
+                                   "real_next_plus_generated_error": action_error(nxt_real + shuffled)},
         "terminal_rate": {"real": float(real["terminals"][ri].mean()),
                           "generated": float(syn["terminals"][s0].mean())},
         "critic_values": values,
