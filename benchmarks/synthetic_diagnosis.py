@@ -57,6 +57,10 @@ VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
     "IDM trained with next-state noise 0.14": ("td3bc", {"idm": {"next_state_noise": 0.14}}),
     "step 0 only (real a_t, no IDM)": ("td3bc", {"agent": {"synthetic_steps": "first"}}),
     "IDM-labelled steps only": ("td3bc", {"agent": {"synthetic_steps": "inferred"}}),
+    "simulator's r, s' and terminal for every synthetic (s, a)": (
+        "td3bc",
+        {"agent": {"synthetic_dynamics": "simulator"}},
+    ),
     "IQL, DAWM (default)": ("iql", {}),
     # one run trains both agents (the bench preset's algo "both": no --algo option)
     "world model dim 128": ("td3bc", {"run": {"algo": "both"}, "wm": {"dim": 128}}),

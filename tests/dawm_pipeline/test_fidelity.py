@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from dawm_pipeline.fidelity import step_zero_fidelity
-from dawm_pipeline.simcheck import SimScale, simulate
+from dawm_pipeline.simcheck import SimScale, clipped_rows, simulate, simulator_dynamics
 from dawm_pipeline.tasks import resolve
 from sim_rows import transitions
 
@@ -33,3 +33,34 @@ def test_the_simulator_itself_scores_one_and_an_action_blind_model_zero(name):
     assert ignored["action_sensitivity"] == 0.0
     assert ignored["velocity_r2"] < exact["velocity_r2"] - 0.3
     assert ignored["reward_change_r2"] <= 0.0  # the reward check that can fail on hopper too
+
+
+@pytest.mark.parametrize("name", ["hopper", "halfcheetah"])
+def test_simulator_dynamics_puts_back_each_state_and_actions_real_outcome(name):
+    """`--agent.synthetic-dynamics simulator` on real rows whose outcome was replaced by junk:
+    the simulator's step gives back the recorded next states, the rewards and the health
+    check's flags; a row the simulator cannot start from keeps what it had."""
+    task = resolve(f"{name}-medium-replay")
+    obs, actions, nxt = transitions(name, n=100)
+    _, rewards = simulate(task, obs, actions)
+    generated = {
+        "observations": obs.copy(),
+        "actions": actions,
+        "next_observations": np.zeros_like(nxt),
+        "rewards": np.full(len(obs), 99.0, np.float32),
+        "terminals": np.ones(len(obs), bool),
+        "step": np.arange(len(obs)),
+    }
+    spec = task.robot.simulator
+    if spec.velocity_clip is not None:  # hopper: its observed velocities are clipped
+        generated["observations"][0, spec.velocity_dims[0]] = spec.velocity_clip
+    out, kept = simulator_dynamics(task, generated)
+    clipped = clipped_rows(task, generated["observations"])
+    assert kept == clipped.sum() == (spec.velocity_clip is not None) + clipped[1:].sum()
+    ok = ~clipped
+    np.testing.assert_allclose(out["next_observations"][ok], nxt[ok], atol=1e-4)
+    np.testing.assert_allclose(out["rewards"][ok], rewards[ok], rtol=1e-6)
+    assert out["terminals"][ok].tolist() == task.robot.terminal_flags(nxt[ok]).tolist()
+    assert (out["rewards"][clipped] == 99.0).all() and out["terminals"][clipped].all()
+    assert (generated["rewards"] == 99.0).all()  # the model's arrays are not modified
+    assert out["step"] is generated["step"]

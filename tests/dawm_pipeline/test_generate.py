@@ -138,6 +138,18 @@ def test_select_steps_keeps_the_first_step_or_the_inferred_ones():
         select_steps(synthetic, "step0")
 
 
+def test_with_dynamics_keeps_the_models_transitions_unless_told_and_refuses_typos():
+    from types import SimpleNamespace
+
+    from dawm_pipeline.stages.train_agent import with_dynamics
+
+    synthetic = {"rewards": np.arange(3.0)}
+    cfg = lambda which: SimpleNamespace(agent=SimpleNamespace(synthetic_dynamics=which))  # noqa: E731
+    assert with_dynamics(cfg("model"), synthetic) is synthetic
+    with pytest.raises(ValueError, match="'mujoco' is none of model, simulator"):
+        with_dynamics(cfg("mujoco"), synthetic)
+
+
 def test_the_idm_at_bound_yardstick_on_real_windows():
     """The like-for-like rate: the IDM's clipped mean on real windows, beside the recorded."""
     from types import SimpleNamespace

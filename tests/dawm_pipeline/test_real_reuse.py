@@ -39,7 +39,8 @@ def want(agent: dict, **upstream) -> dict:
 
 def test_a_sibling_differing_only_in_synthetic_settings_is_reused(out):
     source = finished_stage(out.parent, "train-agent-a", stage_inputs(AGENT, generate="g2"))
-    mine = {**AGENT, "synthetic_fraction": 0.5, "synthetic_steps": "first"}
+    mine = {**AGENT, "synthetic_fraction": 0.5, "synthetic_steps": "first",
+            "synthetic_dynamics": "simulator"}  # fmt: skip
     found = _source(out, JOB, want(mine))
     assert found is not None and found[0] == source
 

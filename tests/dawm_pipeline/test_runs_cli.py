@@ -40,6 +40,7 @@ def test_later_options_at_their_defaults_keep_the_earlier_hashes():
     gen = stage_inputs(cfg, "generate")["settings"]["gen"]
     agent = stage_inputs(cfg, "train-agent")["settings"]["agent"]
     assert "drop_at_bound" not in gen and "synthetic_steps" not in agent
+    assert "synthetic_dynamics" not in agent
     assert "next_state_noise" not in stage_inputs(cfg, "train-idm")["settings"]["idm"]
     h = lambda c, s: config_hash(stage_inputs(c, s))  # noqa: E731
     filtered, first = preset("tiny"), preset("tiny")
@@ -49,6 +50,10 @@ def test_later_options_at_their_defaults_keep_the_earlier_hashes():
     assert h(filtered, "train-wm") == h(cfg, "train-wm")
     assert h(first, "train-agent") != h(cfg, "train-agent")
     assert h(first, "generate") == h(cfg, "generate")
+    replayed = preset("tiny")
+    replayed.agent.synthetic_dynamics = "simulator"
+    assert h(replayed, "train-agent") != h(cfg, "train-agent")
+    assert h(replayed, "generate") == h(cfg, "generate")
     robust = preset("tiny")
     robust.idm.next_state_noise = 0.1
     assert h(robust, "train-idm") != h(cfg, "train-idm")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+from tqdm.auto import tqdm
 
 from dawm_pipeline.tasks import Task
 
@@ -63,15 +64,40 @@ class Simulator:
 
 
 def simulate(
-    task: Task, obs: np.ndarray, actions: np.ndarray, seed: int = 0
+    task: Task, obs: np.ndarray, actions: np.ndarray, seed: int = 0, progress: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Next observation (N, obs) and reward (N,) of one simulator step for each row."""
+    """Next observation (N, obs) and reward (N,) of one simulator step for each row; with a
+    `progress` label, a progress bar (a million rows take a minute or two)."""
     sim = Simulator(task, seed)
+    rows = zip(obs, actions, strict=True)
+    if progress:
+        rows = tqdm(rows, total=len(obs), desc=progress, unit="step", mininterval=2.0)
     try:
-        steps = [sim.step_from(o, a) for o, a in zip(obs, actions, strict=True)]
+        steps = [sim.step_from(o, a) for o, a in rows]
     finally:
         sim.close()
     return np.stack([s[0] for s in steps]), np.asarray([s[1] for s in steps], np.float32)
+
+
+def simulator_dynamics(task: Task, arrays: dict[str, np.ndarray]) -> tuple[dict, int]:
+    """Generated transitions with each row's reward, next state and terminal flag replaced by
+    one simulator step from its (s, a), the flag by the robot's health check as in generation:
+    the world model then supplies only the states and the IDM the actions. Rows the simulator
+    cannot start from (a velocity at the env's clip) keep the model's values; returns the
+    arrays and how many rows kept them."""
+    clipped = clipped_rows(task, arrays["observations"])
+    rows = np.flatnonzero(~clipped)
+    if not len(rows):
+        return dict(arrays), int(clipped.sum())
+    nxt, rewards = simulate(
+        task, arrays["observations"][rows], arrays["actions"][rows], progress="simulator dynamics"
+    )
+    out = {k: v.copy() if k in ("next_observations", "rewards", "terminals") else v
+           for k, v in arrays.items()}  # fmt: skip
+    out["next_observations"][rows] = nxt
+    out["rewards"][rows] = rewards
+    out["terminals"][rows] = task.robot.terminal_flags(nxt)
+    return out, int(clipped.sum())
 
 
 def r2(target: np.ndarray, predicted: np.ndarray, var: np.ndarray) -> float:

@@ -43,6 +43,8 @@ def stage_settings(cfg: PipelineConfig, name: str) -> dict[str, Any]:
         del agent["batched"]
     if agent["synthetic_steps"] == "all":  # arrived later too: the default keeps old hashes
         del agent["synthetic_steps"]
+    if agent["synthetic_dynamics"] == "model":  # arrived later too
+        del agent["synthetic_dynamics"]
     idm = dataclasses.asdict(cfg.idm)
     if idm["next_state_noise"] == 0:  # arrived later: the plain IDM keeps its old hashes
         del idm["next_state_noise"]

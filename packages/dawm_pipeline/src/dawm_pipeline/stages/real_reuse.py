@@ -19,7 +19,7 @@ from dawm_pipeline.runs import DONE, config_hash, first_bad_output
 from dawm_pipeline.stage_graph import stage_inputs
 
 # Agent settings that only the real + DAWM jobs read.
-SYNTHETIC_ONLY = ("synthetic_fraction", "synthetic_steps")
+SYNTHETIC_ONLY = ("synthetic_fraction", "synthetic_steps", "synthetic_dynamics")
 RESULT = "result.json"
 STAGING = ".copying"
 

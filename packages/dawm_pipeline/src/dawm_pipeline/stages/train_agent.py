@@ -21,6 +21,7 @@ from dawm_pipeline.agents import AGENTS
 from dawm_pipeline.atomic import write_json
 from dawm_pipeline.data.dataset import DatasetInfo, OfflineDataset
 from dawm_pipeline.inprogress import read_or_set_aside, set_aside
+from dawm_pipeline.simcheck import simulator_dynamics
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate as generate_stage
 from dawm_pipeline.stages.real_reuse import clear_staging, reuse_real_job
@@ -125,16 +126,18 @@ def run(ctx, out: Path) -> dict[str, Any]:
     data, _ = data_stage.load(ctx)
     real = transitions(data)
     synthetic_arrays = select_steps(generate_stage.load(ctx), cfg.agent.synthetic_steps)
-    synthetic = transitions(synthetic_arrays) if synthetic_arrays else None
+    check_dynamics(cfg.agent.synthetic_dynamics)
     buffers: dict[str, Any] = {}
     clear_staging(out)
 
     def buffer_for(condition: str):
-        """One buffer per data condition, shared by the jobs that train on it."""
+        """One buffer per data condition, shared by the jobs that train on it (the synthetic
+        part built when a real + DAWM job first needs it)."""
         if condition not in buffers:
-            mixed = condition == "dawm" and synthetic is not None
+            mixed = condition == "dawm" and bool(synthetic_arrays)
+            synthetic = transitions(with_dynamics(cfg, synthetic_arrays)) if mixed else None
             share = cfg.synthetic_share() if mixed else None
-            buffers[condition] = ReplayBuffer(real, synthetic if mixed else None, share, cfg.device)
+            buffers[condition] = ReplayBuffer(real, synthetic, share, cfg.device)
         return buffers[condition]
 
     for algo in cfg.algos:
@@ -153,7 +156,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
     return {
         "jobs": [job_name(*j) for j in jobs(cfg)],
         "real": len(real),
-        "synthetic": 0 if synthetic is None else len(synthetic),
+        "synthetic": len(synthetic_arrays["rewards"]) if synthetic_arrays else 0,
         "batched": cfg.agent.batched,
     }
 
@@ -167,6 +170,24 @@ def select_steps(synthetic: dict[str, np.ndarray], which: str) -> dict[str, np.n
         return synthetic
     keep = synthetic["step"] == 0 if which == "first" else synthetic["step"] > 0
     return {k: v[keep] for k, v in synthetic.items()}
+
+
+def check_dynamics(which: str) -> None:
+    if which not in ("model", "simulator"):
+        raise ValueError(f"agent.synthetic_dynamics: {which!r} is none of model, simulator")
+
+
+def with_dynamics(cfg, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The generated transitions as `agent.synthetic_dynamics` gives them to the agents: as
+    generated ("model"), or with the simulator's reward, next state and terminal flag for
+    each (s, a) ("simulator")."""
+    check_dynamics(cfg.agent.synthetic_dynamics)
+    if cfg.agent.synthetic_dynamics == "model":
+        return synthetic
+    replayed, kept = simulator_dynamics(cfg.task, synthetic)
+    if kept:
+        print(f"synthetic dynamics: {kept} rows at the velocity clip keep the model's values")
+    return replayed
 
 
 def _finished(out: Path, algo: str, seed: int, condition: str) -> bool:
