@@ -173,7 +173,7 @@ def main() -> None:
             r for r in (read_variant(label, args.out, s, args.task) for s in SEEDS) if r is not None
         ]
         if not found:
-            print(json.dumps({"variant": label, "missing": "not run yet"}))
+            print(json.dumps({"task": args.task, "variant": label, "missing": "not run yet"}))
         rows += found
     for row in rows:
         keys = ("variant", "seed", "algo", "scores", "collapsed_evaluations")

@@ -1,15 +1,15 @@
 """Offline measurements behind docs/synthetic_diagnosis.md, on the default variant's stages of
-benchmarks/synthetic_diagnosis.py (walker2d-medium-replay unless --task; bench preset). Step-0 synthetic
-rows start from a real row (same s_t and a_t), so they can be set beside that row's real
-s_{t+1}. Prints one JSON object:
+benchmarks/synthetic_diagnosis.py (walker2d-medium-replay unless --task, bench preset).
+Step-0 synthetic rows start from a real row (same s_t and a_t), so they can be set beside that
+row's real s_{t+1}. Prints one JSON object:
 
 - the world model's step-0 error per state dimension, as a fraction of the dimension's std;
 - how often the IDM's action sits at the bound for the real s_{t+1}, for the generated
   ŝ_{t+1}, and for the real s_{t+1} plus the generated errors (shuffled across rows);
 - how well the IDM's action recovers the recorded a_t from the real s_{t+1}, from the
   generated ŝ_{t+1} and from the real one plus the shuffled errors (R² over action dimensions,
-  mean absolute error): what a generated next state does to the labels of the IDM-labelled
-  steps, measured where the true action is known;
+  mean absolute error), on the rows of the IDM's held-out episodes: what a generated next
+  state does to the labels of the IDM-labelled steps, measured where the true action is known;
 - the terminal rate of those rows, real vs generated;
 - the value a critic trained on real data only (bench TD3+BC seed 0) gives the real and the
   generated next states, and the value the real + DAWM critic of that seed gives them (left
@@ -72,22 +72,24 @@ def main() -> None:
     nxt_real, nxt_gen = real["next_observations"][ri], syn["next_observations"][s0]
     error = nxt_gen - nxt_real
     idm = load_idm(ctx.dir("train-idm") / "model")
-    prev = real["observations"][np.maximum(ri - 1, 0)]  # history 1 (an episode's first row:
-    low, high = info.action_low, info.action_high  # the previous episode's last state; rare)
+    # history 1; an episode's first row takes the previous episode's last state (rare)
+    prev = real["observations"][np.maximum(ri - 1, 0)]
+    low, high = info.action_low, info.action_high
     recorded = real["actions"][ri]
-
-    def inferred(nxt: np.ndarray) -> np.ndarray:
-        return idm.predict(np.stack([prev, real["observations"][ri], nxt], 1).astype(np.float32))
-
-    def at_bound(nxt: np.ndarray) -> float:
-        return round(float(at_action_bound(inferred(nxt), low, high).mean()), 3)
-
-    def action_error(nxt: np.ndarray) -> dict:
-        a = inferred(nxt)
-        return {"r2": round(float(r2_per_dimension(a, recorded).mean()), 4),
-                "mean_abs_error": round(float(np.abs(a - recorded).mean()), 4)}  # fmt: skip
-
+    # the IDM's held-out episodes: there its error on real next states is out of sample
+    heldout = np.repeat(real["idm_holdout"], real["episode_lengths"])[ri]
     shuffled = np.random.default_rng(0).permutation(error)
+    inferred = {
+        name: idm.predict(np.stack([prev, real["observations"][ri], nxt], 1).astype(np.float32))
+        for name, nxt in (("real_next", nxt_real), ("generated_next", nxt_gen),
+                          ("real_next_plus_generated_error", nxt_real + shuffled))
+    }  # fmt: skip
+
+    def action_error(a: np.ndarray) -> dict:
+        a, want = a[heldout], recorded[heldout]
+        return {"r2": round(float(r2_per_dimension(a, want).mean()), 4),
+                "mean_abs_error": round(float(np.abs(a - want).mean()), 4)}  # fmt: skip
+
     jobs = {c: ctx.dir("train-agent") / job_name("td3bc", 0, c) / "agent" for c in ("real", "dawm")}
     values = {
         c: {"real_next": float(state_value(a, nxt_real).mean()),
@@ -98,12 +100,10 @@ def main() -> None:
         "task": args.task,
         "matched_rows": len(s0),
         "wm_step0_error_over_std": np.round(error.std(0) / real["next_observations"].std(0), 3).tolist(),
-        "idm_at_bound": {"real_next": at_bound(nxt_real), "generated_next": at_bound(nxt_gen),
-                         "real_next_plus_generated_error": at_bound(nxt_real + shuffled),
-                         "recorded_actions": round(float(at_action_bound(recorded, low, high).mean()), 3)},
-        "idm_action_vs_recorded": {"real_next": action_error(nxt_real),
-                                   "generated_next": action_error(nxt_gen),
-                                   "real_next_plus_generated_error": action_error(nxt_real + shuffled)},
+        "idm_at_bound": {name: round(float(at_action_bound(a, low, high).mean()), 3)
+                         for name, a in (*inferred.items(), ("recorded_actions", recorded))},
+        "heldout_rows": int(heldout.sum()),
+        "idm_action_vs_recorded_heldout": {name: action_error(a) for name, a in inferred.items()},
         "terminal_rate": {"real": float(real["terminals"][ri].mean()),
                           "generated": float(syn["terminals"][s0].mean())},
         "critic_values": values,

@@ -9,6 +9,11 @@ from dawm_pipeline.tasks import robot
 
 def transitions(name: str, n: int = 300, seed: int = 0) -> tuple[np.ndarray, ...]:
     """Real (s, a, s') rows of the robot's env under a smooth random policy."""
+    return rewarded_transitions(name, n, seed)[:3]
+
+
+def rewarded_transitions(name: str, n: int = 300, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Real (s, a, s', r) rows of the robot's env under a smooth random policy."""
     bot = robot(name)
     env = gym.make(bot.gym_id)
     rng = np.random.default_rng(seed)
@@ -21,8 +26,8 @@ def transitions(name: str, n: int = 300, seed: int = 0) -> tuple[np.ndarray, ...
             -bot.action_bound,
             bot.action_bound,
         ).astype(np.float32)
-        nxt, _, terminated, truncated, _ = env.step(action)
-        rows.append((obs, action, nxt))
+        nxt, reward, terminated, truncated, _ = env.step(action)
+        rows.append((obs, action, nxt, reward))
         obs = env.reset()[0] if terminated or truncated else nxt
     env.close()
     return tuple(np.asarray(c, np.float32) for c in zip(*rows, strict=True))

@@ -511,12 +511,16 @@ def test_early_section_judges_the_first_evaluations_by_the_tables_rule(tmp_path,
     )
     assert "- early: real + DAWM ahead on every seed in 1 of 1 entries, behind" in part
     assert "- at the end (the table's score): real + DAWM ahead on every seed in 0 of 1 " in part
-    # mixed early (ahead on one seed only), and a curve shorter than the window is left out
+    # mixed early (ahead on one seed only); a curve too short for the first window to end
+    # before the score's last one begins (7 < 2 x 5 points) is left out, on both sides
     short = row(2, 50.0)
-    short["curves"] = {c: v[:3] for c, v in short["curves"].items()}
+    short["curves"] = {c: v[:7] for c, v in short["curves"].items()}
     doc = results_doc.render([row(0, 50.0), row(1, 35.0), short], tmp_path, "r/", "r.jsonl")
     part = doc[doc.index("### Early in training") :]
-    assert "| 40.5 | 43.0 | +6.2% (1/2 seeds) | no consistent difference |" in part
+    assert (
+        "| 40.5 | 43.0 | +6.2% (1/2 seeds) | no consistent difference | -24.7% (0/2 seeds) | 2 |"
+        in part
+    )
 
 
 def test_published_per_task_table_is_complete_and_rendered_apart(tmp_path, monkeypatch):

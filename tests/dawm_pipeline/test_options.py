@@ -54,6 +54,49 @@ def test_bad_values_are_refused_with_one_line_naming_the_flag(path):
         assert valid.text in message
 
 
+def choice_fields(cfg, prefix: str = "") -> dict[str, tuple]:
+    """Every choice option of the config and its sections: path -> allowed values."""
+    import typing
+
+    hints, found = typing.get_type_hints(type(cfg)), {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            found |= choice_fields(value, prefix + f.name + ".")
+        elif options.choices(hints[f.name]) is not None:
+            found[prefix + f.name] = options.choices(hints[f.name])
+    return found
+
+
+def test_every_choice_option_refuses_a_value_it_does_not_allow():
+    """A config built in Python skips the CLI's own check of choices; validate() catches it."""
+    fields = choice_fields(preset("tiny"))
+    assert {"algo", "gen.rtg_source", "agent.synthetic_steps", "agent.synthetic_dynamics"} <= set(
+        fields
+    )
+    for path, allowed in fields.items():
+        cfg = preset("tiny")
+        *parents, leaf = path.split(".")
+        target = cfg
+        for part in parents:
+            target = getattr(target, part)
+        setattr(target, leaf, "no-such-choice")
+        with pytest.raises(ValueError) as e:
+            cfg.validate()
+        message = str(e.value)
+        assert message.startswith(options.flag(path) + " must be one of") and "\n" not in message
+        assert "'no-such-choice'" in message and str(allowed[0]) in message
+
+
+def test_choices_read_literal_and_optional_literal_hints():
+    from typing import Literal, Optional
+
+    assert options.choices(Literal["a", "b"]) == ("a", "b")
+    assert options.choices(Optional[Literal["a"]]) == ("a", None)  # noqa: UP045
+    assert options.choices(Literal["a"] | None) == ("a", None)
+    assert options.choices(int) is None and options.choices(int | None) is None
+
+
 def test_the_presets_are_valid_and_the_harmful_cases_are_refused():
     for name in ("tiny", "quick", "bench"):
         preset(name).validate()

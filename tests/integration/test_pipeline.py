@@ -242,6 +242,25 @@ def test_a_variant_reuses_the_finished_real_only_agent_and_trains_the_dawm_one(f
     assert "reused_from" not in dawm_result
 
 
+def test_simulator_dynamics_replays_the_synthetic_rows_for_the_dawm_agent_only(full_run):
+    """--agent.synthetic-dynamics simulator: the same generated rows, the simulator's outcomes;
+    the real-only job is reused, the replay is announced and its kept rows are recorded."""
+    args, run_dir = full_run
+    proc = cli(*args, "--run", "simulated", "--agent.synthetic-dynamics", "simulator")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    assert "td3bc-real-seed0 reused from" in out
+    assert "[dawm] train-agent: the simulator's dynamics for" in out
+    variant = run_dir.parent / "simulated"
+    assert stage(variant, "generate") == stage(run_dir, "generate")
+    mine = stage(variant, "train-agent")
+    summary = json.loads((mine / "done.json").read_text())["summary"]
+    generated = json.loads((stage(run_dir, "generate") / "done.json").read_text())["summary"]
+    assert summary["synthetic"] == generated["transitions"]
+    assert 0 <= summary["synthetic_kept_model_dynamics"] < summary["synthetic"]
+    assert (mine / "td3bc-dawm-seed0" / "result.json").is_file()
+
+
 def test_a_real_only_job_whose_files_changed_is_not_reused(full_run, tmp_path):
     args, run_dir = full_run
     out = tmp_path / "runs"
@@ -297,8 +316,16 @@ def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
         (["--horizon", "seven"], "--horizon"),
         (["--gen.max-transitions", "0"], "--gen.max-transitions must be >= 1"),
         (["--dataset-source", "d4rl", "--dataset-path", "/no/such/file.hdf5"], "not found"),
+        (["--agent.synthetic-dynamics", "mujoco"], "--agent.synthetic-dynamics"),
     ],
-    ids=["unknown-env", "horizon-zero", "horizon-text", "max-transitions-zero", "missing-hdf5"],
+    ids=[
+        "unknown-env",
+        "horizon-zero",
+        "horizon-text",
+        "max-transitions-zero",
+        "missing-hdf5",
+        "dynamics-choice",
+    ],
 )
 def test_bad_input_gives_one_clear_line(tmp_path, extra, needle):
     proc = cli("--preset", "tiny", "--out", str(tmp_path), *extra, timeout=60)

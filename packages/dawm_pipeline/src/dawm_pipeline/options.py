@@ -1,16 +1,22 @@
-"""Every numeric option's valid range, checked before any stage runs (one table, one loop).
+"""Every numeric option's valid range and every choice option's values, checked before any
+stage runs (one table and one loop for ranges, the type hints for choices).
 
 `check(cfg)` walks RANGES and raises one line naming the flag, the bad value and the valid
 range; tests/dawm_pipeline/test_options.py walks the same table with bad values and checks
 that every numeric field of the config has a row, so a new option cannot skip validation.
+Choice options (`Literal[...]` fields) are checked from their type hints: the CLI refuses a
+bad choice itself, but configs built in Python (benchmarks, the experiments) come here only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,39 @@ def get(cfg, path: str) -> Any:
     return value
 
 
+def choices(hint: Any) -> tuple | None:
+    """The values a `Literal[...]` hint allows (None too for an optional one); None for any
+    other hint."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        parts = [
+            choices(h) or ((None,) if h is type(None) else None) for h in typing.get_args(hint)
+        ]
+        if all(parts):
+            return tuple(v for p in parts for v in p)
+    return None
+
+
+def check_choices(cfg, prefix: str = "") -> None:
+    """Raise ValueError for the first choice option, in `cfg` or its sections, holding a value
+    it does not allow."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value, path = getattr(cfg, f.name), prefix + f.name
+        if dataclasses.is_dataclass(value):
+            check_choices(value, path + ".")
+            continue
+        allowed = choices(hints[f.name])
+        if allowed is not None and value not in allowed:
+            names = ", ".join(str(v) for v in allowed)
+            raise ValueError(f"{flag(path)} must be one of {names} (got {value!r})")
+
+
 def check(cfg) -> None:
-    """Raise ValueError for the first option outside its range (one line, with the fix)."""
+    """Raise ValueError for the first option outside its range or choices (one line, with the
+    fix)."""
+    check_choices(cfg)
     for path, valid in RANGES.items():
         value = get(cfg, path)
         if not valid.accepts(value):

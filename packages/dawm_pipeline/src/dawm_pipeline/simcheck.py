@@ -67,24 +67,33 @@ def simulate(
     task: Task, obs: np.ndarray, actions: np.ndarray, seed: int = 0, progress: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Next observation (N, obs) and reward (N,) of one simulator step for each row; with a
-    `progress` label, a progress bar (a million rows take a minute or two)."""
+    `progress` label, a progress bar (3,000-4,000 rows a second on one loaded core here: a
+    million rows take about five minutes)."""
+    if len(obs) != len(actions):
+        raise ValueError(f"simulate: {len(obs)} observations but {len(actions)} actions")
     sim = Simulator(task, seed)
-    rows = zip(obs, actions, strict=True)
+    nxt = np.empty((len(obs), task.robot.obs_dim), np.float32)
+    rewards = np.empty(len(obs), np.float32)
+    rows = range(len(obs))
     if progress:
-        rows = tqdm(rows, total=len(obs), desc=progress, unit="step", mininterval=2.0)
+        rows = tqdm(rows, desc=progress, unit="step", mininterval=2.0)
     try:
-        steps = [sim.step_from(o, a) for o, a in rows]
+        for i in rows:
+            nxt[i], rewards[i] = sim.step_from(obs[i], actions[i])
     finally:
         sim.close()
-    return np.stack([s[0] for s in steps]), np.asarray([s[1] for s in steps], np.float32)
+    return nxt, rewards
 
 
-def simulator_dynamics(task: Task, arrays: dict[str, np.ndarray]) -> tuple[dict, int]:
+def simulator_dynamics(
+    task: Task, arrays: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], int]:
     """Generated transitions with each row's reward, next state and terminal flag replaced by
     one simulator step from its (s, a), the flag by the robot's health check as in generation:
     the world model then supplies only the states and the IDM the actions. Rows the simulator
     cannot start from (a velocity at the env's clip) keep the model's values; returns the
-    arrays and how many rows kept them."""
+    arrays and how many rows kept them. The rewards are Gymnasium v5's (the bundled and Minari
+    data's): D4RL's v2 hopper and walker2d data pay the healthy bonus on unhealthy steps too."""
     clipped = clipped_rows(task, arrays["observations"])
     rows = np.flatnonzero(~clipped)
     if not len(rows):
@@ -92,8 +101,8 @@ def simulator_dynamics(task: Task, arrays: dict[str, np.ndarray]) -> tuple[dict,
     nxt, rewards = simulate(
         task, arrays["observations"][rows], arrays["actions"][rows], progress="simulator dynamics"
     )
-    out = {k: v.copy() if k in ("next_observations", "rewards", "terminals") else v
-           for k, v in arrays.items()}  # fmt: skip
+    replaced = ("next_observations", "rewards", "terminals")
+    out = {k: v.copy() if k in replaced else v for k, v in arrays.items()}
     out["next_observations"][rows] = nxt
     out["rewards"][rows] = rewards
     out["terminals"][rows] = task.robot.terminal_flags(nxt)

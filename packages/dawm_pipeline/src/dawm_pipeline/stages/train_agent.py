@@ -21,7 +21,7 @@ from dawm_pipeline.agents import AGENTS
 from dawm_pipeline.atomic import write_json
 from dawm_pipeline.data.dataset import DatasetInfo, OfflineDataset
 from dawm_pipeline.inprogress import read_or_set_aside, set_aside
-from dawm_pipeline.simcheck import simulator_dynamics
+from dawm_pipeline.simcheck import clipped_rows, simulator_dynamics
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate as generate_stage
 from dawm_pipeline.stages.real_reuse import clear_staging, reuse_real_job
@@ -126,7 +126,6 @@ def run(ctx, out: Path) -> dict[str, Any]:
     data, _ = data_stage.load(ctx)
     real = transitions(data)
     synthetic_arrays = select_steps(generate_stage.load(ctx), cfg.agent.synthetic_steps)
-    check_dynamics(cfg.agent.synthetic_dynamics)
     buffers: dict[str, Any] = {}
     clear_staging(out)
 
@@ -153,12 +152,17 @@ def run(ctx, out: Path) -> dict[str, Any]:
                 if condition == "real" and reuse_real_job(ctx, out, job.name):
                     continue
                 _train(ctx, out, algo, [(seed, condition)], data, buffer_for, job / "checkpoint")
-    return {
+    summary = {
         "jobs": [job_name(*j) for j in jobs(cfg)],
         "real": len(real),
         "synthetic": len(synthetic_arrays["rewards"]) if synthetic_arrays else 0,
         "batched": cfg.agent.batched,
     }
+    if cfg.agent.synthetic_dynamics == "simulator" and synthetic_arrays:
+        # how much of the data the model still supplied: rows the simulator cannot start from
+        clipped = clipped_rows(cfg.task, synthetic_arrays["observations"])
+        summary["synthetic_kept_model_dynamics"] = int(clipped.sum())
+    return summary
 
 
 def select_steps(synthetic: dict[str, np.ndarray], which: str) -> dict[str, np.ndarray]:
@@ -172,21 +176,21 @@ def select_steps(synthetic: dict[str, np.ndarray], which: str) -> dict[str, np.n
     return {k: v[keep] for k, v in synthetic.items()}
 
 
-def check_dynamics(which: str) -> None:
-    if which not in ("model", "simulator"):
-        raise ValueError(f"agent.synthetic_dynamics: {which!r} is none of model, simulator")
-
-
 def with_dynamics(cfg, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The generated transitions as `agent.synthetic_dynamics` gives them to the agents: as
     generated ("model"), or with the simulator's reward, next state and terminal flag for
     each (s, a) ("simulator")."""
-    check_dynamics(cfg.agent.synthetic_dynamics)
-    if cfg.agent.synthetic_dynamics == "model":
+    which = cfg.agent.synthetic_dynamics
+    if which not in ("model", "simulator"):
+        raise ValueError(
+            f"--agent.synthetic-dynamics must be one of model, simulator (got {which!r})"
+        )
+    if which == "model":
         return synthetic
     replayed, kept = simulator_dynamics(cfg.task, synthetic)
-    if kept:
-        print(f"synthetic dynamics: {kept} rows at the velocity clip keep the model's values")
+    n = len(synthetic["rewards"])
+    print(f"[dawm] train-agent: the simulator's dynamics for {n - kept} of {n} synthetic rows "
+          f"({kept} at the velocity clip keep the model's)", flush=True)  # fmt: skip
     return replayed
 
 

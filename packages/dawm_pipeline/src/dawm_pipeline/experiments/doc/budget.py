@@ -13,12 +13,14 @@ nothing is re-run.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from dawm_pipeline.experiments.doc.base import ALGO_NAMES, Doc
 from dawm_pipeline.experiments.plan import ALGOS, TASKS, base_config
 from dawm_pipeline.experiments.summary import Entry
-from dawm_pipeline.verdict import Comparison
+from dawm_pipeline.verdict import WORDS, Comparison
 
 
 def windows(curve: list[list[float]], size: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -100,27 +102,26 @@ def budget(doc: Doc) -> None:
         )
 
 
-EARLY_WORDS = {
-    "helped": "ahead on every seed",
-    "hurt": "behind on every seed",
-    "mixed": "no consistent difference",
-    "one seed": "one seed: nothing decided",
-}
+EARLY_WORDS = WORDS | {"helped": "ahead on every seed", "hurt": "behind on every seed"}
 
 
-def first_window(entry: Entry, size: int) -> tuple[Comparison, str] | None:
-    """Both conditions' mean over their first `size` evaluations, paired by seed, and the
-    window's steps (e.g. '5k-25k'); None when no seed's curves hold that many points."""
-    real, dawm, steps = [], [], ""
+def first_window(entry: Entry, size: int) -> tuple[Comparison, Comparison, str] | None:
+    """Both conditions' mean over their first `size` evaluations and their final scores, each
+    paired by seed over the seeds whose curves hold at least 2·`size` points (so the first
+    window never overlaps the score's last one), and the window's steps (e.g. '5k-25k'); None
+    when no seed's curves are that long."""
+    first, final, steps = [], [], ""
     for row in entry.rows:
         curves = row.get("curves", {})
         r, d = (np.asarray(curves.get(c) or [], float) for c in ("real", "dawm"))
-        if len(r) < size or len(d) < size:
+        if min(len(r), len(d)) < 2 * size:
             continue
-        real.append(r[:size, 1].mean())
-        dawm.append(d[:size, 1].mean())
+        first.append((r[:size, 1].mean(), d[:size, 1].mean()))
+        final.append((row["scores"]["real"], row["scores"]["dawm"]))
         steps = steps or f"{r[0, 0] / 1000:.0f}k-{r[size - 1, 0] / 1000:.0f}k"
-    return (Comparison(real, dawm), steps) if real else None
+    if not first:
+        return None
+    return Comparison(*zip(*first, strict=True)), Comparison(*zip(*final, strict=True)), steps
 
 
 def early(doc: Doc) -> None:
@@ -128,16 +129,15 @@ def early(doc: Doc) -> None:
     if not doc.headline:
         return
     for scale in doc.scales("main"):
-        body, counts = [], {"early": {}, "final": {}}
+        body, counts = [], {"early": Counter(), "final": Counter()}
         size = base_config(scale).agent.score_points
         for (task, algo, *_), entry in _entries(doc, scale):
             window = first_window(entry, size)
             if window is None:
                 continue
-            first, steps = window
-            final = entry.comparison()
-            for when, c in (("early", first), ("final", final)):
-                counts[when][c.kind] = counts[when].get(c.kind, 0) + 1
+            first, final, steps = window
+            counts["early"][first.kind] += 1
+            counts["final"][final.kind] += 1
             body.append(
                 [
                     task,
@@ -145,9 +145,9 @@ def early(doc: Doc) -> None:
                     steps,
                     f"{first.real.mean():.1f}",
                     f"{first.dawm.mean():.1f}",
-                    f"{first.relative_change:+.1f}% ({first.wins}/{first.n} seeds)",
+                    first.change(),
                     EARLY_WORDS[first.kind],
-                    f"{final.relative_change:+.1f}% ({final.wins}/{final.n} seeds)",
+                    final.change(),
                     str(first.n),
                 ]
             )
@@ -157,7 +157,9 @@ def early(doc: Doc) -> None:
         doc.add(
             f"Per main-table entry: the mean of each condition's first {size} evaluations, "
             "paired by seed and judged by the table's rule (real + DAWM ahead or behind on "
-            "every seed), beside the table's final change. A secondary view, not the table's "
+            "every seed), beside the final change over the same seeds (those whose curves "
+            f"hold at least {2 * size} evaluations, so the windows never overlap). A secondary "
+            "view, not the table's "
             "score: it says whether synthetic data speeds early learning, which the final "
             "score does not show.",
             "",
@@ -179,10 +181,10 @@ def early(doc: Doc) -> None:
         for when, label in (("early", "early"), ("final", "at the end (the table's score)")):
             c = counts[when]
             doc.add(
-                f"- {label}: real + DAWM ahead on every seed in {c.get('helped', 0)} of "
-                f"{len(body)} entries, behind on every seed in {c.get('hurt', 0)}, no "
-                f"consistent difference in {c.get('mixed', 0)}"
-                + (f", one seed in {c['one seed']}" if c.get("one seed") else "")
+                f"- {label}: real + DAWM ahead on every seed in {c['helped']} of "
+                f"{len(body)} entries, behind on every seed in {c['hurt']}, no "
+                f"consistent difference in {c['mixed']}"
+                + (f", one seed in {c['one seed']}" if c["one seed"] else "")
                 + "."
             )
         doc.add("")
