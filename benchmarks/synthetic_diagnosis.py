@@ -31,6 +31,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -40,9 +41,10 @@ from dawm_pipeline.experiments.plan import TASKS
 from dawm_pipeline.stage_graph import Context
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate
-from dawm_pipeline.stages.train_agent import job_name, read_curve
+from dawm_pipeline.stages.train_agent import agent_class, job_name, read_curve
 
 TASK, SEED, STEPS, SCORE_POINTS = "walker2d-medium-replay", 100, 30_000, 5
+POLICY_STATES = 5_000  # real states on which the agents' actions are set beside the recorded
 SEEDS = (100, 101)  # development seeds; a variant is read for each one that was run
 COLLAPSED = 5.0  # normalized; a walker that falls within ~10 steps scores about 0
 AT_BOUND_KEYS = ("idm_at_bound_generated", "real_at_bound", "dropped_at_bound")
@@ -113,8 +115,26 @@ def read_variant(label: str, out: Path, seed: int = SEED, task: str = TASK) -> d
     return {"task": task, "variant": label, "algo": algo, "overrides": overrides, "seed": seed,
             "updates": STEPS, "scores": scores, "collapsed_evaluations": collapsed,
             "generate_at_bound": bounds, "world_model_step0": fidelity, "falls": falls,
+            "policy_vs_recorded": policy_vs_recorded(ctx, algo, seed),
             "evaluations": len(curves["dawm"]), "curves": curves,
             "stage": str(ctx.dir("train-agent"))}  # fmt: skip
+
+
+def policy_vs_recorded(ctx: Context, algo: str, seed: int) -> dict[str, float]:
+    """Mean squared distance between each agent's action and the recorded one, on
+    POLICY_STATES real states drawn once (rng 0): how far its data pulled the policy from the
+    behaviour's actions where both are known."""
+    data, _ = data_stage.load(ctx)
+    rows = np.random.default_rng(0).choice(len(data.observations), POLICY_STATES, replace=False)
+    recorded = data.actions[rows]
+    out = {}
+    for cond in ("real", "dawm"):
+        agent = agent_class(algo).load(
+            ctx.dir("train-agent") / job_name(algo, seed, cond) / "agent"
+        )
+        acts = np.stack([agent.act(o) for o in data.observations[rows]])
+        out[cond] = round(float(((acts - recorded) ** 2).mean()), 5)
+    return out
 
 
 def stage_falls(ctx: Context, summary: dict) -> dict:
@@ -176,7 +196,7 @@ def main() -> None:
             print(json.dumps({"task": args.task, "variant": label, "missing": "not run yet"}))
         rows += found
     for row in rows:
-        keys = ("variant", "seed", "algo", "scores", "collapsed_evaluations")
+        keys = ("variant", "seed", "algo", "scores", "collapsed_evaluations", "policy_vs_recorded")
         print(json.dumps({k: row[k] for k in keys}))
     if args.json:
         args.json.write_text("".join(json.dumps(r) + "\n" for r in rows))
