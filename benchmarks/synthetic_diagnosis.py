@@ -132,7 +132,7 @@ def policy_vs_recorded(ctx: Context, algo: str, seed: int) -> dict[str, float]:
         agent = agent_class(algo).load(
             ctx.dir("train-agent") / job_name(algo, seed, cond) / "agent"
         )
-        acts = np.stack([agent.act(o) for o in data.observations[rows]])
+        acts = agent.act(data.observations[rows])  # one batched forward
         out[cond] = round(float(((acts - recorded) ** 2).mean()), 5)
     return out
 

@@ -35,6 +35,12 @@ def bad_values(valid: options.Range) -> list:
     return [v for v in candidates if not valid.accepts(v)]
 
 
+def set_option(cfg, path: str, value) -> None:
+    """Set the option at dotted `path` (e.g. "wm.dim") of `cfg` to `value`."""
+    *parents, leaf = path.split(".")
+    setattr(options.get(cfg, ".".join(parents)) if parents else cfg, leaf, value)
+
+
 @pytest.mark.parametrize("path", sorted(options.RANGES))
 def test_bad_values_are_refused_with_one_line_naming_the_flag(path):
     valid = options.RANGES[path]
@@ -42,11 +48,7 @@ def test_bad_values_are_refused_with_one_line_naming_the_flag(path):
     assert bad, f"no bad value found for {path}"
     for value in bad:
         cfg = preset("tiny")
-        *parents, leaf = path.split(".")
-        target = cfg
-        for part in parents:
-            target = getattr(target, part)
-        setattr(target, leaf, value)
+        set_option(cfg, path, value)
         with pytest.raises(ValueError) as e:
             cfg.validate()
         message = str(e.value)
@@ -54,33 +56,15 @@ def test_bad_values_are_refused_with_one_line_naming_the_flag(path):
         assert valid.text in message
 
 
-def choice_fields(cfg, prefix: str = "") -> dict[str, tuple]:
-    """Every choice option of the config and its sections: path -> allowed values."""
-    import typing
-
-    hints, found = typing.get_type_hints(type(cfg)), {}
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):
-            found |= choice_fields(value, prefix + f.name + ".")
-        elif options.choices(hints[f.name]) is not None:
-            found[prefix + f.name] = options.choices(hints[f.name])
-    return found
-
-
 def test_every_choice_option_refuses_a_value_it_does_not_allow():
     """A config built in Python skips the CLI's own check of choices; validate() catches it."""
-    fields = choice_fields(preset("tiny"))
+    fields = options.choice_options(preset("tiny"))
     assert {"algo", "gen.rtg_source", "agent.synthetic_steps", "agent.synthetic_dynamics"} <= set(
         fields
     )
     for path, allowed in fields.items():
         cfg = preset("tiny")
-        *parents, leaf = path.split(".")
-        target = cfg
-        for part in parents:
-            target = getattr(target, part)
-        setattr(target, leaf, "no-such-choice")
+        set_option(cfg, path, "no-such-choice")
         with pytest.raises(ValueError) as e:
             cfg.validate()
         message = str(e.value)

@@ -119,17 +119,23 @@ def choices(hint: Any) -> tuple | None:
     return None
 
 
-def check_choices(cfg, prefix: str = "") -> None:
-    """Raise ValueError for the first choice option, in `cfg` or its sections, holding a value
-    it does not allow."""
-    hints = typing.get_type_hints(type(cfg))
+def choice_options(cfg, prefix: str = "") -> dict[str, tuple]:
+    """Every choice option of `cfg` and its sections: dotted path -> the values it allows."""
+    hints, found = typing.get_type_hints(type(cfg)), {}
     for f in dataclasses.fields(cfg):
         value, path = getattr(cfg, f.name), prefix + f.name
         if dataclasses.is_dataclass(value):
-            check_choices(value, path + ".")
-            continue
-        allowed = choices(hints[f.name])
-        if allowed is not None and value not in allowed:
+            found |= choice_options(value, path + ".")
+        elif (allowed := choices(hints[f.name])) is not None:
+            found[path] = allowed
+    return found
+
+
+def check_choices(cfg) -> None:
+    """Raise ValueError for the first choice option holding a value it does not allow."""
+    for path, allowed in choice_options(cfg).items():
+        value = get(cfg, path)
+        if value not in allowed:
             names = ", ".join(str(v) for v in allowed)
             raise ValueError(f"{flag(path)} must be one of {names} (got {value!r})")
 

@@ -96,8 +96,6 @@ def simulator_dynamics(
     data's): D4RL's v2 hopper and walker2d data pay the healthy bonus on unhealthy steps too."""
     clipped = clipped_rows(task, arrays["observations"])
     rows = np.flatnonzero(~clipped)
-    if not len(rows):
-        return dict(arrays), int(clipped.sum())
     nxt, rewards = simulate(
         task, arrays["observations"][rows], arrays["actions"][rows], progress="simulator dynamics"
     )

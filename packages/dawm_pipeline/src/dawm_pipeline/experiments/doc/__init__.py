@@ -2,8 +2,9 @@
 
 One module per table (main_table, sanity, budget and early, ablations, idm_check, stochastic,
 compute, width), the verdict against the paper (direction), plus the framing sections
-(context); base.Doc holds what they share. Every planned cell without a row shows as pending, with the reason when
-it is known (the dataset is not built yet), so the tables say what is measured and what is not.
+(context); base.Doc holds what they share. Every planned cell without a row shows as pending,
+with the reason when it is known (the dataset is not built yet), so the tables say what is
+measured and what is not.
 """
 
 from __future__ import annotations

@@ -159,9 +159,8 @@ def early(doc: Doc) -> None:
             "paired by seed and judged by the table's rule (real + DAWM ahead or behind on "
             "every seed), beside the final change over the same seeds (those whose curves "
             f"hold at least {2 * size} evaluations, so the windows never overlap). A secondary "
-            "view, not the table's "
-            "score: it says whether synthetic data speeds early learning, which the final "
-            "score does not show.",
+            "view, not the table's score: it says whether synthetic data speeds early "
+            "learning, which the final score does not show.",
             "",
         )
         doc.table(
