@@ -276,11 +276,29 @@ def test_a_real_only_job_whose_files_changed_is_not_reused(full_run, tmp_path):
     assert "reused from" not in proc.stdout + proc.stderr
 
 
-def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
-    args = [*base(tiny_hopper, tmp_path), "--wm.steps", "600", "--wm.checkpoint-every", "25"]
+KILLED_STAGES = {  # stage: (options, its checkpoint file, the summary's resume point, its end)
+    "train-wm": (
+        ["--wm.steps", "600", "--wm.checkpoint-every", "25"],
+        "checkpoint/checkpoint.pt",
+        "resumed_from",
+        600,
+    ),
+    "train-idm": (
+        ["--idm.max-epochs", "150", "--idm.patience", "150"],
+        "checkpoint/fit_checkpoint.pt",
+        "resumed_from_epoch",
+        150,
+    ),
+}
+
+
+@pytest.mark.parametrize("stage_name", sorted(KILLED_STAGES))
+def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path, stage_name):
+    options, checkpoint, resumed_key, end = KILLED_STAGES[stage_name]
+    args = [*base(tiny_hopper, tmp_path), *options]
     assert cli("data", *args).returncode == 0
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dawm_pipeline", "train-wm", *args],
+        [sys.executable, "-m", "dawm_pipeline", stage_name, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=ENV,
@@ -288,7 +306,7 @@ def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
     ckpt = None
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        found = list(tmp_path.glob("*/stages/train-wm-*/checkpoint/checkpoint.pt"))
+        found = list(tmp_path.glob(f"*/stages/{stage_name}-*/{checkpoint}"))
         if found:
             ckpt = found[0]
             break
@@ -299,13 +317,17 @@ def test_killed_stage_resumes_from_its_checkpoint(tiny_hopper, tmp_path):
     proc.wait()
     stage = ckpt.parent.parent
     assert not (stage / "done.json").exists(), "the stage finished before it could be killed"
-    resumed = cli("train-wm", *args)
+    resumed = cli(stage_name, *args)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     summary = json.loads((stage / "done.json").read_text())["summary"]
-    assert 25 <= summary["resumed_from"] < 600
-    history = json.loads((stage / "history.json").read_text())
-    assert history["step"][-1] == 600
-    assert history["steps_done"] == 600  # counted across the interruption, none twice
+    assert 1 <= summary[resumed_key] < end
+    if stage_name == "train-wm":
+        history = json.loads((stage / "history.json").read_text())
+        assert history["step"][-1] == 600
+        assert history["steps_done"] == 600  # counted across the interruption, none twice
+    else:  # every epoch once: the curve runs to the cap, the resumed part included
+        fitted = json.loads((stage / "metrics.json").read_text())["fit"]
+        assert len(fitted["val_nll"]) == summary["epochs"] == 150
 
 
 @pytest.mark.parametrize(
@@ -356,21 +378,36 @@ def test_a_stale_run_name_is_refused_and_overwrite_moves_it_aside(tiny_hopper, t
     assert [p.name for p in run_dir.parent.iterdir() if p.name.startswith("mine")] == ["mine"]
 
 
-def test_a_torn_world_model_checkpoint_is_moved_aside_and_training_restarts(tiny_hopper, tmp_path):
+TORN_CHECKPOINTS = {  # stage: (options, checkpoint file, the summary's resume point and length)
+    "train-wm": (["--wm.steps", "60"], "checkpoint.pt", ("resumed_from", "steps"), 60),
+    "train-idm": (
+        ["--idm.max-epochs", "4"],
+        "fit_checkpoint.pt",
+        ("resumed_from_epoch", "epochs"),
+        4,
+    ),
+}
+
+
+@pytest.mark.parametrize("stage_name", sorted(TORN_CHECKPOINTS))
+def test_a_torn_training_checkpoint_is_moved_aside_and_training_restarts(
+    tiny_hopper, tmp_path, stage_name
+):
     from dawm_pipeline.cli import parse
     from dawm_pipeline.stage_graph import Context, run_name
 
-    args = [*base(tiny_hopper, tmp_path), "--wm.steps", "60"]
+    options, name, (resumed_key, length_key), length = TORN_CHECKPOINTS[stage_name]
+    args = [*base(tiny_hopper, tmp_path), "--idm.patience", "4", *options]
     _, cfg = parse(args)
-    stage_dir = Context(cfg, tmp_path / cfg.env / run_name(cfg)).dir("train-wm")
+    stage_dir = Context(cfg, tmp_path / cfg.env / run_name(cfg)).dir(stage_name)
     (stage_dir / "checkpoint").mkdir(parents=True)
-    (stage_dir / "checkpoint" / "checkpoint.pt").write_bytes(b"PK\x03\x04 torn by a crash")
-    proc = cli("data", "train-wm", *args)
+    (stage_dir / "checkpoint" / name).write_bytes(b"PK\x03\x04 torn by a crash")
+    proc = cli("data", stage_name, *args)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert "checkpoint.pt is unreadable" in proc.stderr and "moved aside" in proc.stderr
-    assert len(list((stage_dir / "checkpoint").glob("checkpoint.pt.unreadable-*"))) == 1
+    assert f"{name} is unreadable" in proc.stderr and "moved aside" in proc.stderr
+    assert len(list((stage_dir / "checkpoint").glob(f"{name}.unreadable-*"))) == 1
     summary = json.loads((stage_dir / "done.json").read_text())["summary"]
-    assert summary["resumed_from"] == 0 and summary["steps"] == 60
+    assert summary[resumed_key] == 0 and summary[length_key] == length
 
 
 def test_batched_agents_train_every_job_as_their_own_runs_do(tiny_hopper, tmp_path):

@@ -35,7 +35,19 @@ def test_cli_fit_then_eval_round_trip(tmp_path, capsys):
     assert main(["eval", "--model", str(tmp_path / "m"), "--data", str(test)]) == 0
     eval_metrics = json.loads(capsys.readouterr().out)
     assert eval_metrics["r2"] > 0.9 and eval_metrics["count"] == 5 * 40
-    assert (tmp_path / "m" / "fit_result.json").is_file()
+    first = json.loads((tmp_path / "m" / "fit_result.json").read_text())
+    assert first["resumed_from_epoch"] == 0
+    # The same command again resumes from <out>/checkpoint/: nothing left to train, same model.
+    assert main([*args, "--epochs", "30", "--lr", "3e-3", "--action-bound", "1"]) == 0
+    assert json.loads(capsys.readouterr().out) == fit_metrics
+    again = json.loads((tmp_path / "m" / "fit_result.json").read_text())
+    assert (
+        again["resumed_from_epoch"] == len(first["val_nll"])
+        and again["val_nll"] == first["val_nll"]
+    )
+    # Other settings against that checkpoint: refused in one line, nothing overwritten.
+    assert main([*args, "--epochs", "30", "--lr", "1e-2", "--action-bound", "1"]) == 2
+    assert "another FitConfig" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_clear_line(tmp_path):

@@ -147,3 +147,78 @@ def test_next_state_noise_keeps_labels_of_perturbed_states_inside_the_action_box
 def test_next_state_noise_must_not_be_negative():
     with pytest.raises(ValueError, match="next_state_noise"):
         FitConfig(next_state_noise=-0.1)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _resume_data():
+    return make_windows(linear_system_episodes(12, 30, seed=3), SMALL.history)
+
+
+def test_fit_interrupted_and_resumed_equals_an_uninterrupted_fit(tmp_path):
+    """A fit stopped after epoch 2 (the checkpoint holds epochs 0-2) and called again gives the
+    uninterrupted fit's curves, best epoch and weights bit for bit; a finished fit called
+    again trains nothing."""
+    torch.set_num_threads(1)
+    windows, actions = _resume_data()
+    cfg = FitConfig(lr=3e-3, max_epochs=6, patience=3, next_state_noise=0.1, progress=False)
+
+    def fresh_model():
+        torch.manual_seed(7)
+        return InverseDynamicsModel(SMALL, -1.0, 1.0)
+
+    whole = fresh_model()
+    expected = fit(whole, windows, actions, cfg)
+
+    def stop_after_epoch_2(epoch, _):
+        if epoch == 2:
+            raise _Interrupt
+
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(_Interrupt):
+        fit(fresh_model(), windows, actions, cfg, stop_after_epoch_2, checkpoint_dir=ckpt)
+    # The epoch that was interrupted in its callback was not checkpointed; it reruns.
+    seen: list[int] = []
+    resumed_model = fresh_model()
+    resumed = fit(
+        resumed_model, windows, actions, cfg, lambda e, _: seen.append(e), checkpoint_dir=ckpt
+    )
+    assert seen == list(range(2, len(expected.val_nll)))
+    assert (resumed.resumed_from_epoch, expected.resumed_from_epoch) == (2, 0)
+    assert resumed.train_nll == expected.train_nll
+    assert resumed.val_nll == expected.val_nll
+    assert resumed.best_epoch == expected.best_epoch
+    for name, value in whole.state_dict().items():
+        assert torch.equal(resumed_model.state_dict()[name], value), name
+    seen.clear()
+    again = fit(
+        fresh_model(), windows, actions, cfg, lambda e, _: seen.append(e), checkpoint_dir=ckpt
+    )
+    assert seen == [] and again.val_nll == expected.val_nll
+
+
+def test_fit_checkpoint_of_another_fit_or_corrupt_is_refused(tmp_path):
+    windows, actions = _resume_data()
+    cfg = FitConfig(max_epochs=1, progress=False)
+    fit(InverseDynamicsModel(SMALL), windows, actions, cfg, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="another FitConfig; use the same one"):
+        fit(
+            InverseDynamicsModel(SMALL),
+            windows,
+            actions,
+            FitConfig(max_epochs=1, lr=0.01, progress=False),
+            checkpoint_dir=tmp_path,
+        )
+    with pytest.raises(ValueError, match="another data"):
+        fit(InverseDynamicsModel(SMALL), windows[1:], actions[1:], cfg, checkpoint_dir=tmp_path)
+    wide = IDMConfig(obs_dim=OBS_DIM, act_dim=ACT_DIM, hidden_sizes=(32,))
+    with pytest.raises(ValueError, match="another model config"):
+        fit(InverseDynamicsModel(wide), windows, actions, cfg, checkpoint_dir=tmp_path)
+    # resume=False starts afresh and replaces the checkpoint
+    fit(InverseDynamicsModel(wide), windows, actions, cfg, checkpoint_dir=tmp_path, resume=False)
+    path = tmp_path / "fit_checkpoint.pt"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="corrupt or not an inverse_dynamics fit checkpoint"):
+        fit(InverseDynamicsModel(wide), windows, actions, cfg, checkpoint_dir=tmp_path)

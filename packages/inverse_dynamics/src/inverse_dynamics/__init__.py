@@ -3,7 +3,7 @@
 Standalone: takes numpy arrays and dataclass configs, knows nothing about any dataset format.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from inverse_dynamics.config import FitConfig, IDMConfig
 from inverse_dynamics.io import load, save

@@ -5,6 +5,9 @@ The .npz holds flat per-step arrays:
   `episode_ends` (N,) bool, or `terminals` and/or `timeouts` (N,) bool (D4RL's names);
   optional `next_observations` (N, obs_dim): with it every row is a transition, without it
   consecutive rows within an episode are.
+
+`fit` checkpoints every epoch to <out>/checkpoint/: the same command run again after an
+interrupt resumes there and gives the model an uninterrupted run gives.
 """
 
 from __future__ import annotations
@@ -112,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                 val_fraction=args.val_fraction,
                 seed=args.seed,
             )
-            result = fit(model, windows, actions, fit_cfg)
+            result = fit(
+                model, windows, actions, fit_cfg, checkpoint_dir=Path(args.out, "checkpoint")
+            )
             save(model, args.out)
             Path(args.out, "fit_result.json").write_text(json.dumps(result.to_dict(), indent=2))
             print(json.dumps(result.val_metrics.to_dict()))

@@ -1,19 +1,29 @@
-"""`fit`: Gaussian maximum likelihood with a validation split and early stopping."""
+"""`fit`: Gaussian maximum likelihood with a validation split and early stopping, resumable
+from a checkpoint written after every epoch."""
 
 from __future__ import annotations
 
 import copy
+import json
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from inverse_dynamics._atomic import atomic_write
 from inverse_dynamics.config import FitConfig
 from inverse_dynamics.metrics import ActionMetrics, evaluate
 from inverse_dynamics.model import InverseDynamicsModel
 from inverse_dynamics.validation import check_windows_actions
+
+CHECKPOINT_FILE = "fit_checkpoint.pt"
+# FitConfig fields that change neither the data a fit sees nor its numbers: a resume may differ.
+_RESUME_FREE = ("device", "progress")
 
 
 @dataclass
@@ -25,14 +35,23 @@ class FitResult:
     best_epoch: int = -1
     stopped_early: bool = False
     val_metrics: ActionMetrics | None = None
+    # Epochs a checkpoint supplied (0: a fresh fit).
+    resumed_from_epoch: int = 0
 
-    def to_dict(self) -> dict:
+    def curves(self) -> dict:
+        """What a fit checkpoint carries of the result."""
         return {
             "train_nll": self.train_nll,
             "val_nll": self.val_nll,
             "best_epoch": self.best_epoch,
             "stopped_early": self.stopped_early,
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            **self.curves(),
             "val_metrics": None if self.val_metrics is None else self.val_metrics.to_dict(),
+            "resumed_from_epoch": self.resumed_from_epoch,
         }
 
 
@@ -55,15 +74,23 @@ def fit(
     actions: np.ndarray,
     cfg: FitConfig,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    *,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = True,
 ) -> FitResult:
     """Train `model` in place on (windows, actions); returns curves and held-out metrics.
 
     `on_epoch(epoch, {"train_nll": ..., "val_nll": ...})` is called after every epoch (e.g.
-    for TensorBoard).
+    for TensorBoard); a resumed fit calls it for the new epochs only.
 
     The validation split is random over windows (seeded). Normalization statistics come
     from the training split only. Training stops after `cfg.patience` epochs without a
     lower validation NLL, and the best epoch's weights are restored.
+
+    With `checkpoint_dir`, everything the loop carries (weights, Adam's moments, the
+    generator, the curves, the best weights so far) is written atomically after every
+    epoch, and with `resume` a later call on the same model config, FitConfig and data
+    continues from it: the result equals an uninterrupted fit's, bit for bit.
     """
     windows = np.asarray(windows, dtype=np.float32)
     actions = np.asarray(actions, dtype=np.float32)
@@ -76,6 +103,11 @@ def fit(
             f"fit: {n} windows are too few for val_fraction={cfg.val_fraction}; "
             "give more data or change val_fraction"
         )
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_FILE
+    identity = _identity(model, cfg, windows, actions)
+    saved = (
+        _read_checkpoint(ckpt, identity) if ckpt is not None and resume and ckpt.is_file() else None
+    )
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(n)
     train_idx, val_idx = order[n_val:], order[:n_val]
@@ -90,10 +122,18 @@ def fit(
     a_val = torch.from_numpy(actions[val_idx]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    loop = _LoopState() if saved is None else _LoopState.restore(saved, model, optimizer, generator)
+    result = loop.result
 
-    result = FitResult()
-    best_state, best_val, bad_epochs = None, float("inf"), 0
-    bar = tqdm(range(cfg.max_epochs), desc="IDM fit", unit="epoch", disable=not cfg.progress)
+    first = cfg.max_epochs if result.stopped_early else loop.epochs_done  # a finished fit resumed
+    bar = tqdm(
+        range(first, cfg.max_epochs),
+        desc="IDM fit",
+        unit="epoch",
+        disable=not cfg.progress,
+        initial=first,
+        total=cfg.max_epochs,
+    )
     for epoch in bar:
         model.train()
         perm = torch.randperm(len(w_train), generator=generator).to(device)
@@ -113,16 +153,100 @@ def fit(
         if on_epoch is not None:
             on_epoch(epoch, {"train_nll": result.train_nll[-1], "val_nll": val_nll})
         bar.set_postfix(train_nll=f"{result.train_nll[-1]:.3f}", val_nll=f"{val_nll:.3f}")
-        if val_nll < best_val:
-            best_val, bad_epochs, result.best_epoch = val_nll, 0, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad_epochs += 1
-            if bad_epochs >= cfg.patience:
-                result.stopped_early = True
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        loop.end_epoch(val_nll, model, cfg.patience)
+        if ckpt is not None:
+            _write_checkpoint(ckpt, identity, loop, model, optimizer, generator)
+        if result.stopped_early:
+            break
+    bar.close()
+    if loop.best_state is not None:
+        model.load_state_dict(loop.best_state)
     model.eval()
     result.val_metrics = evaluate(model, windows[val_idx], actions[val_idx])
     return result
+
+
+@dataclass
+class _LoopState:
+    """What the epoch loop carries from one epoch to the next (all a checkpoint must hold)."""
+
+    result: FitResult = field(default_factory=FitResult)
+    best_state: dict[str, torch.Tensor] | None = None
+    best_val: float = float("inf")
+    bad_epochs: int = 0
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.result.val_nll)
+
+    def end_epoch(self, val_nll: float, model: InverseDynamicsModel, patience: int) -> None:
+        """Keep the best weights; stop after `patience` epochs without a lower val NLL."""
+        if val_nll < self.best_val:
+            self.best_val, self.bad_epochs, self.result.best_epoch = (
+                val_nll,
+                0,
+                self.epochs_done - 1,
+            )
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.bad_epochs += 1
+            self.result.stopped_early = self.bad_epochs >= patience
+
+    @classmethod
+    def restore(cls, saved: dict[str, Any], model, optimizer, generator) -> _LoopState:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        result = FitResult(**json.loads(saved["curves"]))
+        result.resumed_from_epoch = len(result.val_nll)
+        return cls(result, saved["best_state"], float(saved["best_val"]), int(saved["bad_epochs"]))
+
+
+def _identity(model: InverseDynamicsModel, cfg: FitConfig, windows, actions) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the model config, the fit settings that
+    change the numbers, and the data (shapes and sums, so other data fails loudly)."""
+    settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUME_FREE}
+    data = [*windows.shape, *actions.shape]
+    data += [float(windows.sum(dtype=np.float64)), float(actions.sum(dtype=np.float64))]
+    return {"config": model.config.to_dict(), "fit": settings, "data": data}
+
+
+def _write_checkpoint(path: Path, identity, loop: _LoopState, model, optimizer, generator) -> None:
+    from inverse_dynamics import __version__
+
+    state = {
+        "format": "dawm-inverse-dynamics-fit",
+        "version": __version__,
+        "identity": json.dumps(identity),
+        "curves": json.dumps(
+            {k: v for k, v in loop.result.to_dict().items() if k != "val_metrics"}
+        ),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "best_state": loop.best_state,
+        "best_val": loop.best_val,
+        "bad_epochs": loop.bad_epochs,
+    }
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def _read_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
+    """Load with weights_only=True (never unpickles code) and check it belongs to this fit."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state["format"] != "dawm-inverse-dynamics-fit":
+            raise KeyError("format")
+        saved = json.loads(state["identity"])
+    except Exception as e:  # torch raises several types for a truncated or foreign file
+        raise ValueError(
+            f"IDM fit checkpoint {path} is corrupt or not an inverse_dynamics fit checkpoint "
+            f"({type(e).__name__}); delete it or pass resume=False"
+        ) from e
+    for key, what in (("config", "model config"), ("fit", "FitConfig"), ("data", "data")):
+        if saved[key] != json.loads(json.dumps(identity[key])):
+            raise ValueError(
+                f"IDM fit checkpoint {path} was made with another {what}; use the same one, "
+                "delete the checkpoint or pass resume=False"
+            )
+    return state

@@ -1,5 +1,9 @@
 """Stage `train-idm`: fit the inverse dynamics model on real transitions only.
 
+Resumable: the library checkpoints every epoch to `<stage>/checkpoint/`, and a rerun after an
+interrupt continues from the last finished epoch (recorded as `resumed_from_epoch`) to the
+same model an uninterrupted run trains.
+
 Held-out real episodes (the data stage's split) measure its action accuracy, and the simulator
 check measures how well its actions reproduce the real next states (the same yardstick the
 generate stage applies to generated states).
@@ -15,15 +19,18 @@ import torch
 from inverse_dynamics import FitConfig, IDMConfig, InverseDynamicsModel, evaluate, fit, make_windows
 from inverse_dynamics import load as load_idm
 from inverse_dynamics import save as save_idm
+from inverse_dynamics.training import CHECKPOINT_FILE
 
 from dawm_pipeline import simcheck
 from dawm_pipeline.atomic import write_json
 from dawm_pipeline.data.dataset import OfflineDataset
 from dawm_pipeline.generate import at_action_bound
+from dawm_pipeline.inprogress import read_or_set_aside
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.tblog import ScalarLog
 
 MODEL = "model"
+CHECKPOINTS = "checkpoint"
 SIM_ROWS = 2000  # simulator-checked transitions (cheap: ~0.1 ms each)
 
 
@@ -54,6 +61,8 @@ def run(ctx, out: Path) -> dict[str, Any]:
         action_high=data.info.action_high,
     )
     tb = ScalarLog(ctx, "train-idm")
+    # A checkpoint torn by a crash is moved aside with a warning; the fit then starts afresh.
+    read_or_set_aside(out / CHECKPOINTS / CHECKPOINT_FILE, _checkpoint_format)
     result = fit(
         model,
         windows,
@@ -68,6 +77,7 @@ def run(ctx, out: Path) -> dict[str, Any]:
             next_state_noise=cfg.idm.next_state_noise,
         ),
         on_epoch=lambda epoch, nll: tb.scalars("idm", epoch, nll),
+        checkpoint_dir=out / CHECKPOINTS,
     )
     save_idm(model.cpu(), out / MODEL)
 
@@ -98,11 +108,16 @@ def run(ctx, out: Path) -> dict[str, Any]:
         **{f"sim_velocity_r2_{k}": v["velocity_r2"] for k, v in sim.items()},
         "sim_clipped_rows": sim["true_action"]["n_clipped"],
         "epochs": len(result.train_nll),
+        "resumed_from_epoch": result.resumed_from_epoch,
         **bound,
     }
     with tb:
         tb.scalars("idm_heldout", result.best_epoch, summary)
     return summary
+
+
+def _checkpoint_format(path: Path) -> str:
+    return torch.load(path, map_location="cpu", weights_only=True)["format"]
 
 
 def at_bound_rates(model: InverseDynamicsModel, windows, actions, info) -> dict[str, float]:
