@@ -358,6 +358,9 @@ def test_writer_tables_pending_rows_and_plots(tmp_path, monkeypatch):
     assert "| 21.5 ± 1.1 † | 31.5 ± 1.1 |" in main_line
     assert "+46.5% (4/4 seeds)" in main_line
     assert "| walker2d-medium | pending: dataset not built" in doc
+    # the data table names the cells that used each dataset build, by scale
+    data_line = next(line for line in lines if line.startswith(f"| {TASK} | dawm (ours)"))
+    assert data_line.endswith("| abc | 7 (cpu) |")  # the superseded row is not counted
     assert "| hopper-medium | pending: not run" in doc
     assert "| hopper-medium-replay | 1 | 20.0 ± 0.0 | 10.0 ± 0.0 | -50.0% (0/2 seeds) | 2 |" in doc
     # the cpu rows sit in the archive, below the headline's pending bench tables

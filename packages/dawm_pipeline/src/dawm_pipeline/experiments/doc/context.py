@@ -8,13 +8,21 @@ from dawm_pipeline.experiments.plan import SCALES
 
 def data_and_scale(doc: Doc) -> None:
     doc.add("## Data and scale", "")
-    datasets = {}
+    datasets, cells = {}, {}
     for row in doc.rows:
         d = row["dataset"]
-        datasets[(d["name"], d["fingerprint"])] = d
+        key = (d["name"], d["fingerprint"])
+        datasets[key] = d
+        per_scale = cells.setdefault(key, {})
+        per_scale[row["scale"]] = per_scale.get(row["scale"], 0) + 1
     if datasets:
+        doc.add(
+            "A dataset listed twice was rebuilt between runs (another fingerprint); the last "
+            "column says which cells used each build.",
+            "",
+        )
         doc.table(
-            ["dataset", "source", "id", "transitions used", "fingerprint"],
+            ["dataset", "source", "id", "transitions used", "fingerprint", "cells (scale)"],
             [
                 [
                     d["name"],
@@ -22,8 +30,9 @@ def data_and_scale(doc: Doc) -> None:
                     d["dataset_id"],
                     str(d["transitions"]),
                     str(d["fingerprint"])[:16],
+                    ", ".join(f"{n} ({scale})" for scale, n in sorted(cells[key].items())),
                 ]
-                for d in datasets.values()
+                for key, d in sorted(datasets.items(), key=lambda item: item[0][0])
             ],
         )
     else:
