@@ -11,6 +11,7 @@
 #   bash benchmarks/bench_queue.sh update DIR         # move DIR/src to HEAD (no queue running)
 #   bash benchmarks/bench_queue.sh start DIR QUEUE    # run QUEUE's lines in the background
 #   bash benchmarks/bench_queue.sh stop DIR QUEUE     # stop it, the cell it runs included
+#   bash benchmarks/bench_queue.sh status DIR         # each queue: running?, its line, progress
 #   bash benchmarks/bench_queue.sh merge DIR|FILE [RESULTS [DOC]]  # into the tracked files
 #
 # benchmarks/bench_queues/{a,b}.txt hold what is left of issue #19's table, in its order, split
@@ -110,6 +111,37 @@ stop)
     alive "$dir/$name.pid" || fail "queue $name is not running"
     kill -- "-$(cat "$dir/$name.pid")"
     echo "queue $name stopped; 'start' resumes it"
+    ;;
+status)
+    [ $# -eq 2 ] || usage
+    found=
+    for log in "$dir"/log_*.txt; do # a queue that ever started has a log
+        [ -e "$log" ] || continue
+        found=1
+        name=${log##*/log_}
+        name=${name%.txt}
+        state=stopped
+        alive "$dir/$name.pid" && state="running (process group $(cat "$dir/$name.pid"))"
+        echo "queue $name: $state"
+        grep -a '^\[bench_queue\]' "$log" | tail -n 1 | sed 's/^\[bench_queue\] /  last started: /'
+        # the newest progress bar or message: bars redraw with \r and colour with escapes
+        now=$(tail -c 8000 "$log" | tr '\r' '\n' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' |
+            grep -av '^[[:space:]]*$' | tail -n 1)
+        [ -z "$now" ] || echo "  now: $now"
+    done
+    [ -n "$found" ] || echo "no queue has been started from $dir"
+    if [ -f "$source" ]; then
+        cd "$repo"
+        .venv/bin/python - "$source" docs/results/results.jsonl <<'PY'
+import sys
+
+from dawm_pipeline.experiments import ResultStore
+
+source, tracked = (ResultStore(p) for p in sys.argv[1:])
+new = len(source.keys() - tracked.keys())
+print(f"{source.path}: {len(source.rows())} rows, {new} not in {tracked.path} yet ('merge' adds them)")
+PY
+    fi
     ;;
 merge)
     # given paths are the caller's; the defaults stay relative, as the report prints them

@@ -93,6 +93,30 @@ def test_stop_ends_the_running_cell_and_start_refuses_a_second_copy(tmp_path):
     assert _wait(lambda: "not running" in _run("stop", str(work), str(queue)).stderr)
 
 
+def test_status_names_each_queue_its_line_its_progress_and_the_unmerged_rows(tmp_path):
+    work = _work(tmp_path)
+    assert "no queue has been started" in _run("status", str(work)).stdout
+    queue = tmp_path / "q3.txt"
+    queue.write_text("sleep --tasks x\n")
+    assert _run("start", str(work), str(queue)).returncode == 0
+    assert _wait((work / "sleeper.pid").exists)
+    with (work / "log_q3.txt").open("a") as log:  # a progress bar as tqdm draws it
+        log.write("\x1b[Acell:  10%|#  | 1/10\rcell:  20%|## | 2/10\r")
+    row = _row("hopper-medium-replay", "td3bc", 0, 1.0, 2.0) | {"key": "not merged"}
+    ResultStore(work / "results.jsonl").append(row)
+    running = _run("status", str(work))
+    assert running.returncode == 0, running.stderr
+    lines = running.stdout.splitlines()
+    assert lines[0].startswith("queue q3: running (process group ")
+    assert lines[1].startswith("  last started: ") and lines[1].endswith(" sleep --tasks x")
+    assert lines[2] == "  now: cell:  20%|## | 2/10"
+    tracked = len(ResultStore(REPO / "docs" / "results" / "results.jsonl").rows())
+    assert lines[3].endswith(f"results.jsonl: {tracked + 1} rows, 1 not in "
+                             "docs/results/results.jsonl yet ('merge' adds them)")  # fmt: skip
+    assert _run("stop", str(work), str(queue)).returncode == 0
+    assert _wait(lambda: "queue q3: stopped" in _run("status", str(work)).stdout)
+
+
 def test_merge_adds_only_rows_the_results_file_lacks(tmp_path):
     work = tmp_path / "bench"
     work.mkdir()
