@@ -9,6 +9,7 @@ import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,8 +19,8 @@ from dawm_pipeline.experiments import ResultStore, paper, plan
 from dawm_pipeline.experiments import doc as results_doc
 from dawm_pipeline.experiments.cli import main
 from dawm_pipeline.experiments.doc import base as doc_base
-from dawm_pipeline.experiments.plan import PAPER_TASKS, SCALES, base_config, scale_settings
-from dawm_pipeline.experiments.runner import Sweep, row_key, run_experiment
+from dawm_pipeline.experiments.plan import PAPER_TASKS, SCALES, Cell, base_config, scale_settings
+from dawm_pipeline.experiments.runner import Sweep, cell_training_seconds, row_key, run_experiment
 from dawm_pipeline.stages.train_agent import curve_seed, training_seconds
 from test_data import make_bundle
 
@@ -204,6 +205,7 @@ def test_sweep_appends_skips_resumes_and_shares_the_model(tmp_path, hopper_file)
             for c in ("real", "dawm")
         )
         assert row["agent_seconds"] == pytest.approx(want, abs=0.1) and want > 0
+        assert row["real_agent_reused_from"] is None  # both agents trained in the cell
     # a rerun is a no-op: nothing run, the file unchanged
     before = sweep.results.read_text()
     again = run_experiment("main", sweep, tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
@@ -401,25 +403,36 @@ def test_compute_section_sums_the_rows_and_costs_what_is_left(tmp_path, monkeypa
     rows.append(row(3, today, "wm-a"))  # written before agent_seconds: its wall time counts
     rows.append(row(0, old, "wm-old", agent_seconds=50.0))  # earlier settings
     rows.append(row(4, today, "wm-gpu", device="cuda"))  # done on a GPU: not costed, not left
+    # a cell whose real-only agent was copied trained one agent: not a cell's price
+    copied = row(5, today, "wm-a", agent_seconds=10.0, real_agent_reused_from="elsewhere")
+    rows.append(copied | {"experiment": "dawm-t", "synthetic_ratio": 1.0})
     doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
     part = doc[doc.index("### Compute at the bench scale") :]
     dim = today["wm_dim"]
-    assert f"| {TASK} | {dim} | 1,000 s | 500 s | 100 s | 4 | 750 s |" in part  # one model
+    assert f"| {TASK} | {dim} | 1,000 s | 500 s | 100 s | 5 | 700 s |" in part  # one model
     assert f"| {TASK} | 16 | 1,000 s | 500 s | 100 s | 1 | 50 s |" in part
-    # 2 x 1,600 s of model stages + 600 + 700 + 800 + 9,999 + 50 s of cells
-    assert f"Measured so far: {(3200 + 2100 + 9999 + 50) / 3600:.1f} h of one core." in part
+    # 2 x 1,600 s of model stages + 600 + 700 + 800 + 9,999 + 50 + 10 s of cells
+    assert f"Measured so far: {(3200 + 2110 + 9999 + 50) / 3600:.1f} h of one core." in part
     # 2 x (8 tasks x 5 seeds + 4 medium-expert x 3) = 104 planned cells - 5 done with today's
     # settings (one on a GPU); 11 tasks without a model
     assert "Left of the main table at this scale: 99 cells." in part
-    assert "(11 world models at 1,600 s each; 47 TD3BC cells at 750 s each)" in part
-    assert f"{(11 * 1600 + 47 * 750) / 3600:.1f} h of one core" in part
+    # each of a cell's two agents at half the median cell (750 s) that trained both
+    assert (
+        "(11 world models at 1,600 s each; 47 TD3BC cells training 94 agents at 375 s each)" in part
+    )
+    assert f"{(11 * 1600 + 94 * 375) / 3600:.1f} h of one core" in part
     assert "not counted: 52 IQL cells (none measured yet)." in part
     # the ablations' own cells: horizon H 1 and 3 (3 tasks x 2 x 5 seeds), dawm-t 1x (3 x 5),
     # stochastic's stochastic side (2 tasks x 5), idm-check's 12 models; their H = 1 and 3
     # models (6) and the stochastic tasks' (2) are new, every other one is the main table's
+    # (dawm-t's seed 5 is not a planned cell: dawm-t still has its 15 left)
     others = "Left of the other experiments: 67 cells (horizon 30, dawm-t 15, idm-check 12, "
     assert others + "stochastic 10)." in part
-    assert "(8 world models at 1,600 s each; 55 TD3BC cells at 750 s each)" in part
+    # horizon and dawm-t copy the main table's real-only agents; the stochastic data's 10
+    # cells train their own
+    assert (
+        "(8 world models at 1,600 s each; 55 TD3BC cells training 65 agents at 375 s each)" in part
+    )
     # TASK's model (trained on this machine) serves cells still left: a new machine retrains it
     assert "On a new machine, 1 world model already trained for cells still left" in part
     assert f"{1600 / 3600:.1f} h of one core more." in part
@@ -671,3 +684,21 @@ def test_verdict_sets_each_robot_beside_the_paper_and_each_loss_beside_its_idm_c
         "simulator R² 25.0% below real + IDM."
     ) in losses
     assert "halfcheetah-medium TD3BC (" not in losses  # mixed, not a loss
+
+
+def test_a_copied_real_only_agent_is_not_counted_in_the_cells_training_time(tmp_path):
+    """An ablation cell that copied its real-only agent (stages/real_reuse.py) trained one
+    agent: its row's agent_seconds hold that agent's time alone."""
+    agent_dir = tmp_path / "train-agent"
+    jobs = {"real": (300.0, {"reused_from": "elsewhere/td3bc-real-seed2"}), "dawm": (200.0, {})}
+    for cond, (elapsed, result) in jobs.items():
+        job = agent_dir / f"td3bc-{cond}-seed2"
+        job.mkdir(parents=True)
+        (job / "curve.csv").write_text(f"step,elapsed_s\n5,1.0\n10,{elapsed}\n")
+        (job / "result.json").write_text(json.dumps(result))
+    agent = SimpleNamespace(batched=False)
+    ctx = SimpleNamespace(dir=lambda name: tmp_path / name, cfg=SimpleNamespace(agent=agent))
+    cell = Cell("dawm-t", TASK, "td3bc", 2, 7, 1.0)
+    assert cell_training_seconds(ctx, cell, 1) == 200.0
+    (agent_dir / "td3bc-real-seed2" / "result.json").write_text("{}")  # trained here
+    assert cell_training_seconds(ctx, cell, 1) == 500.0

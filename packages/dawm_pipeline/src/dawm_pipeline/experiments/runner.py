@@ -29,6 +29,7 @@ from dawm_pipeline.experiments.results import ResultStore
 from dawm_pipeline.pipeline import run_stage
 from dawm_pipeline.runs import config_hash, package_versions, write_run_record
 from dawm_pipeline.stage_graph import Context, stage_inputs
+from dawm_pipeline.stages.real_reuse import reused_from
 from dawm_pipeline.stages.train_agent import CONDITIONS, job_name, read_curve, training_seconds
 from dawm_pipeline.tasks import resolve
 from dawm_pipeline.tasks.stochastic import perturbation_record
@@ -157,6 +158,8 @@ def run_cells(sweep: Sweep, cells: list[Cell]) -> list[dict[str, Any]]:
             row["curves"] = {cond: read_curve(ctx, algo, cell.seed, cond) for cond in CONDITIONS}
             row["agent_dir"] = str(ctx.dir("train-agent"))
             row["agent_seconds"] = cell_training_seconds(ctx, cell, len(cells))
+            real_job = ctx.dir("train-agent") / job_name(algo, cell.seed, "real")
+            row["real_agent_reused_from"] = reused_from(real_job)
         row |= {
             "config_hash": config_hash(cfg.to_dict()),
             "device": cfg.device,
@@ -170,13 +173,18 @@ def run_cells(sweep: Sweep, cells: list[Cell]) -> list[dict[str, Any]]:
 
 
 def cell_training_seconds(ctx: Context, cell: Cell, group: int) -> float | None:
-    """Update seconds of the cell's agents, summed over every session they trained in (a
-    stage's own `seconds` counts only its last session); a batch of `group` cells trained
-    together is shared out evenly."""
-    times = [training_seconds(ctx.dir("train-agent"), cell.algo, cell.seed, c) for c in CONDITIONS]
-    if any(t is None for t in times):
+    """Update seconds of the agents the cell trained, summed over every session they trained
+    in (a stage's own `seconds` counts only its last session). A real-only agent copied from
+    another stage (real_reuse) cost nothing here and is left out; a batch of `group` cells
+    trained together is shared out evenly."""
+    agent_dir = ctx.dir("train-agent")
+    jobs = {c: agent_dir / job_name(cell.algo, cell.seed, c) for c in CONDITIONS}
+    times = {c: training_seconds(agent_dir, cell.algo, cell.seed, c) for c in CONDITIONS}
+    if any(t is None for t in times.values()):
         return None
-    return round(times[0] / group if ctx.cfg.agent.batched else sum(times), 1)
+    if ctx.cfg.agent.batched:
+        return round(times[CONDITIONS[0]] / group, 1)
+    return round(sum(t for c, t in times.items() if reused_from(jobs[c]) is None), 1)
 
 
 def seed_groups(sweep: Sweep, cells: list[Cell]) -> list[list[Cell]]:

@@ -56,6 +56,14 @@ def job_files(done: dict[str, Any], name: str) -> dict[str, str]:
     return {k: v for k, v in done.get("outputs", {}).items() if k.startswith(f"{name}/")}
 
 
+def reused_from(job: Path) -> str | None:
+    """The job folder that finished job `job` was copied from; None when it trained here."""
+    try:
+        return read_json(job / RESULT).get("reused_from")
+    except (OSError, ValueError):
+        return None
+
+
 def clear_staging(out: Path) -> None:
     """Remove copies an interrupted reuse left behind (they are not the stage's outputs)."""
     for staging in out.glob(f".*{STAGING}"):

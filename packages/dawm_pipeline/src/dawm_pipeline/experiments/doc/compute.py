@@ -59,8 +59,11 @@ def compute(doc: Doc) -> None:
         doc.add(
             "Seconds as each row recorded them (one torch thread per cell, two cells side by "
             "side on the 2-core machine, usually beside other jobs): model stages once per "
-            "stage folder; agent cells = the update time of a seed's real-only and real + DAWM "
-            "agents over every session they ran in. Rows of earlier settings are included.",
+            "stage folder; agent cells = the update time of the agents a cell trained over every "
+            "session they ran in: a seed's real-only and real + DAWM agents, or the latter alone "
+            "where the real-only agent was copied from a cell on the same data (rows written "
+            "before 2026-12-08 count a copied agent's time again). Rows of earlier settings are "
+            "included.",
             "",
         )
         body = []
@@ -103,17 +106,19 @@ def remaining(
         for name in EXPERIMENTS
     }
     trained = {(r["task"], r["horizon"]) for r in finished}
+    real_trained = {real_agent(r) for r in finished if r.get("algo")}
     pricing = Pricing(current)
     main = left.pop("main")
     if main:
         text = f"Left of the main table at this scale: {len(main)} cells. "
-        doc.add(text + pricing.sentence(main, trained), "")
+        doc.add(text + pricing.sentence(main, trained, real_trained), "")
     others = [c for cells in left.values() for c in cells]
     if others:
         counts = ", ".join(f"{name} {len(cells)}" for name, cells in left.items() if cells)
         models = {(c.task, c.horizon) for c in main}
+        reals = {real_agent(c) for c in main}
         text = f"Left of the other experiments: {len(others)} cells ({counts}). "
-        doc.add(text + pricing.sentence(others, trained | models), "")
+        doc.add(text + pricing.sentence(others, trained | models, real_trained | reals), "")
     again = {(c.task, c.horizon) for c in main + others} & trained
     if again and pricing.per_model is not None:
         doc.add(
@@ -123,6 +128,14 @@ def remaining(
             f"{hours(len(again) * pricing.per_model)} of one core more.",
             "",
         )
+
+
+def real_agent(row_or_cell: dict[str, Any] | Cell) -> tuple:
+    """What a cell's real-only agent depends on: its data (the task; a stochastic cell's is
+    the `-stochastic` dataset), agent and seed. Cells that share it share that agent: the
+    first trains it, the others copy it (stages/real_reuse.py)."""
+    d = row_or_cell if isinstance(row_or_cell, dict) else vars(row_or_cell)
+    return (d["task"], d["algo"], d["seed"])
 
 
 class Pricing:
@@ -135,13 +148,21 @@ class Pricing:
         models = [model_cost(rows) for rows in by_model.values()]
         self.per_model = median(models) if models else None
         """One world model with its IDM and generated data (each world model's folder once)."""
-        main = [r for r in current if r["experiment"] == "main" and r.get("algo")]
+        main = [
+            r
+            for r in current
+            if r["experiment"] == "main" and r.get("algo") and not r.get("real_agent_reused_from")
+        ]  # cells that trained both their agents
         self.per_cell = {
             a: median(s) for a in ALGOS if (s := [agent_seconds(r) for r in main if r["algo"] == a])
         }
 
-    def sentence(self, cells: list[Cell], trained: set[tuple[str, int]]) -> str:
-        """The cells' cost, with the world models (task, H) among them not yet `trained`."""
+    def sentence(
+        self, cells: list[Cell], trained: set[tuple[str, int]], real_trained: set[tuple]
+    ) -> str:
+        """The cells' cost, with the world models (task, H) among them not yet `trained` and
+        the real-only agents not yet `real_trained` (a cell trains two agents, or one when its
+        real-only agent is copied: each agent costs half a cell's median)."""
         new_models = {(c.task, c.horizon) for c in cells} - trained
         lines, total, unpriced = [], 0.0, []
         if new_models and self.per_model is not None:
@@ -150,10 +171,15 @@ class Pricing:
         elif new_models:
             unpriced.append(f"{world_models(len(new_models))} (none measured yet)")
         for algo in ALGOS:
-            n = sum(c.algo == algo for c in cells)
+            mine = [c for c in cells if c.algo == algo]
+            n = len(mine)
             if n and algo in self.per_cell:
-                total += n * self.per_cell[algo]
-                lines.append(f"{n} {ALGO_NAMES[algo]} cells at {self.per_cell[algo]:,.0f} s each")
+                agents = n + len({real_agent(c) for c in mine} - real_trained)
+                total += agents * self.per_cell[algo] / 2
+                lines.append(
+                    f"{n} {ALGO_NAMES[algo]} cells training {agents} agents at "
+                    f"{self.per_cell[algo] / 2:,.0f} s each"
+                )
             elif n:
                 unpriced.append(f"{n} {ALGO_NAMES[algo]} cells (none measured yet)")
         text = (
