@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from dawm_pipeline.fidelity import step_zero_fidelity
 from dawm_pipeline.simcheck import SimScale, clipped_rows, simulate, simulator_dynamics
+from dawm_pipeline.stages.train_agent import with_dynamics
 from dawm_pipeline.tasks import resolve
 from sim_rows import rewarded_transitions, transitions
 
@@ -53,9 +56,9 @@ def test_simulator_dynamics_puts_back_each_state_and_actions_real_outcome(name):
     spec = task.robot.simulator
     if spec.velocity_clip is not None:  # hopper: its observed velocities are clipped
         generated["observations"][0, spec.velocity_dims[0]] = spec.velocity_clip
-    out, kept = simulator_dynamics(task, generated)
-    clipped = clipped_rows(task, generated["observations"])
-    assert kept == clipped.sum() == (spec.velocity_clip is not None) + clipped[1:].sum()
+    out, clipped = simulator_dynamics(task, generated)
+    assert clipped.tolist() == clipped_rows(task, generated["observations"]).tolist()
+    assert clipped.sum() == (spec.velocity_clip is not None) + clipped[1:].sum()
     ok = ~clipped
     np.testing.assert_allclose(out["next_observations"][ok], nxt[ok], atol=1e-4)
     np.testing.assert_allclose(out["rewards"][ok], rewards[ok], atol=1e-4)
@@ -65,3 +68,9 @@ def test_simulator_dynamics_puts_back_each_state_and_actions_real_outcome(name):
     assert (generated["rewards"] == 99.0).all() and generated["terminals"].all()
     assert not generated["next_observations"].any()
     assert out["step"] is generated["step"]
+    # "simulator-replayable": the same replayed rows, the clipped ones left out
+    agent = SimpleNamespace(synthetic_dynamics="simulator-replayable")
+    only = with_dynamics(SimpleNamespace(task=task, agent=agent), generated)
+    assert set(only) == set(out)
+    for key, values in out.items():
+        np.testing.assert_array_equal(only[key], values[ok])

@@ -146,7 +146,7 @@ def test_with_dynamics_keeps_the_models_transitions_unless_told_and_refuses_typo
     synthetic = {"rewards": np.arange(3.0)}
     cfg = lambda which: SimpleNamespace(agent=SimpleNamespace(synthetic_dynamics=which))  # noqa: E731
     assert with_dynamics(cfg("model"), synthetic) is synthetic
-    with pytest.raises(ValueError, match="must be one of model, simulator"):
+    with pytest.raises(ValueError, match="must be one of model, simulator, simulator-replayable"):
         with_dynamics(cfg("mujoco"), synthetic)
 
 

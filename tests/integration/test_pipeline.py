@@ -259,6 +259,14 @@ def test_simulator_dynamics_replays_the_synthetic_rows_for_the_dawm_agent_only(f
     assert summary["synthetic"] == generated["transitions"]
     assert 0 <= summary["synthetic_kept_model_dynamics"] < summary["synthetic"]
     assert (mine / "td3bc-dawm-seed0" / "result.json").is_file()
+    # simulator-replayable: those rows left out instead, announced and counted the same way
+    proc = cli(*args, "--run", "replayable", "--agent.synthetic-dynamics", "simulator-replayable")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "at the velocity clip are left out" in proc.stdout + proc.stderr
+    left_out = stage(run_dir.parent / "replayable", "train-agent")
+    replayable = json.loads((left_out / "done.json").read_text())["summary"]
+    assert replayable["synthetic_left_out"] == summary["synthetic_kept_model_dynamics"]
+    assert left_out != mine and (left_out / "td3bc-dawm-seed0" / "result.json").is_file()
 
 
 def test_a_real_only_job_whose_files_changed_is_not_reused(full_run, tmp_path):

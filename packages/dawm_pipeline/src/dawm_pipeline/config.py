@@ -172,11 +172,13 @@ class AgentSettings:
     """Which generated transitions the real + DAWM agents train on: all H steps (DAWM), only
     step 0 (the real a_t with the world model's r̂_t and ŝ_{t+1}; no IDM), or only steps
     1..H-1 (the IDM's actions). A diagnostic of which part helps or hurts (docs/mixing.md)."""
-    synthetic_dynamics: Literal["model", "simulator"] = "model"
+    synthetic_dynamics: Literal["model", "simulator", "simulator-replayable"] = "model"
     """Where each generated transition's reward, next state and terminal flag come from: the
     world model (DAWM), or one simulator step from its (s, a), so that the world model supplies
-    only the states and the IDM the actions. A diagnostic: does the model's dynamics cost the
-    agents, or the states and actions it visits (docs/synthetic_diagnosis.md)."""
+    only the states and the IDM the actions ("simulator": rows at a velocity clip, which the
+    simulator cannot start from, keep the model's; "simulator-replayable": those rows are left
+    out). A diagnostic: does the model's dynamics cost the agents, or the states and actions it
+    visits (docs/synthetic_diagnosis.md)."""
     eval_every: int = 5_000
     """Steps between learning-curve evaluations (TD3+BC: 5k)."""
     eval_episodes: int = 10

@@ -87,12 +87,12 @@ def simulate(
 
 def simulator_dynamics(
     task: Task, arrays: dict[str, np.ndarray]
-) -> tuple[dict[str, np.ndarray], int]:
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Generated transitions with each row's reward, next state and terminal flag replaced by
     one simulator step from its (s, a), the flag by the robot's health check as in generation:
     the world model then supplies only the states and the IDM the actions. Rows the simulator
     cannot start from (a velocity at the env's clip) keep the model's values; returns the
-    arrays and how many rows kept them. The rewards are Gymnasium v5's (the bundled and Minari
+    arrays and the mask of those rows. The rewards are Gymnasium v5's (the bundled and Minari
     data's): D4RL's v2 hopper and walker2d data pay the healthy bonus on unhealthy steps too."""
     clipped = clipped_rows(task, arrays["observations"])
     rows = np.flatnonzero(~clipped)
@@ -104,7 +104,7 @@ def simulator_dynamics(
     out["next_observations"][rows] = nxt
     out["rewards"][rows] = rewards
     out["terminals"][rows] = task.robot.terminal_flags(nxt)
-    return out, int(clipped.sum())
+    return out, clipped
 
 
 def r2(target: np.ndarray, predicted: np.ndarray, var: np.ndarray) -> float:

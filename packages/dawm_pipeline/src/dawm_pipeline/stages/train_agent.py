@@ -158,10 +158,12 @@ def run(ctx, out: Path) -> dict[str, Any]:
         "synthetic": len(synthetic_arrays["rewards"]) if synthetic_arrays else 0,
         "batched": cfg.agent.batched,
     }
-    if cfg.agent.synthetic_dynamics == "simulator" and synthetic_arrays:
-        # how much of the data the model still supplied: rows the simulator cannot start from
-        clipped = clipped_rows(cfg.task, synthetic_arrays["observations"])
-        summary["synthetic_kept_model_dynamics"] = int(clipped.sum())
+    if cfg.agent.synthetic_dynamics != "model" and synthetic_arrays:
+        # rows the simulator cannot start from: the model still supplied them, or they were
+        # left out ("simulator-replayable")
+        clipped = int(clipped_rows(cfg.task, synthetic_arrays["observations"]).sum())
+        replayable = cfg.agent.synthetic_dynamics == "simulator-replayable"
+        summary["synthetic_left_out" if replayable else "synthetic_kept_model_dynamics"] = clipped
     return summary
 
 
@@ -176,22 +178,31 @@ def select_steps(synthetic: dict[str, np.ndarray], which: str) -> dict[str, np.n
     return {k: v[keep] for k, v in synthetic.items()}
 
 
+DYNAMICS = ("model", "simulator", "simulator-replayable")
+
+
 def with_dynamics(cfg, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The generated transitions as `agent.synthetic_dynamics` gives them to the agents: as
-    generated ("model"), or with the simulator's reward, next state and terminal flag for
-    each (s, a) ("simulator")."""
+    generated ("model"); with the simulator's reward, next state and terminal flag for each
+    (s, a) ("simulator"; rows at the velocity clip, which the simulator cannot start from, keep
+    the model's); or only the rows the simulator replays, with its outcomes
+    ("simulator-replayable")."""
     which = cfg.agent.synthetic_dynamics
-    if which not in ("model", "simulator"):
+    if which not in DYNAMICS:
         raise ValueError(
-            f"--agent.synthetic-dynamics must be one of model, simulator (got {which!r})"
+            f"--agent.synthetic-dynamics must be one of {', '.join(DYNAMICS)} (got {which!r})"
         )
     if which == "model":
         return synthetic
-    replayed, kept = simulator_dynamics(cfg.task, synthetic)
-    n = len(synthetic["rewards"])
-    print(f"[dawm] train-agent: the simulator's dynamics for {n - kept} of {n} synthetic rows "
-          f"({kept} at the velocity clip keep the model's)", flush=True)  # fmt: skip
-    return replayed
+    replayed, clipped = simulator_dynamics(cfg.task, synthetic)
+    n, kept = len(synthetic["rewards"]), int(clipped.sum())
+    if which == "simulator":
+        print(f"[dawm] train-agent: the simulator's dynamics for {n - kept} of {n} synthetic "
+              f"rows ({kept} at the velocity clip keep the model's)", flush=True)  # fmt: skip
+        return replayed
+    print(f"[dawm] train-agent: the simulator's dynamics for {n - kept} of {n} synthetic rows; "
+          f"the {kept} at the velocity clip are left out", flush=True)  # fmt: skip
+    return {k: v[~clipped] for k, v in replayed.items()}
 
 
 def _finished(out: Path, algo: str, seed: int, condition: str) -> bool:
