@@ -63,6 +63,10 @@ VARIANTS: dict[str, tuple[str, dict[str, dict]]] = {
         "td3bc",
         {"agent": {"synthetic_dynamics": "simulator"}},
     ),
+    "the same, rows at the velocity clip left out": (
+        "td3bc",
+        {"agent": {"synthetic_dynamics": "simulator-replayable"}},
+    ),
     "IQL, DAWM (default)": ("iql", {}),
     # one run trains both agents (the bench preset's algo "both": no --algo option)
     "world model dim 128": ("td3bc", {"run": {"algo": "both"}, "wm": {"dim": 128}}),
