@@ -123,10 +123,11 @@ status)
         state=stopped
         alive "$dir/$name.pid" && state="running (process group $(cat "$dir/$name.pid"))"
         echo "queue $name: $state"
-        grep -a '^\[bench_queue\]' "$log" | tail -n 1 | sed 's/^\[bench_queue\] /  last started: /'
+        { grep -a '^\[bench_queue\]' "$log" || true; } | tail -n 1 |
+            sed 's/^\[bench_queue\] /  last started: /'
         # the newest progress bar or message: bars redraw with \r and colour with escapes
         now=$(tail -c 8000 "$log" | tr '\r' '\n' | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' |
-            grep -av '^[[:space:]]*$' | tail -n 1)
+            { grep -av '^[[:space:]]*$' || true; } | tail -n 1)
         [ -z "$now" ] || echo "  now: $now"
     done
     [ -n "$found" ] || echo "no queue has been started from $dir"

@@ -115,6 +115,9 @@ def test_status_names_each_queue_its_line_its_progress_and_the_unmerged_rows(tmp
                              "docs/results/results.jsonl yet ('merge' adds them)")  # fmt: skip
     assert _run("stop", str(work), str(queue)).returncode == 0
     assert _wait(lambda: "queue q3: stopped" in _run("status", str(work)).stdout)
+    (work / "log_q0.txt").touch()  # a queue whose log holds nothing yet
+    empty = _run("status", str(work))
+    assert empty.returncode == 0 and empty.stdout.startswith("queue q0: stopped\nqueue q3:")
 
 
 def test_merge_adds_only_rows_the_results_file_lacks(tmp_path):

@@ -406,13 +406,15 @@ def test_compute_section_sums_the_rows_and_costs_what_is_left(tmp_path, monkeypa
     # a cell whose real-only agent was copied trained one agent: not a cell's price
     copied = row(5, today, "wm-a", agent_seconds=10.0, real_agent_reused_from="elsewhere")
     rows.append(copied | {"experiment": "dawm-t", "synthetic_ratio": 1.0})
+    # a main cell that copied its real-only agent (an ablation ran first): not in the median
+    rows.append(row(6, today, "wm-a", agent_seconds=20.0, real_agent_reused_from="elsewhere"))
     doc = results_doc.render(rows, tmp_path, "results/", "r.jsonl")
     part = doc[doc.index("### Compute at the bench scale") :]
     dim = today["wm_dim"]
-    assert f"| {TASK} | {dim} | 1,000 s | 500 s | 100 s | 5 | 700 s |" in part  # one model
+    assert f"| {TASK} | {dim} | 1,000 s | 500 s | 100 s | 6 | 650 s |" in part  # one model
     assert f"| {TASK} | 16 | 1,000 s | 500 s | 100 s | 1 | 50 s |" in part
-    # 2 x 1,600 s of model stages + 600 + 700 + 800 + 9,999 + 50 + 10 s of cells
-    assert f"Measured so far: {(3200 + 2110 + 9999 + 50) / 3600:.1f} h of one core." in part
+    # 2 x 1,600 s of model stages + 600 + 700 + 800 + 9,999 + 50 + 10 + 20 s of cells
+    assert f"Measured so far: {(3200 + 2130 + 9999 + 50) / 3600:.1f} h of one core." in part
     # 2 x (8 tasks x 5 seeds + 4 medium-expert x 3) = 104 planned cells - 5 done with today's
     # settings (one on a GPU); 11 tasks without a model
     assert "Left of the main table at this scale: 99 cells." in part

@@ -74,3 +74,7 @@ def test_simulator_dynamics_puts_back_each_state_and_actions_real_outcome(name):
     assert set(only) == set(out)
     for key, values in out.items():
         np.testing.assert_array_equal(only[key], values[ok])
+    if spec.velocity_clip is not None:  # nothing replayable: refused, not an empty buffer
+        every = {k: v[:1] for k, v in generated.items()}
+        with pytest.raises(ValueError, match="none is left; use simulator"):
+            with_dynamics(SimpleNamespace(task=task, agent=agent), every)

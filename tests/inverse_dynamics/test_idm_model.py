@@ -158,12 +158,13 @@ def _resume_data():
 
 
 def test_fit_interrupted_and_resumed_equals_an_uninterrupted_fit(tmp_path):
-    """A fit stopped after epoch 2 (the checkpoint holds epochs 0-2) and called again gives the
-    uninterrupted fit's curves, best epoch and weights bit for bit; a finished fit called
-    again trains nothing."""
+    """A fit interrupted in its last epoch (the checkpoint then carries patience - 1 epochs
+    without improvement and best weights older than its last ones) and called again gives the
+    uninterrupted fit's curves, early stop, best epoch and weights bit for bit; the stopped
+    fit called again trains nothing."""
     torch.set_num_threads(1)
     windows, actions = _resume_data()
-    cfg = FitConfig(lr=3e-3, max_epochs=6, patience=3, next_state_noise=0.1, progress=False)
+    cfg = FitConfig(lr=3e-2, max_epochs=40, patience=3, next_state_noise=0.1, progress=False)
 
     def fresh_model():
         torch.manual_seed(7)
@@ -171,32 +172,36 @@ def test_fit_interrupted_and_resumed_equals_an_uninterrupted_fit(tmp_path):
 
     whole = fresh_model()
     expected = fit(whole, windows, actions, cfg)
+    val = expected.val_nll
+    assert expected.stopped_early and expected.best_epoch == len(val) - 1 - cfg.patience
+    cut = len(val) - 1
 
-    def stop_after_epoch_2(epoch, _):
-        if epoch == 2:
+    def interrupt(epoch, _):
+        if epoch == cut:
             raise _Interrupt
 
     ckpt = tmp_path / "ckpt"
     with pytest.raises(_Interrupt):
-        fit(fresh_model(), windows, actions, cfg, stop_after_epoch_2, checkpoint_dir=ckpt)
-    # The epoch that was interrupted in its callback was not checkpointed; it reruns.
+        fit(fresh_model(), windows, actions, cfg, interrupt, checkpoint_dir=ckpt)
+    # The epoch interrupted in its callback was not checkpointed: the checkpoint holds epochs
+    # 0..cut-1, and epoch `cut` runs again.
     seen: list[int] = []
     resumed_model = fresh_model()
     resumed = fit(
         resumed_model, windows, actions, cfg, lambda e, _: seen.append(e), checkpoint_dir=ckpt
     )
-    assert seen == list(range(2, len(expected.val_nll)))
-    assert (resumed.resumed_from_epoch, expected.resumed_from_epoch) == (2, 0)
-    assert resumed.train_nll == expected.train_nll
-    assert resumed.val_nll == expected.val_nll
-    assert resumed.best_epoch == expected.best_epoch
+    assert seen == list(range(cut, len(val)))
+    assert (resumed.resumed_from_epoch, expected.resumed_from_epoch) == (cut, 0)
+    assert resumed.train_nll == expected.train_nll and resumed.val_nll == val
+    assert (resumed.best_epoch, resumed.stopped_early) == (expected.best_epoch, True)
+    assert resumed.val_metrics == expected.val_metrics
     for name, value in whole.state_dict().items():
         assert torch.equal(resumed_model.state_dict()[name], value), name
     seen.clear()
     again = fit(
         fresh_model(), windows, actions, cfg, lambda e, _: seen.append(e), checkpoint_dir=ckpt
     )
-    assert seen == [] and again.val_nll == expected.val_nll
+    assert seen == [] and again.val_nll == val and again.val_metrics == expected.val_metrics
 
 
 def test_fit_checkpoint_of_another_fit_or_corrupt_is_refused(tmp_path):
@@ -213,6 +218,11 @@ def test_fit_checkpoint_of_another_fit_or_corrupt_is_refused(tmp_path):
         )
     with pytest.raises(ValueError, match="another data"):
         fit(InverseDynamicsModel(SMALL), windows[1:], actions[1:], cfg, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="another action bounds"):
+        fit(InverseDynamicsModel(SMALL, -0.5, 0.5), windows, actions, cfg, checkpoint_dir=tmp_path)
+    reordered = np.roll(windows, 1, axis=0), np.roll(actions, 1, axis=0)  # same sums, same shape
+    with pytest.raises(ValueError, match="another data"):
+        fit(InverseDynamicsModel(SMALL), *reordered, cfg, checkpoint_dir=tmp_path)
     wide = IDMConfig(obs_dim=OBS_DIM, act_dim=ACT_DIM, hidden_sizes=(32,))
     with pytest.raises(ValueError, match="another model config"):
         fit(InverseDynamicsModel(wide), windows, actions, cfg, checkpoint_dir=tmp_path)

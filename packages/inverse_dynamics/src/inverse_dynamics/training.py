@@ -4,6 +4,7 @@ from a checkpoint written after every epoch."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from inverse_dynamics.model import InverseDynamicsModel
 from inverse_dynamics.validation import check_windows_actions
 
 CHECKPOINT_FILE = "fit_checkpoint.pt"
-# FitConfig fields that change neither the data a fit sees nor its numbers: a resume may differ.
+# FitConfig fields a resume may change: the progress bar, and the device (which changes the
+# numbers' rounding, so a resume on another device is not bit-identical to a run on one).
 _RESUME_FREE = ("device", "progress")
 
 
@@ -89,8 +91,9 @@ def fit(
 
     With `checkpoint_dir`, everything the loop carries (weights, Adam's moments, the
     generator, the curves, the best weights so far) is written atomically after every
-    epoch, and with `resume` a later call on the same model config, FitConfig and data
-    continues from it: the result equals an uninterrupted fit's, bit for bit.
+    epoch, and with `resume` a later call on the same model config, action bounds, FitConfig
+    and data continues from it: on the same device, the result equals an uninterrupted fit's,
+    bit for bit.
     """
     windows = np.asarray(windows, dtype=np.float32)
     actions = np.asarray(actions, dtype=np.float32)
@@ -203,12 +206,21 @@ class _LoopState:
 
 
 def _identity(model: InverseDynamicsModel, cfg: FitConfig, windows, actions) -> dict[str, Any]:
-    """What a checkpoint must match to be resumed: the model config, the fit settings that
-    change the numbers, and the data (shapes and sums, so other data fails loudly)."""
+    """What a checkpoint must match to be resumed: the model config and action bounds, the
+    fit settings that change the numbers, and the data (a digest of its bytes: other or
+    reordered rows fail loudly)."""
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUME_FREE}
-    data = [*windows.shape, *actions.shape]
-    data += [float(windows.sum(dtype=np.float64)), float(actions.sum(dtype=np.float64))]
-    return {"config": model.config.to_dict(), "fit": settings, "data": data}
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (windows, actions):
+        digest.update(str(array.shape).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    bounds = [model.act_low.tolist(), model.act_high.tolist()]
+    return {
+        "config": model.config.to_dict(),
+        "bounds": bounds,
+        "fit": settings,
+        "data": digest.hexdigest(),
+    }
 
 
 def _write_checkpoint(path: Path, identity, loop: _LoopState, model, optimizer, generator) -> None:
@@ -218,9 +230,7 @@ def _write_checkpoint(path: Path, identity, loop: _LoopState, model, optimizer, 
         "format": "dawm-inverse-dynamics-fit",
         "version": __version__,
         "identity": json.dumps(identity),
-        "curves": json.dumps(
-            {k: v for k, v in loop.result.to_dict().items() if k != "val_metrics"}
-        ),
+        "curves": json.dumps(loop.result.curves()),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state(),
@@ -241,12 +251,13 @@ def _read_checkpoint(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
     except Exception as e:  # torch raises several types for a truncated or foreign file
         raise ValueError(
             f"IDM fit checkpoint {path} is corrupt or not an inverse_dynamics fit checkpoint "
-            f"({type(e).__name__}); delete it or pass resume=False"
+            f"({type(e).__name__}); delete it (or pass resume=False) to start afresh"
         ) from e
-    for key, what in (("config", "model config"), ("fit", "FitConfig"), ("data", "data")):
-        if saved[key] != json.loads(json.dumps(identity[key])):
+    what = {"config": "model config", "bounds": "action bounds", "fit": "FitConfig", "data": "data"}
+    for key, name in what.items():
+        if saved.get(key) != json.loads(json.dumps(identity[key])):
             raise ValueError(
-                f"IDM fit checkpoint {path} was made with another {what}; use the same one, "
-                "delete the checkpoint or pass resume=False"
+                f"IDM fit checkpoint {path} was made with another {name}; use the same one, "
+                "or delete the checkpoint (or pass resume=False) to start afresh"
             )
     return state

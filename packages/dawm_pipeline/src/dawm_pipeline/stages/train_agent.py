@@ -200,6 +200,11 @@ def with_dynamics(cfg, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray
         print(f"[dawm] train-agent: the simulator's dynamics for {n - kept} of {n} synthetic "
               f"rows ({kept} at the velocity clip keep the model's)", flush=True)  # fmt: skip
         return replayed
+    if kept == n:
+        raise ValueError(
+            f"--agent.synthetic-dynamics simulator-replayable: all {n} synthetic rows start at "
+            "the velocity clip, so none is left; use simulator"
+        )
     print(f"[dawm] train-agent: the simulator's dynamics for {n - kept} of {n} synthetic rows; "
           f"the {kept} at the velocity clip are left out", flush=True)  # fmt: skip
     return {k: v[~clipped] for k, v in replayed.items()}

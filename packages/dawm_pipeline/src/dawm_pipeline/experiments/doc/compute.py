@@ -61,9 +61,9 @@ def compute(doc: Doc) -> None:
             "side on the 2-core machine, usually beside other jobs): model stages once per "
             "stage folder; agent cells = the update time of the agents a cell trained over every "
             "session they ran in: a seed's real-only and real + DAWM agents, or the latter alone "
-            "where the real-only agent was copied from a cell on the same data (rows written "
-            "before 2026-12-08 count a copied agent's time again). Rows of earlier settings are "
-            "included.",
+            "where the real-only agent was copied from a cell on the same data (rows without "
+            "`real_agent_reused_from` count a copied agent's time again). Rows of earlier "
+            "settings are included.",
             "",
         )
         body = []
