@@ -6,6 +6,8 @@ JSON line per evaluation; 10k updates take a few minutes on one core.
 
     .venv/bin/python benchmarks/synthetic_collapse_probe.py --out /root/dawm_runs/experiments \
         --steps all            # or: first (step 0 only), inferred (steps 1..H-1); --only-step 1
+    # --nearest-real: each synthetic row replaced by the real transition whose state is nearest
+    # to its state (standardized): the generated states' distribution with the data's content
     # another world model: generate its data first (python -m dawm_pipeline generate --env
     # walker2d-medium-replay --preset bench --wm.dim 128 --out ...), then add --wm-dim 128
 """
@@ -24,6 +26,7 @@ from dawm_pipeline.stage_graph import Context
 from dawm_pipeline.stages.train_agent import select_steps, transitions
 from offline_agents import TD3BC, ReplayBuffer
 from synthetic_diagnosis import TASK, variant_config
+from synthetic_state_drift import nearest
 
 EVAL_EVERY = 2_500
 REPLACEABLE = ("terminals", "rewards", "next_observations")
@@ -39,6 +42,19 @@ def real_step0_field(real, synthetic: dict[str, np.ndarray], field: str) -> np.n
         if i is not None:
             values[row] = real[field][i]
     return values
+
+
+def nearest_real(real, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`synthetic` with every row replaced by the real transition whose state is nearest to
+    its state (Euclidean, each dimension standardized by the real states' std): the real
+    data re-weighted as the world model visits it, with the data's own actions and outcomes.
+    Step-0 rows start at a real state, so they get their own start row back."""
+    obs = real["observations"]
+    mean, std = obs.mean(0), obs.std(0) + 1e-6
+    reference = torch.as_tensor(((obs - mean) / std).astype(np.float32))
+    _, index = nearest(((synthetic["observations"] - mean) / std).astype(np.float32), reference)
+    out = {k: real[k][index] for k in (*REPLACEABLE, "observations", "actions")}
+    return out | {"step": synthetic["step"]}
 
 
 def episode(agent: TD3BC, env_id: str, seed: int) -> tuple[float, int, np.ndarray]:
@@ -70,6 +86,11 @@ def main() -> None:
         help="with --real next_observations: put back only the velocity entries (the task's "
         "velocity_dims) or only the others",
     )
+    ap.add_argument(
+        "--nearest-real",
+        action="store_true",
+        help="replace each synthetic row by the real transition nearest to its state",
+    )
     ap.add_argument("--seed", type=int, default=100, help="agent seed (100: development)")
     ap.add_argument("--wm-dim", type=int, help="the world model's width (default: the bench's)")
     ap.add_argument("--updates", type=int, default=10_000)
@@ -97,6 +118,8 @@ def main() -> None:
             keep = velocity if args.real_dims == "velocities" else ~velocity
             restored = np.where(keep, restored, synthetic[field])
         synthetic[field] = restored
+    if args.nearest_real:
+        synthetic = nearest_real(real, synthetic)
     buffer = ReplayBuffer(
         transitions(real),
         transitions(synthetic),
@@ -111,7 +134,7 @@ def main() -> None:
         agent.train([buffer], done, progress=False)
         runs = [episode(agent, cfg.task.robot.gym_id, 10_000 + i) for i in range(args.episodes)]
         print(json.dumps({
-            "steps": args.steps, "only_step": args.only_step,
+            "steps": args.steps, "only_step": args.only_step, "nearest_real": args.nearest_real,
             "real_fields": args.real, "real_dims": args.real_dims, "updates": done,
             "returns": [round(r, 1) for r, _, _ in runs], "lengths": [n for _, n, _ in runs],
             "final_height": [round(float(o[0]), 2) for _, _, o in runs],

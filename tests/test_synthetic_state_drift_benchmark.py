@@ -48,3 +48,25 @@ def test_a_store_without_the_tasks_stages_reports_it_missing(tmp_path):
     line = {"task": "hopper-medium", "missing": "no bench stages"}
     assert json.loads(proc.stdout) == line
     assert json.loads((tmp_path / "d.jsonl").read_text()) == line
+
+
+def test_the_probes_nearest_real_rows_are_the_real_transitions_nearest_to_each_state():
+    import synthetic_collapse_probe as probe
+
+    rng = np.random.default_rng(2)
+    n = 40
+    real = {
+        "observations": rng.normal(0.0, [1.0, 10.0], (n, 2)),  # unequal scales: standardized
+        "actions": rng.uniform(-1, 1, (n, 1)),
+        "rewards": rng.normal(size=n),
+        "next_observations": rng.normal(size=(n, 2)),
+        "terminals": rng.random(n) < 0.2,
+    }
+    target = rng.integers(0, n, 30)
+    std = real["observations"].std(0)
+    near = real["observations"][target] + 0.01 * std * rng.standard_normal((30, 2))
+    synthetic = {"observations": near, "step": np.arange(30) % 7}
+    out = probe.nearest_real(real, synthetic)
+    for key in ("observations", "actions", "rewards", "next_observations", "terminals"):
+        np.testing.assert_array_equal(out[key], real[key][target])
+    assert out["step"] is synthetic["step"]
