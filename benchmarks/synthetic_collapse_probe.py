@@ -48,11 +48,18 @@ def nearest_real(real, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray
     """`synthetic` with every row replaced by the real transition whose state is nearest to
     its state (Euclidean, each dimension standardized by the real states' std): the real
     data re-weighted as the world model visits it, with the data's own actions and outcomes.
-    Step-0 rows start at a real state, so they get their own start row back."""
+    A step-0 row starts at a real state and gets its own start row back without a search."""
     obs = real["observations"]
+    starts = {o.tobytes(): i for i, o in enumerate(obs)}
+    index = np.array([
+        starts.get(o.tobytes(), -1) if k == 0 else -1
+        for o, k in zip(synthetic["observations"], synthetic["step"], strict=True)
+    ])  # fmt: skip
+    search = np.flatnonzero(index < 0)
     mean, std = obs.mean(0), obs.std(0) + 1e-6
     reference = torch.as_tensor(((obs - mean) / std).astype(np.float32))
-    _, index = nearest(((synthetic["observations"] - mean) / std).astype(np.float32), reference)
+    queries = ((synthetic["observations"][search] - mean) / std).astype(np.float32)
+    index[search] = nearest(queries, reference)[1]
     out = {k: real[k][index] for k in (*REPLACEABLE, "observations", "actions")}
     return out | {"step": synthetic["step"]}
 

@@ -38,12 +38,18 @@ CHUNK = 256  # query rows per distance block (a block is CHUNK x reference rows 
 
 
 def nearest(queries: np.ndarray, reference: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(distance, index) of each query's nearest reference row (both standardized)."""
+    """(distance, index) of each query's nearest reference row (both standardized). Squared
+    distances as |r|^2 - 2 q.r (+ |q|^2 after the minimum), one preallocated block of CHUNK
+    rows at a time: no full distance matrix and no allocation per block."""
+    ref_sq = (reference * reference).sum(1)
+    block = torch.empty(CHUNK, len(reference))
     dist, index = [], []
     for start in range(0, len(queries), CHUNK):
-        block = torch.cdist(torch.as_tensor(queries[start : start + CHUNK]), reference)
-        d, i = block.min(dim=1)
-        dist.append(d.numpy())
+        q = torch.as_tensor(queries[start : start + CHUNK])
+        out = block[: len(q)]
+        torch.addmm(ref_sq, q, reference.T, beta=1.0, alpha=-2.0, out=out)
+        d, i = out.min(dim=1)
+        dist.append((d + (q * q).sum(1)).clamp_min(0).sqrt().numpy())
         index.append(i.numpy())
     return np.concatenate(dist), np.concatenate(index)
 

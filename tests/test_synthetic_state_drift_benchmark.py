@@ -65,7 +65,9 @@ def test_the_probes_nearest_real_rows_are_the_real_transitions_nearest_to_each_s
     target = rng.integers(0, n, 30)
     std = real["observations"].std(0)
     near = real["observations"][target] + 0.01 * std * rng.standard_normal((30, 2))
-    synthetic = {"observations": near, "step": np.arange(30) % 7}
+    steps = np.arange(30) % 7
+    near[steps == 0] = real["observations"][target[steps == 0]]  # step 0: the start row itself
+    synthetic = {"observations": near, "step": steps}
     out = probe.nearest_real(real, synthetic)
     for key in ("observations", "actions", "rewards", "next_observations", "terminals"):
         np.testing.assert_array_equal(out[key], real[key][target])
