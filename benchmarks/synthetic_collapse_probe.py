@@ -141,7 +141,8 @@ def main() -> None:
         agent.train([buffer], done, progress=False)
         runs = [episode(agent, cfg.task.robot.gym_id, 10_000 + i) for i in range(args.episodes)]
         print(json.dumps({
-            "steps": args.steps, "only_step": args.only_step, "nearest_real": args.nearest_real,
+            "seed": args.seed, "steps": args.steps, "only_step": args.only_step,
+            "nearest_real": args.nearest_real,
             "real_fields": args.real, "real_dims": args.real_dims, "updates": done,
             "returns": [round(r, 1) for r, _, _ in runs], "lengths": [n for _, n, _ in runs],
             "final_height": [round(float(o[0]), 2) for _, _, o in runs],
