@@ -704,3 +704,23 @@ def test_a_copied_real_only_agent_is_not_counted_in_the_cells_training_time(tmp_
     assert cell_training_seconds(ctx, cell, 1) == 200.0
     (agent_dir / "td3bc-real-seed2" / "result.json").write_text("{}")  # trained here
     assert cell_training_seconds(ctx, cell, 1) == 500.0
+
+
+def test_a_world_model_resumed_across_sessions_counts_every_sessions_training():
+    """A stage's own clock saw only the session that finished it; the world model's fit history
+    (steps over steps/s) keeps every session's, and the compute table takes the longest record
+    of a stage folder."""
+    from dawm_pipeline.experiments.doc.compute import stage_seconds as folder_seconds
+    from dawm_pipeline.experiments.runner import stage_seconds
+
+    resumed = {"seconds": 320.0, "summary": {"steps": 16000, "steps_per_second": 4.0}}
+    assert stage_seconds("train-wm", resumed) == 4000.0
+    assert stage_seconds("train-wm", {"seconds": 320.0, "summary": {}}) == 320.0
+    assert stage_seconds("train-idm", resumed) == 320.0  # its fits keep no clock
+    stages = {"data": 1.0, "train-wm": 320.0, "train-idm": 5.0, "generate": 2.0}
+    dirs = {name: f"wm/{name}" for name in stages}
+    rows = [
+        {"stage_seconds": stages, "stage_dirs": dirs, "model_dir": "wm"},
+        {"stage_seconds": stages | {"train-wm": 4000.0}, "stage_dirs": dirs, "model_dir": "wm"},
+    ]
+    assert folder_seconds(rows)["train-wm"] == {"wm/train-wm": 4000.0}

@@ -27,11 +27,13 @@ def stage_folder(row: dict[str, Any], name: str) -> str:
 
 def stage_seconds(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per stage, its seconds once per stage folder (cells share world models, IDMs and
-    generated data): {stage: {folder: seconds}}."""
+    generated data; the longest any row recorded, since a row written by the session that
+    resumed a stage may hold that session's part alone): {stage: {folder: seconds}}."""
     out: dict[str, dict[str, float]] = {name: {} for name in MODEL_STAGES}
     for row in rows:
         for name in MODEL_STAGES:
-            out[name].setdefault(stage_folder(row, name), row["stage_seconds"][name])
+            folder, seconds = stage_folder(row, name), row["stage_seconds"][name]
+            out[name][folder] = max(seconds, out[name].get(folder, 0.0))
     return out
 
 
