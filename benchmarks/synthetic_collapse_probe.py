@@ -103,6 +103,8 @@ def main() -> None:
     ap.add_argument("--updates", type=int, default=10_000)
     ap.add_argument("--episodes", type=int, default=5)
     args = ap.parse_args()
+    if args.nearest_real and args.real:
+        ap.error("--nearest-real replaces every field of every row: leave out --real")
     torch.set_num_threads(1)
     overrides = {} if args.wm_dim is None else {"wm": {"dim": args.wm_dim}}
     cfg = variant_config("td3bc", overrides, args.out, seed=args.seed)

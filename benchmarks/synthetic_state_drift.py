@@ -41,11 +41,13 @@ def nearest(queries: np.ndarray, reference: torch.Tensor) -> tuple[np.ndarray, n
     """(distance, index) of each query's nearest reference row (both standardized). Squared
     distances as |r|^2 - 2 q.r (+ |q|^2 after the minimum), one preallocated block of CHUNK
     rows at a time: no full distance matrix and no allocation per block."""
+    if not len(queries):
+        return np.empty(0, np.float32), np.empty(0, np.int64)
     ref_sq = (reference * reference).sum(1)
-    block = torch.empty(CHUNK, len(reference))
+    block = torch.empty(CHUNK, len(reference), dtype=reference.dtype)
     dist, index = [], []
     for start in range(0, len(queries), CHUNK):
-        q = torch.as_tensor(queries[start : start + CHUNK])
+        q = torch.as_tensor(queries[start : start + CHUNK], dtype=reference.dtype)
         out = block[: len(q)]
         torch.addmm(ref_sq, q, reference.T, beta=1.0, alpha=-2.0, out=out)
         d, i = out.min(dim=1)

@@ -50,7 +50,9 @@ def test_a_store_without_the_tasks_stages_reports_it_missing(tmp_path):
     assert json.loads((tmp_path / "d.jsonl").read_text()) == line
 
 
-def test_the_probes_nearest_real_rows_are_the_real_transitions_nearest_to_each_state():
+def test_the_probes_nearest_real_rows_are_the_real_transitions_nearest_to_each_state(
+    monkeypatch,
+):
     import synthetic_collapse_probe as probe
 
     rng = np.random.default_rng(2)
@@ -68,7 +70,18 @@ def test_the_probes_nearest_real_rows_are_the_real_transitions_nearest_to_each_s
     steps = np.arange(30) % 7
     near[steps == 0] = real["observations"][target[steps == 0]]  # step 0: the start row itself
     synthetic = {"observations": near, "step": steps}
+    searched = []
+
+    def recording(queries, reference):
+        searched.append(len(queries))
+        return drift.nearest(queries, reference)
+
+    monkeypatch.setattr(probe, "nearest", recording)
     out = probe.nearest_real(real, synthetic)
     for key in ("observations", "actions", "rewards", "next_observations", "terminals"):
         np.testing.assert_array_equal(out[key], real[key][target])
     assert out["step"] is synthetic["step"]
+    assert searched == [int((steps > 0).sum())]  # step-0 rows are found by their bytes
+    only_starts = {k: v[steps == 0] for k, v in synthetic.items()}
+    out = probe.nearest_real(real, only_starts)  # nothing left to search
+    np.testing.assert_array_equal(out["actions"], real["actions"][target[steps == 0]])
