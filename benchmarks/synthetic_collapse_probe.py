@@ -32,10 +32,15 @@ EVAL_EVERY = 2_500
 REPLACEABLE = ("terminals", "rewards", "next_observations")
 
 
+def start_rows(observations: np.ndarray) -> dict[bytes, int]:
+    """Real rows by their state's bytes: a step-0 synthetic row starts at an exact copy."""
+    return {o.tobytes(): i for i, o in enumerate(observations)}
+
+
 def real_step0_field(real, synthetic: dict[str, np.ndarray], field: str) -> np.ndarray:
     """`synthetic[field]` with every step-0 row's value replaced by its start row's real one:
     for the same (s_t, a_t) the simulator's outcome is known, whatever the world model drew."""
-    index = {o.tobytes(): i for i, o in enumerate(real["observations"])}
+    index = start_rows(real["observations"])
     values = synthetic[field].copy()
     for row in np.flatnonzero(synthetic["step"] == 0):
         i = index.get(synthetic["observations"][row].tobytes())
@@ -50,7 +55,7 @@ def nearest_real(real, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray
     data re-weighted as the world model visits it, with the data's own actions and outcomes.
     A step-0 row starts at a real state and gets its own start row back without a search."""
     obs = real["observations"]
-    starts = {o.tobytes(): i for i, o in enumerate(obs)}
+    starts = start_rows(obs)
     index = np.array([
         starts.get(o.tobytes(), -1) if k == 0 else -1
         for o, k in zip(synthetic["observations"], synthetic["step"], strict=True)

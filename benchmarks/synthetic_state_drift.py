@@ -82,13 +82,13 @@ def task_drift(out: Path, task: str, seed: int = 0) -> dict | None:
     if not synthetic or not (ctx.dir("data") / "done.json").is_file():
         return None
     data, holdout = data_stage.load(ctx)
-    rows = np.repeat(holdout, data.episode_lengths)
-    train_obs, train_act = data.observations[~rows], data.actions[~rows]
+    train, heldout = (data.select(np.flatnonzero(keep)) for keep in (~holdout, holdout))
+    train_obs, train_act = train.observations, train.actions
     mean, std = train_obs.mean(0), train_obs.std(0) + 1e-6
     reference = torch.as_tensor(((train_obs - mean) / std).astype(np.float32))
     rng = np.random.default_rng(seed)
-    held = np.flatnonzero(rows)[sample(int(rows.sum()), rng)]
-    held_obs, held_act = data.observations[held], data.actions[held]
+    held = sample(len(heldout.observations), rng)
+    held_obs, held_act = heldout.observations[held], heldout.actions[held]
     noisy = held_obs + NOISE * std * rng.standard_normal(held_obs.shape)
     args = (reference, train_act, mean, std)
     result = {
