@@ -8,6 +8,10 @@ JSON line per evaluation; 10k updates take a few minutes on one core.
         --steps all            # or: first (step 0 only), inferred (steps 1..H-1); --only-step 1
     # --nearest-real: each synthetic row replaced by the real transition whose state is nearest
     # to its state (standardized): the generated states' distribution with the data's content
+    # --actions nearest-real: only the action replaced by that real row's recorded one
+    # --simulator: r, s', terminal from one simulator step from each synthetic (s, a); rows at
+    # the env's velocity clip, where the simulator cannot start, are left out
+    # --real-only: no synthetic rows (the probe's own yardstick)
     # another world model: generate its data first (python -m dawm_pipeline generate --env
     # walker2d-medium-replay --preset bench --wm.dim 128 --out ...), then add --wm-dim 128
 """
@@ -23,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from dawm_pipeline.stage_graph import Context
-from dawm_pipeline.stages.train_agent import select_steps, transitions
+from dawm_pipeline.stages.train_agent import select_steps, transitions, with_dynamics
 from offline_agents import TD3BC, ReplayBuffer
 from synthetic_diagnosis import TASK, variant_config
 from synthetic_state_drift import nearest
@@ -49,11 +53,10 @@ def real_step0_field(real, synthetic: dict[str, np.ndarray], field: str) -> np.n
     return values
 
 
-def nearest_real(real, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """`synthetic` with every row replaced by the real transition whose state is nearest to
-    its state (Euclidean, each dimension standardized by the real states' std): the real
-    data re-weighted as the world model visits it, with the data's own actions and outcomes.
-    A step-0 row starts at a real state and gets its own start row back without a search."""
+def nearest_real_rows(real, synthetic: dict[str, np.ndarray]) -> np.ndarray:
+    """For each synthetic row, the real row whose state is nearest to its state (Euclidean,
+    each dimension standardized by the real states' std). A step-0 row starts at a real state
+    and gets its own start row back without a search."""
     obs = real["observations"]
     starts = start_rows(obs)
     index = np.array([
@@ -65,8 +68,21 @@ def nearest_real(real, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray
     reference = torch.as_tensor(((obs - mean) / std).astype(np.float32))
     queries = ((synthetic["observations"][search] - mean) / std).astype(np.float32)
     index[search] = nearest(queries, reference)[1]
+    return index
+
+
+def nearest_real(real, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`synthetic` with every row replaced by its nearest real transition: the real data
+    re-weighted as the world model visits it, with the data's own actions and outcomes."""
+    index = nearest_real_rows(real, synthetic)
     out = {k: real[k][index] for k in (*REPLACEABLE, "observations", "actions")}
     return out | {"step": synthetic["step"]}
+
+
+def nearest_real_actions(real, synthetic: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`synthetic` with each row's action replaced by the recorded action of its nearest real
+    row, the generated state kept: the IDM's labels swapped for the data's own choices."""
+    return synthetic | {"actions": real["actions"][nearest_real_rows(real, synthetic)]}
 
 
 def episode(agent: TD3BC, env_id: str, seed: int) -> tuple[float, int, np.ndarray]:
@@ -103,16 +119,41 @@ def main() -> None:
         action="store_true",
         help="replace each synthetic row by the real transition nearest to its state",
     )
-    ap.add_argument("--seed", type=int, default=100, help="agent seed (100: development)")
+    ap.add_argument(
+        "--actions",
+        choices=("idm", "nearest-real"),
+        default="idm",
+        help="nearest-real: each synthetic row's action is the recorded one of the real row "
+        "nearest to its state (the state kept)",
+    )
+    ap.add_argument(
+        "--simulator",
+        action="store_true",
+        help="the simulator's r, s', terminal for each synthetic (s, a) (after --actions); "
+        "rows at the velocity clip left out",
+    )
+    ap.add_argument("--real-only", action="store_true", help="no synthetic rows at all")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[100],
+        help="agent seeds (100, 101: development), trained one after another on the same rows",
+    )
     ap.add_argument("--wm-dim", type=int, help="the world model's width (default: the bench's)")
     ap.add_argument("--updates", type=int, default=10_000)
     ap.add_argument("--episodes", type=int, default=5)
     args = ap.parse_args()
-    if args.nearest_real and args.real:
-        ap.error("--nearest-real replaces every field of every row: leave out --real")
+    if args.nearest_real and (args.real or args.actions != "idm" or args.simulator):
+        ap.error("--nearest-real replaces every field of every row: leave out --real, "
+                 "--actions and --simulator")  # fmt: skip
+    if args.real_only and (args.nearest_real or args.real or args.actions != "idm"
+                           or args.simulator or args.only_step is not None
+                           or args.steps != "all"):  # fmt: skip
+        ap.error("--real-only trains on real rows alone: leave out every synthetic-row option")
     torch.set_num_threads(1)
     overrides = {} if args.wm_dim is None else {"wm": {"dim": args.wm_dim}}
-    cfg = variant_config("td3bc", overrides, args.out, seed=args.seed)
+    cfg = variant_config("td3bc", overrides, args.out)  # the stages hold no agent seed
     ctx = Context(cfg, args.out / TASK / "diagnosis")
     if not ctx.dir("generate").is_dir():
         raise SystemExit(f"no generate stage {ctx.dir('generate')}: run the pipeline's "
@@ -134,27 +175,35 @@ def main() -> None:
         synthetic[field] = restored
     if args.nearest_real:
         synthetic = nearest_real(real, synthetic)
-    buffer = ReplayBuffer(
-        transitions(real),
-        transitions(synthetic),
-        cfg.synthetic_share(),
-        "cpu",
-    )
+    if args.actions == "nearest-real":
+        synthetic = nearest_real_actions(real, synthetic)
+    if args.simulator:  # as the pipeline's option of that name does it
+        replay = dataclasses.replace(cfg.agent, synthetic_dynamics="simulator-replayable")
+        synthetic = with_dynamics(dataclasses.replace(cfg, agent=replay), synthetic)
+    if args.real_only:
+        buffer = ReplayBuffer(transitions(real), device="cpu")
+    else:
+        buffer = ReplayBuffer(
+            transitions(real), transitions(synthetic), cfg.synthetic_share(), "cpu"
+        )
     obs_dim, act_dim = real["observations"].shape[1], real["actions"].shape[1]
-    agent_cfg = dataclasses.replace(TD3BC.config_cls(), seed=args.seed, batch_size=256,
-                                    hidden=(256, 256))  # fmt: skip
-    agent = TD3BC(obs_dim, act_dim, np.ones(act_dim, np.float32), agent_cfg, "cpu")
-    for done in range(EVAL_EVERY, args.updates + 1, EVAL_EVERY):
-        agent.train([buffer], done, progress=False)
-        runs = [episode(agent, cfg.task.robot.gym_id, 10_000 + i) for i in range(args.episodes)]
-        print(json.dumps({
-            "seed": args.seed, "steps": args.steps, "only_step": args.only_step,
-            "nearest_real": args.nearest_real,
-            "real_fields": args.real, "real_dims": args.real_dims, "updates": done,
-            "returns": [round(r, 1) for r, _, _ in runs], "lengths": [n for _, n, _ in runs],
-            "final_height": [round(float(o[0]), 2) for _, _, o in runs],
-            "final_angle": [round(float(o[1]), 2) for _, _, o in runs],
-        }), flush=True)  # fmt: skip
+    for seed in args.seed:
+        agent_cfg = dataclasses.replace(TD3BC.config_cls(), seed=seed, batch_size=256,
+                                        hidden=(256, 256))  # fmt: skip
+        agent = TD3BC(obs_dim, act_dim, np.ones(act_dim, np.float32), agent_cfg, "cpu")
+        for done in range(EVAL_EVERY, args.updates + 1, EVAL_EVERY):
+            agent.train([buffer], done, progress=False)
+            runs = [episode(agent, cfg.task.robot.gym_id, 10_000 + i)
+                    for i in range(args.episodes)]  # fmt: skip
+            print(json.dumps({
+                "seed": seed, "steps": args.steps, "only_step": args.only_step,
+                "nearest_real": args.nearest_real, "actions": args.actions,
+                "simulator": args.simulator, "real_only": args.real_only,
+                "real_fields": args.real, "real_dims": args.real_dims, "updates": done,
+                "returns": [round(r, 1) for r, _, _ in runs], "lengths": [n for _, n, _ in runs],
+                "final_height": [round(float(o[0]), 2) for _, _, o in runs],
+                "final_angle": [round(float(o[1]), 2) for _, _, o in runs],
+            }), flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

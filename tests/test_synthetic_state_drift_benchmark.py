@@ -1,6 +1,7 @@
 """benchmarks/synthetic_state_drift.py: the nearest-state search is exact across its chunks,
 the measure reads zero for the reference's own rows and flags a shifted copy, and a store
-without a task's stages says so."""
+without a task's stages says so; benchmarks/synthetic_collapse_probe.py's nearest real rows
+and actions are the nearest ones, and its contradictory options are refused."""
 
 import json
 import subprocess
@@ -85,3 +86,41 @@ def test_the_probes_nearest_real_rows_are_the_real_transitions_nearest_to_each_s
     only_starts = {k: v[steps == 0] for k, v in synthetic.items()}
     out = probe.nearest_real(real, only_starts)  # nothing left to search
     np.testing.assert_array_equal(out["actions"], real["actions"][target[steps == 0]])
+
+
+def test_the_probes_nearest_real_actions_keep_the_generated_state_and_outcome():
+    import synthetic_collapse_probe as probe
+
+    rng = np.random.default_rng(3)
+    real = {
+        "observations": rng.normal(size=(50, 3)),
+        "actions": rng.uniform(-1, 1, (50, 2)),
+    }
+    target = rng.integers(0, 50, 20)
+    steps = np.arange(20) % 7
+    states = real["observations"][target] + 0.01 * rng.standard_normal((20, 3))
+    states[steps == 0] = real["observations"][target[steps == 0]]
+    synthetic = {
+        "observations": states,
+        "actions": rng.uniform(-1, 1, (20, 2)),  # the IDM's labels, to be swapped
+        "next_observations": rng.normal(size=(20, 3)),
+        "rewards": rng.normal(size=20),
+        "step": steps,
+    }
+    out = probe.nearest_real_actions(real, synthetic)
+    np.testing.assert_array_equal(out["actions"], real["actions"][target])
+    for key in ("observations", "next_observations", "rewards", "step"):
+        assert out[key] is synthetic[key]
+
+
+def test_the_probe_refuses_options_that_contradict_each_other(tmp_path):
+    script = str(ROOT / "benchmarks" / "synthetic_collapse_probe.py")
+    for extra, words in (
+        (["--real-only", "--simulator"], "--real-only trains on real rows alone"),
+        (["--nearest-real", "--actions", "nearest-real"], "--nearest-real replaces every"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, script, "--out", str(tmp_path), *extra],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-2000:]
