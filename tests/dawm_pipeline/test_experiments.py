@@ -83,6 +83,25 @@ def test_an_ablations_own_variant_is_the_main_tables_cell(tmp_path, hopper_file)
     assert row_key(sweep, horizons[2]) == row_key(sweep, main_cell)
 
 
+def test_a_cell_finished_the_other_way_batched_or_alone_is_not_trained_again(tmp_path, hopper_file):
+    """Rows made seed-batched (a GPU's way) count for a sweep that runs seeds alone, and the
+    other way round: the keys differ, the cell is the same."""
+    sweep = _sweep(tmp_path, hopper_file)
+    batched = dataclasses.replace(sweep, batch_seeds=True)
+    cells = plan("main", "tiny", tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
+    assert row_key(batched, cells[0]) != row_key(sweep, cells[0])
+    store = ResultStore(sweep.results)
+    store.append({"experiment": "main", "key": row_key(batched, cells[0])})
+    store.append({"experiment": "main", "key": row_key(sweep, cells[1])})
+    for way in (sweep, batched):
+        counts = run_experiment("main", way, tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
+        assert counts == {"done": 0, "skipped": 2, "pending": 0}
+    assert not (tmp_path / "runs").exists()  # no stage ran
+    other = plan("horizon", "tiny", tasks=(TASK,), algos=("td3bc",), seeds=(0,))[0]
+    assert other.horizon != cells[0].horizon  # another variant is still to run
+    assert row_key(sweep, other) not in {row_key(w, c) for w in (sweep, batched) for c in cells}
+
+
 def test_ablation_tables_show_the_main_tables_entry_once(tmp_path, monkeypatch):
     monkeypatch.setattr(doc_base, "pending_reason", lambda task: "pending: not run")
     rows = [_row(TASK, "td3bc", s, 20.0 + s, 30.0 + s) for s in range(3)]

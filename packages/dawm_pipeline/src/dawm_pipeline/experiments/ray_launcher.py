@@ -40,7 +40,7 @@ from dawm_pipeline.experiments.runner import (
     DatasetMissing,
     Sweep,
     cell_dir,
-    cell_key,
+    is_finished,
     log,
     planned,
     run_cell,
@@ -143,7 +143,7 @@ def run_experiment_ray(
     configs = planned(name, sweep, tasks, algos, seeds)
     store = ResultStore(sweep.results)
     finished = store.keys()
-    todo = [(c, cfg) for c, cfg in configs if (c.experiment, cell_key(c, cfg)) not in finished]
+    todo = [(c, cfg) for c, cfg in configs if not is_finished(sweep, c, finished)]
     counts = {"done": 0, "skipped": len(configs) - len(todo), "pending": 0}
     if not todo:
         return counts

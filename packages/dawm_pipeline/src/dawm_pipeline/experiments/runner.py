@@ -5,8 +5,9 @@ of their inputs (`stages/<stage>-<hash>/`), so a world model, IDM or generated s
 once for every cell that needs the same one (e.g. DAWM-T's 1x and 8x cells share the world
 model), plus one record folder per cell (`<scale>-<algo>-seed<k>-<key>/run.json`). Agents are
 evaluated in their dataset's env: a `-stochastic` task's data come from, and its agents are
-scored in, the stochastic env. The stage hashes decide what is finished; an interrupted stage
-resumes from its checkpoints. `run_experiment` runs the cells here, one after another
+scored in, the stochastic env. The results file decides which cells are finished (a row made
+seed-batched counts for a sweep of lone seeds, and the other way round), the stage hashes which
+stages are; an interrupted stage resumes from its checkpoints. `run_experiment` runs the cells here, one after another
 (`--launcher local`); ray_launcher.py runs the same `run_cell` as Ray tasks.
 """
 
@@ -90,6 +91,21 @@ def row_key(sweep: Sweep, cell: Cell) -> str:
     if sweep.batch_seeds and cell.algo is not None:
         cfg = dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, batched=True))
     return cell_key(cell, cfg)
+
+
+def row_keys(sweep: Sweep, cell: Cell) -> set[str]:
+    """The keys under which a cell counts as finished: its own, and for an agent cell the key
+    it has when run the other way (seed-batched or one seed alone). A batched member matches a
+    lone run with the same seed to float tolerance (docs/agents.md, "Seed-batched agents"), so
+    either row measures the cell: rows made seed-batched on a GPU are not trained again here."""
+    if cell.algo is None:
+        return {row_key(sweep, cell)}
+    return {row_key(dataclasses.replace(sweep, batch_seeds=b), cell) for b in (False, True)}
+
+
+def is_finished(sweep: Sweep, cell: Cell, finished: set[tuple[str, str]]) -> bool:
+    """Whether the results file (its `finished` keys) already holds a row for `cell`."""
+    return any((cell.experiment, key) in finished for key in row_keys(sweep, cell))
 
 
 def group_config(sweep: Sweep, cells: list[Cell]) -> PipelineConfig:
@@ -246,7 +262,7 @@ def run_experiment(
         if group[0].task in missing:
             counts["pending"] += len(group)
             continue
-        todo = [c for c in group if (c.experiment, row_key(sweep, c)) not in finished]
+        todo = [c for c in group if not is_finished(sweep, c, finished)]
         counts["skipped"] += len(group) - len(todo)
         if not todo:
             continue
