@@ -70,10 +70,10 @@ if [[ " $STEPS " == *" bench_cell "* ]]; then  # opt-in: issue #19 cells on the 
     # its own GPU-trained world model, IDM and generated data. Their rows (device cuda) come back
     # in the archive as bench_gpu_<task>_<algo>.jsonl, to merge into docs/results/results.jsonl
     # (`bench_queue.sh merge`, which adds only the rows it lacks).
-    # Batched seeds have their own result keys: pick cells the CPU queues do not run.
-    # BENCH_EXPERIMENT (default main) runs an ablation instead, e.g. hopper-medium-replay's
-    # horizon or dawm-t, whose H = 7, 8x cells are the main table's GPU rows: each results file
-    # starts as a copy of the tracked one, so those finished cells skip.
+    # A cell finished either way, seed-batched or alone, skips in both: pick cells the CPU
+    # queues do not run (or have not reached), so that no cell is trained twice.
+    # BENCH_EXPERIMENT (default main) runs an ablation instead, e.g. walker2d-medium-replay's
+    # horizon: each results file starts as a copy of the tracked one, so finished cells skip.
     for task in ${BENCH_TASKS:-hopper-medium-expert}; do
         for algo in ${BENCH_ALGOS:-td3bc iql}; do
             cp docs/results/results.jsonl "$WORK/bench_gpu_${task}_$algo.jsonl"

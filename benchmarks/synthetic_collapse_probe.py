@@ -19,8 +19,10 @@ JSON line per evaluation; 10k updates take a few minutes on one core.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -95,7 +97,7 @@ def episode(agent: TD3BC, env_id: str, seed: int) -> tuple[float, int, np.ndarra
     return total, length, obs
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="the bench runs' --out root")
     ap.add_argument("--steps", choices=("all", "first", "inferred"), default="all")
@@ -147,18 +149,22 @@ def main() -> None:
     if args.nearest_real and (args.real or args.actions != "idm" or args.simulator):
         ap.error("--nearest-real replaces every field of every row: leave out --real, "
                  "--actions and --simulator")  # fmt: skip
+    if args.simulator and args.real:
+        ap.error("--simulator replaces r, s' and terminal of every row it keeps: leave out --real")
+    if args.real_dims != "all" and "next_observations" not in args.real:
+        ap.error("--real-dims goes with --real next_observations")
     if args.real_only and (args.nearest_real or args.real or args.actions != "idm"
                            or args.simulator or args.only_step is not None
-                           or args.steps != "all"):  # fmt: skip
+                           or args.steps != "all" or args.wm_dim is not None):  # fmt: skip
         ap.error("--real-only trains on real rows alone: leave out every synthetic-row option")
-    torch.set_num_threads(1)
-    overrides = {} if args.wm_dim is None else {"wm": {"dim": args.wm_dim}}
-    cfg = variant_config("td3bc", overrides, args.out)  # the stages hold no agent seed
-    ctx = Context(cfg, args.out / TASK / "diagnosis")
+    return args
+
+
+def synthetic_rows(args: argparse.Namespace, cfg, ctx: Context, real) -> dict[str, np.ndarray]:
+    """The generated rows with the options' replacements, in the order the help gives."""
     if not ctx.dir("generate").is_dir():
         raise SystemExit(f"no generate stage {ctx.dir('generate')}: run the pipeline's "
                          "generate stage for this world model first")  # fmt: skip
-    real = dict(np.load(ctx.dir("data") / "real.npz"))  # an NpzFile rereads on every access
     synthetic = select_steps(dict(np.load(ctx.dir("generate") / "synthetic.npz")), args.steps)
     if args.only_step is not None:
         synthetic = {k: v[synthetic["step"] == args.only_step] for k, v in synthetic.items()}
@@ -179,10 +185,22 @@ def main() -> None:
         synthetic = nearest_real_actions(real, synthetic)
     if args.simulator:  # as the pipeline's option of that name does it
         replay = dataclasses.replace(cfg.agent, synthetic_dynamics="simulator-replayable")
-        synthetic = with_dynamics(dataclasses.replace(cfg, agent=replay), synthetic)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON lines
+            synthetic = with_dynamics(dataclasses.replace(cfg, agent=replay), synthetic)
+    return synthetic
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(1)
+    overrides = {} if args.wm_dim is None else {"wm": {"dim": args.wm_dim}}
+    cfg = variant_config("td3bc", overrides, args.out)  # the stages hold no agent seed
+    ctx = Context(cfg, args.out / TASK / "diagnosis")
+    real = dict(np.load(ctx.dir("data") / "real.npz"))  # an NpzFile rereads on every access
     if args.real_only:
         buffer = ReplayBuffer(transitions(real), device="cpu")
     else:
+        synthetic = synthetic_rows(args, cfg, ctx, real)
         buffer = ReplayBuffer(
             transitions(real), transitions(synthetic), cfg.synthetic_share(), "cpu"
         )
@@ -199,7 +217,8 @@ def main() -> None:
                 "seed": seed, "steps": args.steps, "only_step": args.only_step,
                 "nearest_real": args.nearest_real, "actions": args.actions,
                 "simulator": args.simulator, "real_only": args.real_only,
-                "real_fields": args.real, "real_dims": args.real_dims, "updates": done,
+                "wm_dim": None if args.real_only else cfg.wm.dim, "real_fields": args.real,
+                "real_dims": args.real_dims, "updates": done,
                 "returns": [round(r, 1) for r, _, _ in runs], "lengths": [n for _, n, _ in runs],
                 "final_height": [round(float(o[0]), 2) for _, _, o in runs],
                 "final_angle": [round(float(o[1]), 2) for _, _, o in runs],

@@ -7,12 +7,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests" / "dawm_pipeline"))  # sim_rows: real env transitions
 import synthetic_state_drift as drift  # noqa: E402
 
 
@@ -118,9 +120,39 @@ def test_the_probe_refuses_options_that_contradict_each_other(tmp_path):
     for extra, words in (
         (["--real-only", "--simulator"], "--real-only trains on real rows alone"),
         (["--nearest-real", "--actions", "nearest-real"], "--nearest-real replaces every"),
+        (["--simulator", "--real", "rewards"], "--simulator replaces r, s' and terminal"),
+        (["--real-dims", "velocities"], "--real-dims goes with --real next_observations"),
     ):
         proc = subprocess.run(
             [sys.executable, script, "--out", str(tmp_path), *extra],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert proc.returncode == 2 and words in proc.stderr, proc.stderr[-2000:]
+
+
+def test_the_probe_replays_the_nearest_real_action_not_the_idms(tmp_path, capsys):
+    """--actions nearest-real --simulator: the action is swapped before the simulator steps,
+    so generated rows at real states get the recorded action and its true outcome back, and
+    the simulator's message stays off stdout, which carries the JSON lines."""
+    import synthetic_collapse_probe as probe
+    from sim_rows import rewarded_transitions
+    from synthetic_diagnosis import variant_config
+
+    obs, actions, nxt, rewards = rewarded_transitions("halfcheetah", n=60)
+    real = {"observations": obs, "actions": actions, "next_observations": nxt,
+            "rewards": rewards, "terminals": np.zeros(60, bool)}  # fmt: skip
+    (tmp_path / "generate").mkdir()
+    np.savez(tmp_path / "generate" / "synthetic.npz", observations=obs, actions=-actions,
+             next_observations=np.zeros_like(nxt), rewards=np.full(60, 99.0, np.float32),
+             terminals=np.ones(60, bool), step=(np.arange(60) % 7).astype(np.int16))  # fmt: skip
+    args = SimpleNamespace(steps="all", only_step=None, real=[], real_dims="all",
+                           nearest_real=False, actions="nearest-real", simulator=True)  # fmt: skip
+    cfg = variant_config("td3bc", {}, tmp_path, task="halfcheetah-medium-replay")
+    ctx = SimpleNamespace(dir=lambda stage: tmp_path / stage)
+    out = probe.synthetic_rows(args, cfg, ctx, real)
+    assert capsys.readouterr().out == ""
+    assert len(out["rewards"]) == 60  # halfcheetah's velocities have no clip: every row kept
+    kept = [int(np.flatnonzero((obs == o).all(1))[0]) for o in out["observations"]]
+    np.testing.assert_array_equal(out["actions"], actions[kept])
+    np.testing.assert_allclose(out["next_observations"], nxt[kept], atol=1e-4)
+    np.testing.assert_allclose(out["rewards"], rewards[kept], atol=1e-4)

@@ -15,12 +15,19 @@ import numpy as np
 import pytest
 import torch
 from dawm_pipeline.data import bundled
-from dawm_pipeline.experiments import ResultStore, paper, plan
+from dawm_pipeline.experiments import ResultStore, paper, plan, runner
 from dawm_pipeline.experiments import doc as results_doc
 from dawm_pipeline.experiments.cli import main
 from dawm_pipeline.experiments.doc import base as doc_base
 from dawm_pipeline.experiments.plan import PAPER_TASKS, SCALES, Cell, base_config, scale_settings
-from dawm_pipeline.experiments.runner import Sweep, cell_training_seconds, row_key, run_experiment
+from dawm_pipeline.experiments.runner import (
+    Sweep,
+    cell_training_seconds,
+    is_finished,
+    row_key,
+    row_keys,
+    run_experiment,
+)
 from dawm_pipeline.stages.train_agent import curve_seed, training_seconds
 from test_data import make_bundle
 
@@ -83,7 +90,9 @@ def test_an_ablations_own_variant_is_the_main_tables_cell(tmp_path, hopper_file)
     assert row_key(sweep, horizons[2]) == row_key(sweep, main_cell)
 
 
-def test_a_cell_finished_the_other_way_batched_or_alone_is_not_trained_again(tmp_path, hopper_file):
+def test_a_cell_finished_the_other_way_batched_or_alone_is_not_trained_again(
+    tmp_path, hopper_file, monkeypatch
+):
     """Rows made seed-batched (a GPU's way) count for a sweep that runs seeds alone, and the
     other way round: the keys differ, the cell is the same."""
     sweep = _sweep(tmp_path, hopper_file)
@@ -97,9 +106,17 @@ def test_a_cell_finished_the_other_way_batched_or_alone_is_not_trained_again(tmp
         counts = run_experiment("main", way, tasks=(TASK,), algos=("td3bc",), seeds=(0, 1))
         assert counts == {"done": 0, "skipped": 2, "pending": 0}
     assert not (tmp_path / "runs").exists()  # no stage ran
-    other = plan("horizon", "tiny", tasks=(TASK,), algos=("td3bc",), seeds=(0,))[0]
-    assert other.horizon != cells[0].horizon  # another variant is still to run
-    assert row_key(sweep, other) not in {row_key(w, c) for w in (sweep, batched) for c in cells}
+    finished = store.keys()
+    third = plan("main", "tiny", tasks=(TASK,), algos=("td3bc",), seeds=(2,))[0]
+    h1 = plan("horizon", "tiny", tasks=(TASK,), algos=("td3bc",), seeds=(0,))[0]
+    assert not is_finished(sweep, third, finished) and not is_finished(batched, h1, finished)
+    models = plan("idm-check", "tiny", tasks=(TASK,))[0]
+    assert row_keys(batched, models) == {row_key(sweep, models)}  # no agents: one key
+    # a batched sweep of seeds 0-2 sends only the unfinished seed on
+    sent = []
+    monkeypatch.setattr(runner, "run_cells", lambda sweep, todo: sent.append(todo) or [])
+    run_experiment("main", batched, tasks=(TASK,), algos=("td3bc",), seeds=(0, 1, 2))
+    assert [[c.seed for c in todo] for todo in sent] == [[2]]
 
 
 def test_ablation_tables_show_the_main_tables_entry_once(tmp_path, monkeypatch):
@@ -449,10 +466,11 @@ def test_compute_section_sums_the_rows_and_costs_what_is_left(tmp_path, monkeypa
     # (dawm-t's seed 5 is not a planned cell: dawm-t still has its 15 left)
     others = "Left of the other experiments: 67 cells (horizon 30, dawm-t 15, idm-check 12, "
     assert others + "stochastic 10)." in part
-    # horizon and dawm-t copy the main table's real-only agents; the stochastic data's 10
-    # cells train their own
+    # horizon and dawm-t copy the main table's real-only agents made on a CPU, not seed 4's,
+    # made on a lent GPU whose stage folders are gone (one more agent); the stochastic data's
+    # 10 cells train their own
     assert (
-        "(8 world models at 1,600 s each; 55 TD3BC cells training 65 agents at 375 s each)" in part
+        "(8 world models at 1,600 s each; 55 TD3BC cells training 66 agents at 375 s each)" in part
     )
     # TASK's model (trained on this machine) serves cells still left: a new machine retrains it
     assert "On a new machine, 1 world model already trained for cells still left" in part

@@ -7,8 +7,9 @@ model), plus one record folder per cell (`<scale>-<algo>-seed<k>-<key>/run.json`
 evaluated in their dataset's env: a `-stochastic` task's data come from, and its agents are
 scored in, the stochastic env. The results file decides which cells are finished (a row made
 seed-batched counts for a sweep of lone seeds, and the other way round), the stage hashes which
-stages are; an interrupted stage resumes from its checkpoints. `run_experiment` runs the cells here, one after another
-(`--launcher local`); ray_launcher.py runs the same `run_cell` as Ray tasks.
+stages are; an interrupted stage resumes from its checkpoints. `run_experiment` runs the
+cells here, one after another (`--launcher local`); ray_launcher.py runs the same `run_cell`
+as Ray tasks.
 """
 
 from __future__ import annotations
@@ -95,9 +96,10 @@ def row_key(sweep: Sweep, cell: Cell) -> str:
 
 def row_keys(sweep: Sweep, cell: Cell) -> set[str]:
     """The keys under which a cell counts as finished: its own, and for an agent cell the key
-    it has when run the other way (seed-batched or one seed alone). A batched member matches a
-    lone run with the same seed to float tolerance (docs/agents.md, "Seed-batched agents"), so
-    either row measures the cell: rows made seed-batched on a GPU are not trained again here."""
+    it has when run the other way (seed-batched or one seed alone). Batching moves a run no
+    more than the thread count does (docs/agents.md, "Seed-batched agents"), and threads and
+    device are in no key: so either row measures the cell, and rows made seed-batched on a
+    GPU are not trained again on a CPU."""
     if cell.algo is None:
         return {row_key(sweep, cell)}
     return {row_key(dataclasses.replace(sweep, batch_seeds=b), cell) for b in (False, True)}

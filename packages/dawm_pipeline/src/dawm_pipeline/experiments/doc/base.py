@@ -157,7 +157,7 @@ class Doc:
                     str(s) for s in sorted({r["seed"] for r in part if r.get("seed") is not None})
                 ]
             if any((r.get("settings") or {}).get("agent_batched_seeds") for r in part):
-                parts += ["--batch-seeds"]  # rows keyed as batched: the command must say so
+                parts += ["--batch-seeds"]  # how the rows were made, to make them the same way
             if gpu:
                 parts += ["--device", "cuda"]
             label = "Measured rows on a GPU (†)" if gpu else "Measured rows"

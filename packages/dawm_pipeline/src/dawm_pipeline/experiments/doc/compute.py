@@ -96,8 +96,9 @@ def remaining(
 ) -> None:
     """What is left at this scale, costed at the medians of the CPU rows measured with its
     settings of today (`current`): the main table's cells, then the other experiments' (an
-    ablation's cell at the scale's own variant is the main table's, counted there). A cell or
-    a world model `finished` anywhere, a GPU included, is not left."""
+    ablation's cell at the scale's own variant is the main table's, counted there). A cell
+    `finished` anywhere, a GPU included, is not left; a world model or real-only agent only
+    counts as made where a CPU made it, since a lent GPU's stage folders do not outlive it."""
     done = {(r["experiment"], variant(r), r.get("seed")) for r in finished}
     left = {
         name: [
@@ -107,8 +108,9 @@ def remaining(
         ]
         for name in EXPERIMENTS
     }
-    trained = {(r["task"], r["horizon"]) for r in finished}
-    real_trained = {real_agent(r) for r in finished if r.get("algo")}
+    kept = [r for r in finished if not on_gpu(r)]
+    trained = {(r["task"], r["horizon"]) for r in kept}
+    real_trained = {real_agent(r) for r in kept if r.get("algo")}
     pricing = Pricing(current)
     main = left.pop("main")
     if main:
