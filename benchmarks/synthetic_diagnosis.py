@@ -99,10 +99,12 @@ def variant_config(
     return cfg
 
 
-def read_variant(label: str, out: Path, seed: int = SEED, task: str = TASK) -> dict | None:
+def read_variant(
+    label: str, out: Path, seed: int = SEED, task: str = TASK, updates: int = STEPS
+) -> dict | None:
     """The variant's real-only and real + DAWM curves and scores, None if not run yet."""
     algo, overrides = VARIANTS[label]
-    cfg = variant_config(algo, overrides, out, seed=seed, task=task)
+    cfg = variant_config(algo, overrides, out, seed=seed, steps=updates, task=task)
     ctx = Context(cfg, Path(out) / task / "diagnosis")
     if not (ctx.dir("train-agent") / job_name(algo, seed, "dawm") / "result.json").is_file():
         return None
@@ -117,7 +119,7 @@ def read_variant(label: str, out: Path, seed: int = SEED, task: str = TASK) -> d
     fidelity = {k: summary[k] for k in FIDELITY_KEYS if k in summary}  # the world model's step 0
     falls = stage_falls(ctx, summary)
     return {"task": task, "variant": label, "algo": algo, "overrides": overrides, "seed": seed,
-            "updates": STEPS, "scores": scores, "collapsed_evaluations": collapsed,
+            "updates": updates, "scores": scores, "collapsed_evaluations": collapsed,
             "generate_at_bound": bounds, "world_model_step0": fidelity, "falls": falls,
             "policy_vs_recorded": policy_vs_recorded(ctx, algo, seed),
             "evaluations": len(curves["dawm"]), "curves": curves,
@@ -179,7 +181,8 @@ def plot(rows: list[dict], path: Path) -> None:
     for ax in axes[:, 0]:
         ax.set_ylabel("normalized return")
     axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"{rows[0]['task']}, development seeds: real only vs real + DAWM per variant")
+    fig.suptitle(f"{rows[0]['task']}, development seeds, {rows[0]['updates']:,} updates: "
+                 "real only vs real + DAWM per variant")  # fmt: skip
     fig.tight_layout()
     save_figure(fig, path)
 
@@ -190,12 +193,14 @@ def main() -> None:
     ap.add_argument("--task", default=TASK, choices=TASKS, help=f"the dataset (default {TASK})")
     ap.add_argument("--json", type=Path, help="write the rows here as JSON lines")
     ap.add_argument("--plot", type=Path, help="draw the curves here (PNG)")
+    ap.add_argument(
+        "--updates", type=int, default=STEPS, help=f"the runs' --agent.steps (default {STEPS:,})"
+    )
     args = ap.parse_args()
     rows = []
     for label in VARIANTS:
-        found = [
-            r for r in (read_variant(label, args.out, s, args.task) for s in SEEDS) if r is not None
-        ]
+        runs = (read_variant(label, args.out, s, args.task, args.updates) for s in SEEDS)
+        found = [r for r in runs if r is not None]
         if not found:
             print(json.dumps({"task": args.task, "variant": label, "missing": "not run yet"}))
         rows += found

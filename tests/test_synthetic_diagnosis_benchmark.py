@@ -36,7 +36,7 @@ def test_each_variant_changes_only_the_stages_its_option_reaches(label, tmp_path
         assert stage_hash(cfg, "generate") == stage_hash(default, "generate")
 
 
-@pytest.mark.parametrize("task", [[], ["--task", "halfcheetah-medium"]])
+@pytest.mark.parametrize("task", [[], ["--task", "halfcheetah-medium", "--updates", "60000"]])
 def test_a_store_without_the_runs_lists_every_variant_as_missing(tmp_path, task):
     proc = subprocess.run(
         [sys.executable, "benchmarks/synthetic_diagnosis.py", "--out", str(tmp_path), *task],
@@ -56,6 +56,14 @@ def test_another_task_changes_only_the_dataset(tmp_path):
     default = sd.variant_config("td3bc", {}, tmp_path)
     assert cfg.env == "halfcheetah-medium" and cfg.agent == default.agent
     assert stage_hash(cfg, "data") != stage_hash(default, "data")
+
+
+def test_longer_runs_are_other_agent_stages_on_the_same_data(tmp_path):
+    """--updates reads runs of another --agent.steps: their agents, the same generated data."""
+    longer = sd.variant_config("td3bc", {}, tmp_path, steps=60_000)
+    default = sd.variant_config("td3bc", {}, tmp_path)
+    assert stage_hash(longer, "train-agent") != stage_hash(default, "train-agent")
+    assert stage_hash(longer, "generate") == stage_hash(default, "generate")
 
 
 def test_the_dim_128_variants_read_one_run():
