@@ -159,7 +159,9 @@ def plot(rows: list[dict], path: Path) -> None:
     """One panel per variant: its seeds' curves (the first seed solid, later ones dotted)."""
     labels = list(dict.fromkeys(r["variant"] for r in rows))
     cols = -(-len(labels) // 2)
-    fig, axes = plt.subplots(2, cols, figsize=(4 * cols, 6.5), sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        2, cols, figsize=(4 * cols, 6.5), sharex=True, sharey=True, squeeze=False
+    )  # a 2-D grid even for one column (two variants)
     for ax, label in zip(axes.flat, labels, strict=False):
         titles = []
         for row in (r for r in rows if r["variant"] == label):
