@@ -14,6 +14,12 @@ The action gap is the mean absolute difference, per action dimension, between th
 row carries (the IDM's at a generated step, the recorded one at a real row) and the recorded
 action of its nearest real training state.
 
+Next states, measured the same way: a row's next state is where TD3+BC's and IQL's critics
+bootstrap. For the held-out rows, their recorded next state; for each generated step, the
+world model's ŝ' and the simulator's next state from the row's (s, a) (rows at the env's
+velocity clip, which the simulator cannot start from, left out): how far the targets of the
+synthetic rows sit from any state the data visits.
+
     .venv/bin/python benchmarks/synthetic_state_drift.py --out /root/dawm_runs/bench/runs \\
         --tasks halfcheetah-medium walker2d-medium-replay --json docs/results/state_drift.jsonl
 """
@@ -27,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from dawm_pipeline.experiments.plan import TASKS
+from dawm_pipeline.simcheck import clipped_rows, simulate
 from dawm_pipeline.stage_graph import Context
 from dawm_pipeline.stages import data as data_stage
 from dawm_pipeline.stages import generate
@@ -70,6 +77,21 @@ def drift_row(
     }
 
 
+def next_state_row(next_obs: np.ndarray, reference, mean, std) -> dict[str, float]:
+    """Median and 90th-percentile distance of next states to the nearest real state."""
+    dist, _ = nearest(((next_obs - mean) / std).astype(np.float32), reference)
+    if not len(dist):
+        return {"distance_median": float("nan"), "distance_p90": float("nan"), "rows": 0}
+    median, p90 = np.median(dist), np.quantile(dist, 0.9)
+    return {"distance_median": float(median), "distance_p90": float(p90), "rows": len(dist)}
+
+
+def simulated_next(task, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """One simulator step from each replayable (s, a); rows at the velocity clip left out."""
+    keep = ~clipped_rows(task, obs)
+    return simulate(task, obs[keep], actions[keep])[0]
+
+
 def sample(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(n, size=min(ROWS, n), replace=False)
 
@@ -91,19 +113,25 @@ def task_drift(out: Path, task: str, seed: int = 0) -> dict | None:
     held_obs, held_act = heldout.observations[held], heldout.actions[held]
     noisy = held_obs + NOISE * std * rng.standard_normal(held_obs.shape)
     args = (reference, train_act, mean, std)
+    next_args = (reference, mean, std)
     result = {
         "task": task,
         "reference_rows": len(train_obs),
         "real_heldout": drift_row(held_obs, held_act, *args),
         f"real_heldout_noise_{NOISE:g}std": drift_row(noisy, held_act, *args),
+        "real_heldout_next": next_state_row(heldout.next_observations[held], *next_args),
         "steps": {},
+        "next_steps": {},
     }
     for k in np.unique(synthetic["step"]):
         at_k = np.flatnonzero(synthetic["step"] == k)
         pick = at_k[sample(len(at_k), rng)]
-        result["steps"][int(k)] = drift_row(
-            synthetic["observations"][pick], synthetic["actions"][pick], *args
-        )
+        obs, act = synthetic["observations"][pick], synthetic["actions"][pick]
+        result["steps"][int(k)] = drift_row(obs, act, *args)
+        result["next_steps"][int(k)] = {
+            "model": next_state_row(synthetic["next_observations"][pick], *next_args),
+            "simulator": next_state_row(simulated_next(cfg.task, obs, act), *next_args),
+        }
     return result
 
 

@@ -156,3 +156,23 @@ def test_the_probe_replays_the_nearest_real_action_not_the_idms(tmp_path, capsys
     np.testing.assert_array_equal(out["actions"], actions[kept])
     np.testing.assert_allclose(out["next_observations"], nxt[kept], atol=1e-4)
     np.testing.assert_allclose(out["rewards"], rewards[kept], atol=1e-4)
+
+
+def test_simulated_next_states_of_real_rows_are_their_recorded_ones():
+    """The next-state measure's check: from real (s, a) the simulator lands on the recorded s',
+    which reads zero against a reference holding it; rows at the velocity clip are left out."""
+    from dawm_pipeline.tasks import resolve
+    from sim_rows import rewarded_transitions
+
+    obs, actions, nxt, _ = rewarded_transitions("hopper", n=40)
+    task = resolve("hopper-medium-replay")
+    lo = task.robot.simulator.velocity_dims[0]
+    obs = obs.copy()
+    obs[0, lo] = task.robot.simulator.velocity_clip  # unreplayable: left out
+    simulated = drift.simulated_next(task, obs, actions)
+    np.testing.assert_allclose(simulated, nxt[1:], atol=1e-4)
+    mean, std = nxt.mean(0), nxt.std(0) + 1e-6
+    reference = torch.as_tensor(((nxt - mean) / std).astype(np.float32))
+    row = drift.next_state_row(simulated, reference, mean, std)
+    assert row["rows"] == 39 and row["distance_median"] < 1e-2
+    assert drift.next_state_row(simulated + 2.0 * std, reference, mean, std)["distance_median"] > 1
