@@ -63,27 +63,26 @@ def nearest(queries: np.ndarray, reference: torch.Tensor) -> tuple[np.ndarray, n
     return np.concatenate(dist), np.concatenate(index)
 
 
-def drift_row(
-    queries: np.ndarray, actions: np.ndarray, reference, ref_actions, mean, std
-) -> dict[str, float]:
-    """Median and 90th-percentile distance to the nearest real state, and the action gap."""
-    dist, index = nearest(((queries - mean) / std).astype(np.float32), reference)
-    gap = np.abs(actions - ref_actions[index]).mean()
-    return {
-        "distance_median": float(np.median(dist)),
-        "distance_p90": float(np.quantile(dist, 0.9)),
-        "action_gap": float(gap),
-        "rows": len(queries),
-    }
-
-
-def next_state_row(next_obs: np.ndarray, reference, mean, std) -> dict[str, float]:
-    """Median and 90th-percentile distance of next states to the nearest real state."""
-    dist, _ = nearest(((next_obs - mean) / std).astype(np.float32), reference)
+def distance_summary(dist: np.ndarray) -> dict[str, float]:
+    """Median and 90th-percentile of distances to the nearest real state (NaN for none)."""
     if not len(dist):
         return {"distance_median": float("nan"), "distance_p90": float("nan"), "rows": 0}
     median, p90 = np.median(dist), np.quantile(dist, 0.9)
     return {"distance_median": float(median), "distance_p90": float(p90), "rows": len(dist)}
+
+
+def drift_row(
+    queries: np.ndarray, actions: np.ndarray, reference, ref_actions, mean, std
+) -> dict[str, float]:
+    """The states' distances to the nearest real state, and the action gap there."""
+    dist, index = nearest(((queries - mean) / std).astype(np.float32), reference)
+    gap = np.abs(actions - ref_actions[index]).mean()
+    return distance_summary(dist) | {"action_gap": float(gap)}
+
+
+def next_state_row(next_obs: np.ndarray, reference, mean, std) -> dict[str, float]:
+    """The next states' distances to the nearest real state."""
+    return distance_summary(nearest(((next_obs - mean) / std).astype(np.float32), reference)[0])
 
 
 def simulated_next(task, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
